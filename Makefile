@@ -1,0 +1,49 @@
+# Set-up and checks. `make demo` and `make test` work on a fresh machine: they create
+# .venv, install the pinned versions (requirements/lock-pyX.Y.txt) and run.
+PYTHON ?= python3
+VENV ?= .venv
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+LOCK := requirements/lock-py$(PYVER).txt
+STAMP := $(VENV)/.installed-py$(PYVER)
+BIN := $(VENV)/bin
+# PyTorch (for .pt weights) only where its CPU build is pinned: the 3.11 lock has
+# torch==2.13.0 from local disk; elsewhere pip would download a CUDA build of several GB.
+comma := ,
+EXTRAS := dev$(if $(filter 3.11,$(PYVER)),$(comma)torch,)
+# Small matrices: one BLAS thread is much faster on these 2-core machines (ECOSYSTEM.md).
+export OPENBLAS_NUM_THREADS ?= 1
+DEMO_OUT ?= build/demo
+
+.PHONY: demo test bench lint lock clean
+
+$(STAMP): pyproject.toml $(wildcard $(LOCK))
+	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
+		echo "$(VENV) has another Python; recreating it for $(PYVER)"; rm -rf $(VENV); fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(if $(wildcard $(LOCK)),--constraint $(LOCK),) -e '.[$(EXTRAS)]'
+	@rm -f $(VENV)/.installed-py*
+	touch $@
+
+demo: $(STAMP)
+	@mkdir -p $(DEMO_OUT)
+	$(BIN)/optinc compile designs/mlp_demo/weights.npz -o $(DEMO_OUT)/program.json
+	$(BIN)/optinc check $(DEMO_OUT)/program.json --against designs/mlp_demo/weights.npz
+	@echo "phase program: $(DEMO_OUT)/program.json"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_decompose.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Refresh the pinned versions of this Python from the current .venv.
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > $(LOCK)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -1,0 +1,207 @@
+"""The ``optinc`` command line.
+
+Exit codes: 0 ok, 1 error (bad input, missing file or library), 2 usage error,
+3 verification below threshold. Results go to files or stdout, messages to stderr.
+Command bodies import their stage lazily so ``optinc --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from optinc_compiler import __version__
+from optinc_compiler.errors import OptincError
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("optinc")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_VERIFICATION = 0, 1, 2, 3
+
+
+class OptincClickError(click.ClickException):
+    """A domain error shown as one line, with the error's own exit code."""
+
+    def __init__(self, error: OptincError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click declares a ClassVar
+
+
+def domain_errors(func: F) -> F:
+    """Turn :class:`OptincError` into a one-line message and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OptincError as exc:
+            raise OptincClickError(exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _configure_logging(verbose: int, quiet: int) -> None:
+    """INFO by default; each -v one level more verbose, each -q one level quieter."""
+    level = logging.INFO - 10 * (verbose - quiet)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(max(logging.DEBUG, min(logging.CRITICAL, level)))
+    log.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="optinc")
+@click.option("-v", "--verbose", count=True, help="More messages on stderr (repeatable).")
+@click.option("-q", "--quiet", count=True, help="Fewer messages on stderr (repeatable).")
+def main(verbose: int, quiet: int) -> None:
+    """OptINC compiler: ONN weights -> MZI mesh phases -> chip.
+
+    Exit codes: 0 ok, 1 error, 2 usage error, 3 verification below threshold.
+    """
+    _configure_logging(verbose, quiet)
+
+
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=Path("-"),
+    show_default=True,
+    help="Phase-program JSON to write; '-' for stdout.",
+)
+
+
+@main.command("compile")
+@click.argument("weights", type=click.Path(dir_okay=False, path_type=Path))
+@output_option
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "unitary", "svd", "ud", "ud-segmented"]),
+    default="auto",
+    show_default=True,
+    help="auto: unitary if W is unitary, else svd. ud: OptINC's unitary x diagonal (approximate).",
+)
+@click.option(
+    "--mesh", "topology", type=click.Choice(["clements", "reck"]), default="clements", show_default=True
+)
+@click.option(
+    "--layer", "layers", multiple=True, metavar="NAME", help="Compile only this layer (repeatable)."
+)
+@click.option(
+    "--block-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Tile size for ud-segmented.",
+)
+@click.option(
+    "--unitary-tol",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-9,
+    show_default=True,
+    help="Tolerance on max|U^H U - I|.",
+)
+@click.option(
+    "--max-iter", type=click.IntRange(min=1), default=200, show_default=True, help="Steps of the ud fit."
+)
+@domain_errors
+def compile_command(
+    weights: Path,
+    output: Path,
+    method: str,
+    topology: str,
+    layers: tuple[str, ...],
+    block_size: int,
+    unitary_tol: float,
+    max_iter: int,
+) -> None:
+    """Compile the weight matrices in WEIGHTS into a phase program.
+
+    WEIGHTS is .npy, .npz (one layer per array), .csv, .safetensors or a PyTorch .pt
+    state dict; matrices are (out, in) as in PyTorch.
+    """
+    from optinc_compiler import program as prog
+    from optinc_compiler.compiler import CompileOptions, compile_weights
+    from optinc_compiler.io import load_weights
+    from optinc_compiler.report import format_summary
+
+    options = CompileOptions(
+        method=method, topology=topology, unitary_atol=unitary_tol, block_size=block_size, max_iter=max_iter
+    )
+    loaded = load_weights(weights, layers=layers)
+    for key in loaded.skipped:
+        log.info("skipped %s (bias vector)", key)
+    program = compile_weights(loaded.layers, options)
+    if str(output) == "-":
+        click.echo(prog.to_json(program), nl=False)
+    else:
+        prog.save(program, output)
+        log.info("wrote %s", output)
+    log.info("%s", format_summary(program))
+
+
+@main.command("inspect")
+@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@domain_errors
+def inspect_command(program_file: Path) -> None:
+    """Print a per-layer summary of a phase program."""
+    from optinc_compiler import program as prog
+    from optinc_compiler.report import format_summary
+
+    program = prog.load(program_file)
+    click.echo(f"{program_file}: phase program v{prog.VERSION}, written by {program.generator}")
+    click.echo(format_summary(program))
+
+
+@main.command("check")
+@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--against",
+    "weights",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Weights file the program was compiled from.",
+)
+@click.option("--layer", "layers", multiple=True, metavar="NAME", help="Check only this layer (repeatable).")
+@click.option(
+    "--rtol",
+    type=click.FloatRange(min=0),
+    default=1e-9,
+    show_default=True,
+    help="Allowed relative error of exact layers (beyond the recorded one for approximations).",
+)
+@click.option(
+    "--max-rel-error",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="One bound on the relative error for every layer, approximations included.",
+)
+@domain_errors
+def check_command(
+    program_file: Path, weights: Path, layers: tuple[str, ...], rtol: float, max_rel_error: float | None
+) -> None:
+    """Rebuild each layer from PROGRAM and compare it with the weights (exit 3 if off)."""
+    from optinc_compiler import program as prog
+    from optinc_compiler.check import check_program
+    from optinc_compiler.errors import VerificationError
+    from optinc_compiler.io import load_weights
+    from optinc_compiler.report import format_checks
+
+    program = prog.load(program_file)
+    loaded = load_weights(weights, layers=layers)
+    checks = check_program(program, loaded.layers, rtol=rtol, max_relative_error=max_rel_error)
+    click.echo(format_checks(checks))
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise VerificationError(f"{len(failed)} of {len(checks)} layer(s) off: {', '.join(failed)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,482 @@
+r"""The phase program: compiled layers as meshes and diagonals, and its JSON file (v1).
+
+A layer ``W`` (out x in) is ``W = scale * R_out @ S_last @ ... @ S_1 @ E_in``
+(DESIGN.md): inputs enter modes 0..in-1 of ``M = max(out, in)`` waveguides, each stage
+acts on modes 0..n_modes-1 (the others pass straight through), outputs are read from
+modes 0..out-1. A segmented layer is a grid of such blocks, each on its own waveguides;
+the layer output is the sum of the block outputs of each block row (formed after
+detection), ``W = scale * sum_b embed(W_b)``.
+
+The JSON file (``schemas/phase-program-v1.schema.json``)::
+
+    {"format": "optinc-phase-program", "version": 1, "generator": ..., "convention": {...},
+     "layers": [{"name", "shape": [out, in], "method", "scale", "approximation": {...},
+                 "stages": [stage, ...]}  # or "block_size" and "blocks"
+                ]}
+
+with a stage either ``{"kind": "mesh", "name", "topology", "n_modes", "mzis": [{"id",
+"column", "mode", "theta", "phi"}, ...], "output_phases": [...]}`` (MZIs in the order
+light meets them) or ``{"kind": "diagonal", "name", "n_modes", "amplitude": [...],
+"phase": [...]}``. Phases are in radians. Anyone can rebuild every layer from the file
+alone with the convention in :mod:`optinc_compiler.mzi`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from optinc_compiler import __version__
+from optinc_compiler.errors import InputError, ProgramFormatError
+from optinc_compiler.mzi import Mesh, apply_mesh
+
+FORMAT = "optinc-phase-program"
+VERSION = 1
+METHODS = ("unitary", "svd", "ud", "ud-segmented")
+
+#: The convention block written into every program (DESIGN.md, "The MZI convention").
+CONVENTION = {
+    "coupler": "B = [[1, 1j], [1j, 1]] / sqrt(2)",
+    "phase_shifter": "P(x) = diag(exp(1j*x), 1), on the upper arm (lower mode index)",
+    "mzi": "T(theta, phi) = B @ P(theta) @ B @ P(phi) on modes (mode, mode+1)",
+    "mesh": "U = diag(exp(1j*output_phases)) @ T_K @ ... @ T_1, mzis in light order",
+    "diagonal": "diag(amplitude * exp(1j*phase))",
+    "layer": "W = scale * R_out @ S_last @ ... @ S_1 @ E_in; stage on modes 0..n_modes-1",
+    "blocks": "W = scale * sum of blocks placed at (row_offset, col_offset)",
+    "smatrix": "S[out, in]",
+    "units": "phases in rad",
+}
+
+
+# ------------------------------------------------------------------------ data model
+
+
+@dataclass(frozen=True, eq=False)
+class MeshStage:
+    """An MZI mesh stage; ``mzi_ids[k]`` names MZI k (layout instance, heaters, pads)."""
+
+    name: str
+    mesh: Mesh
+    mzi_ids: tuple[str, ...]
+
+    @property
+    def n_modes(self) -> int:
+        """Waveguides the stage acts on."""
+        return self.mesh.n_modes
+
+    def apply(self, fields: npt.NDArray[np.complex128]) -> npt.NDArray[np.complex128]:
+        """``U @ fields`` for fields (n_modes, k)."""
+        return apply_mesh(self.mesh, fields)
+
+
+@dataclass(frozen=True, eq=False)
+class DiagonalStage:
+    """A column of attenuators (|t| <= 1) with optional phases: ``diag(a * e^{i p})``."""
+
+    name: str
+    amplitude: npt.NDArray[np.float64]
+    phase_rad: npt.NDArray[np.float64]
+
+    @property
+    def n_modes(self) -> int:
+        """Waveguides the stage acts on."""
+        return int(self.amplitude.size)
+
+    def apply(self, fields: npt.NDArray[np.complex128]) -> npt.NDArray[np.complex128]:
+        """``diag(a e^{ip}) @ fields`` for fields (n_modes, k)."""
+        t = self.amplitude * np.exp(1j * self.phase_rad)
+        return np.asarray(t[:, None] * fields)
+
+
+Stage = MeshStage | DiagonalStage
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """A sub-circuit realising ``W[rows, cols]`` of a segmented layer (or a whole layer)."""
+
+    row_offset: int
+    col_offset: int
+    shape: tuple[int, int]
+    stages: tuple[Stage, ...]
+
+    def matrix(self) -> npt.NDArray[np.complex128]:
+        """``R_out @ S_last @ ... @ S_1 @ E_in`` (without the layer scale)."""
+        return chain_matrix(self.stages, self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One compiled weight matrix.
+
+    Attributes:
+        name: the layer name from the weights file.
+        shape: (out, in) of the weight matrix.
+        method: ``unitary``, ``svd``, ``ud`` or ``ud-segmented``.
+        scale: global factor (the largest singular value for svd; 1 for unitary).
+        blocks: one block at (0, 0) covering ``shape``, or the tiles of a segmented layer.
+        relative_error: ``||W - W_rebuilt||_F / ||W||_F`` measured at compile time.
+        exact: False for the unitary x diagonal approximations.
+        block_size: tile size of a segmented layer, else None.
+    """
+
+    name: str
+    shape: tuple[int, int]
+    method: str
+    scale: float
+    blocks: tuple[Block, ...]
+    relative_error: float
+    exact: bool
+    block_size: int | None = None
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """All stages of all blocks, in block order."""
+        return tuple(stage for block in self.blocks for stage in block.stages)
+
+    @property
+    def n_mzis(self) -> int:
+        """MZIs in all meshes of the layer."""
+        return sum(s.mesh.n_mzis for s in self.stages if isinstance(s, MeshStage))
+
+    @property
+    def n_attenuators(self) -> int:
+        """Attenuators in all diagonal stages of the layer."""
+        return sum(s.n_modes for s in self.stages if isinstance(s, DiagonalStage))
+
+    @property
+    def depth(self) -> int:
+        """Longest optical path in columns: mesh columns plus one per diagonal stage."""
+        return max(
+            sum(s.mesh.depth if isinstance(s, MeshStage) else 1 for s in b.stages) for b in self.blocks
+        )
+
+    def matrix(self) -> npt.NDArray[np.complex128]:
+        """Rebuild the layer's (out x in) matrix from its stages."""
+        out = np.zeros(self.shape, dtype=np.complex128)
+        for block in self.blocks:
+            r, c = block.row_offset, block.col_offset
+            out[r : r + block.shape[0], c : c + block.shape[1]] += block.matrix()
+        return self.scale * out
+
+
+@dataclass(frozen=True, eq=False)
+class PhaseProgram:
+    """Compiled layers plus the tool version that made them."""
+
+    layers: tuple[Layer, ...]
+    generator: str = f"optinc-compiler {__version__}"
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``; InputError naming the known ones otherwise."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        known = ", ".join(repr(x.name) for x in self.layers)
+        raise InputError(f"no layer {name!r} in the program; layers: {known}")
+
+
+def chain_matrix(stages: Sequence[Stage], shape: tuple[int, int]) -> npt.NDArray[np.complex128]:
+    """``R_out @ S_last @ ... @ S_1 @ E_in`` for stages on modes 0..n_modes-1 of M."""
+    rows, cols = shape
+    n = max(rows, cols)
+    fields = np.eye(n, cols, dtype=np.complex128)
+    for stage in stages:
+        k = stage.n_modes
+        fields[:k] = stage.apply(fields[:k])
+    return fields[:rows]
+
+
+def mzi_id_prefix(layer_name: str) -> str:
+    """The id prefix of a layer: its name with runs of other characters than [A-Za-z0-9_]
+    replaced by ``_`` (ids name layout instances and pads)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", layer_name).strip("_") or "layer"
+
+
+def mzi_ids(prefix: str, stage: str, mesh: Mesh) -> tuple[str, ...]:
+    """Stable MZI ids ``{prefix}_{stage}_c{column}_m{mode}``."""
+    return tuple(
+        f"{prefix}_{stage}_c{c}_m{m}" for c, m in zip(mesh.columns.tolist(), mesh.modes.tolist(), strict=True)
+    )
+
+
+# ------------------------------------------------------------------------------ JSON
+
+
+def to_json(program: PhaseProgram) -> str:
+    """Serialise to the v1 JSON text: deterministic, one MZI per line, floats round-trip."""
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "generator": program.generator,
+        "convention": CONVENTION,
+        "layers": [_layer_to_dict(layer) for layer in program.layers],
+    }
+    return "".join(_emit(doc, 0)) + "\n"
+
+
+def _layer_to_dict(layer: Layer) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": layer.name,
+        "shape": list(layer.shape),
+        "method": layer.method,
+        "scale": float(layer.scale),
+        "approximation": {"exact": layer.exact, "relative_error": float(layer.relative_error)},
+    }
+    if layer.block_size is None:
+        out["stages"] = [_stage_to_dict(s) for s in layer.blocks[0].stages]
+    else:
+        out["block_size"] = layer.block_size
+        out["blocks"] = [
+            {
+                "row_offset": b.row_offset,
+                "col_offset": b.col_offset,
+                "shape": list(b.shape),
+                "stages": [_stage_to_dict(s) for s in b.stages],
+            }
+            for b in layer.blocks
+        ]
+    return out
+
+
+def _stage_to_dict(stage: Stage) -> dict[str, Any]:
+    if isinstance(stage, DiagonalStage):
+        return {
+            "kind": "diagonal",
+            "name": stage.name,
+            "n_modes": stage.n_modes,
+            "amplitude": stage.amplitude.tolist(),
+            "phase": stage.phase_rad.tolist(),
+        }
+    m = stage.mesh
+    mzis = [
+        {"id": i, "column": c, "mode": md, "theta": t, "phi": p}
+        for i, c, md, t, p in zip(
+            stage.mzi_ids,
+            m.columns.tolist(),
+            m.modes.tolist(),
+            m.theta_rad.tolist(),
+            m.phi_rad.tolist(),
+            strict=True,
+        )
+    ]
+    return {
+        "kind": "mesh",
+        "name": stage.name,
+        "topology": m.topology,
+        "n_modes": m.n_modes,
+        "mzis": mzis,
+        "output_phases": m.output_phases_rad.tolist(),
+    }
+
+
+def _emit(obj: Any, level: int) -> Iterator[str]:
+    """Pretty JSON: the top two levels and containers of containers open up; flat dicts
+    and lists deeper down (an MZI, a list of phases) stay on one line."""
+    pad = "  " * (level + 1)
+    if isinstance(obj, dict) and (level <= 1 or any(_is_nested(v) for v in obj.values())):
+        yield "{\n"
+        for i, (key, value) in enumerate(obj.items()):
+            yield f"{pad}{json.dumps(key)}: "
+            yield from _emit(value, level + 1)
+            yield ",\n" if i < len(obj) - 1 else "\n"
+        yield "  " * level + "}"
+    elif isinstance(obj, list) and obj and all(isinstance(v, dict) for v in obj):
+        yield "[\n"
+        for i, value in enumerate(obj):
+            yield pad
+            yield from _emit(value, level + 1)
+            yield ",\n" if i < len(obj) - 1 else "\n"
+        yield "  " * level + "]"
+    else:
+        yield json.dumps(obj, allow_nan=False)
+
+
+def _is_nested(value: Any) -> bool:
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+
+
+def save(program: PhaseProgram, path: str | os.PathLike[str]) -> Path:
+    """Write the program atomically (temporary file in the same folder, then rename)."""
+    return write_text_atomic(Path(path), to_json(program))
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary sibling and ``os.replace``.
+
+    Raises InputError, naming the folder, when the folder does not exist.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"output folder {str(folder)!r} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of phase program v1 shipped with the package."""
+    text = resources.files("optinc_compiler").joinpath("schemas/phase-program-v1.schema.json")
+    return dict(json.loads(text.read_text(encoding="utf-8")))
+
+
+def load(path: str | os.PathLike[str]) -> PhaseProgram:
+    """Read and validate a phase-program file (schema, then physical consistency)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProgramFormatError(f"phase program {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProgramFormatError(f"cannot read phase program {str(p)!r}: {exc}") from None
+    return from_json(text, source=str(p))
+
+
+def from_json(text: str, *, source: str = "<string>") -> PhaseProgram:
+    """Parse v1 JSON text; ProgramFormatError with the JSON path of the first problem."""
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise ProgramFormatError(f"{source} is not valid JSON: {exc}") from None
+    _check_header(doc, source)
+    _check_schema(doc, source)
+    layers = tuple(_layer_from_dict(d, f"{source}: layers[{i}]") for i, d in enumerate(doc["layers"]))
+    _check_unique_ids(layers, source)
+    return PhaseProgram(layers=layers, generator=str(doc.get("generator", "unknown")))
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed; phases and amplitudes must be finite numbers")
+
+
+def _check_header(doc: Any, source: str) -> None:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ProgramFormatError(f'{source} is not a phase program: expected "format": "{FORMAT}"')
+    if doc.get("version") != VERSION:
+        raise ProgramFormatError(
+            f"{source} has phase-program version {doc.get('version')!r}; this optinc reads version {VERSION}"
+        )
+
+
+def _check_schema(doc: dict[str, Any], source: str) -> None:
+    import jsonschema  # lazy: only the load path needs it
+
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise ProgramFormatError(f"{source}: {where.lstrip('.') or 'document'}: {error.message}")
+
+
+def _layer_from_dict(d: dict[str, Any], where: str) -> Layer:
+    shape = (int(d["shape"][0]), int(d["shape"][1]))
+    if "blocks" in d:
+        blocks = tuple(
+            _block_from_dict(b, (b["row_offset"], b["col_offset"]), f"{where}.blocks[{i}]")
+            for i, b in enumerate(d["blocks"])
+        )
+        for b in blocks:
+            if b.row_offset + b.shape[0] > shape[0] or b.col_offset + b.shape[1] > shape[1]:
+                raise ProgramFormatError(
+                    f"{where}: block at {b.row_offset, b.col_offset} "
+                    f"of shape {b.shape} lies outside the layer {shape}"
+                )
+        block_size: int | None = int(d["block_size"])
+    else:
+        blocks = (_block_from_dict({"shape": d["shape"], "stages": d["stages"]}, (0, 0), where),)
+        block_size = None
+    approx = d["approximation"]
+    return Layer(
+        name=d["name"],
+        shape=shape,
+        method=d["method"],
+        scale=float(d["scale"]),
+        blocks=blocks,
+        relative_error=float(approx["relative_error"]),
+        exact=bool(approx["exact"]),
+        block_size=block_size,
+    )
+
+
+def _block_from_dict(d: dict[str, Any], offset: tuple[int, int], where: str) -> Block:
+    shape = (int(d["shape"][0]), int(d["shape"][1]))
+    n = max(shape)
+    stages = []
+    for i, s in enumerate(d["stages"]):
+        stage = _stage_from_dict(s, f"{where}.stages[{i}]")
+        if stage.n_modes > n:
+            raise ProgramFormatError(
+                f"{where}.stages[{i}] acts on {stage.n_modes} modes; the layer has {n} (max of shape)"
+            )
+        stages.append(stage)
+    return Block(row_offset=int(offset[0]), col_offset=int(offset[1]), shape=shape, stages=tuple(stages))
+
+
+def _stage_from_dict(d: dict[str, Any], where: str) -> Stage:
+    n = int(d["n_modes"])
+    if d["kind"] == "diagonal":
+        amp = np.asarray(d["amplitude"], dtype=np.float64)
+        phase = np.asarray(d["phase"], dtype=np.float64)
+        if amp.size != n or phase.size != n:
+            raise ProgramFormatError(f"{where}: amplitude and phase need n_modes = {n} entries")
+        return DiagonalStage(name=d["name"], amplitude=amp, phase_rad=phase)
+    mzis = d["mzis"]
+    mesh = Mesh(
+        topology=d["topology"],
+        n_modes=n,
+        modes=np.array([z["mode"] for z in mzis], dtype=np.int64),
+        columns=np.array([z["column"] for z in mzis], dtype=np.int64),
+        theta_rad=np.array([z["theta"] for z in mzis], dtype=np.float64),
+        phi_rad=np.array([z["phi"] for z in mzis], dtype=np.float64),
+        output_phases_rad=np.asarray(d["output_phases"], dtype=np.float64),
+    )
+    _check_mesh(mesh, where)
+    return MeshStage(name=d["name"], mesh=mesh, mzi_ids=tuple(z["id"] for z in mzis))
+
+
+def _check_mesh(mesh: Mesh, where: str) -> None:
+    """Modes in range, output phases per mode, and columns consistent with light order."""
+    n = mesh.n_modes
+    if mesh.output_phases_rad.size != n:
+        raise ProgramFormatError(
+            f"{where}: output_phases has {mesh.output_phases_rad.size} entries; n_modes is {n}"
+        )
+    last = [-1] * n
+    for k, (m, c) in enumerate(zip(mesh.modes.tolist(), mesh.columns.tolist(), strict=True)):
+        if not 0 <= m <= n - 2:
+            raise ProgramFormatError(f"{where}.mzis[{k}]: mode {m} is outside 0..{n - 2} (n_modes {n})")
+        if c <= max(last[m], last[m + 1]):
+            raise ProgramFormatError(
+                f"{where}.mzis[{k}]: column {c} is not after the column "
+                f"{max(last[m], last[m + 1])} of an earlier MZI on modes ({m}, {m + 1})"
+            )
+        last[m] = last[m + 1] = c
+
+
+def _check_unique_ids(layers: Sequence[Layer], source: str) -> None:
+    seen: set[str] = set()
+    for layer in layers:
+        for stage in layer.stages:
+            if isinstance(stage, MeshStage):
+                for mzi_id in stage.mzi_ids:
+                    if mzi_id in seen:
+                        raise ProgramFormatError(f"{source}: MZI id {mzi_id!r} appears twice")
+                    seen.add(mzi_id)
