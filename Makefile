@@ -34,7 +34,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+# The reference decompositions of the `bench` extra (interferometer) run in the same table.
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet $(if $(wildcard $(LOCK)),--constraint $(LOCK),) -e '.[$(EXTRAS),bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_decompose.py
 
 lint: $(STAMP)

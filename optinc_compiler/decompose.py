@@ -23,19 +23,21 @@ Nulling one element with one MZI (derived from the closed form of ``T`` in ``mzi
   ``k (x e^{i phi} cos(theta/2) - y sin(theta/2))``, zero for
   ``theta = 2 atan2(|x|, |y|)`` and ``phi = arg(y conj(x))``.
 
-``atan2`` and ``arg(0) = 0`` make exact zeros (identity, permutations, diagonal phases)
-exact cases with no division. The hot loops are compiled with numba: they are
-O(N^3) scalar updates, which numpy cannot vectorise across the dependent nullings.
+``atan2``, and ``phi = 0`` where x or y is zero, make exact zeros (identity,
+permutations, diagonal phases) exact cases with no division. The nulling loops are
+O(N^3) dependent scalar updates that numpy cannot vectorise: they live in the C
+extension ``_kernels.c`` (a JIT would cost ~1 s of start-up per process).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from optinc_compiler import _kernels  # type: ignore[attr-defined]  # C extension, see setup.py
 from optinc_compiler.errors import InputError
 from optinc_compiler.mzi import Mesh, wrap_phase
 
@@ -48,206 +50,28 @@ UNITARY_ATOL = 1e-9
 # --------------------------------------------------------------------------- kernels
 
 
-#: Rows updated together in the right-multiplication chains (instruction-level
-#: parallelism; 4-8 measured alike at N=256).
-_ROW_BLOCK = 4
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _right_coeffs(x, y):  # type: ignore[no-untyped-def]
-    """MZI nulling ``x`` in row ``[x, y]`` from the right; returns theta, phi, T^H entries.
-
-    ``(A T^H)[:, c] = A[:, c] conj(T00) + A[:, c+1] conj(T01)`` and likewise column c+1.
-    """
-    theta = 2.0 * np.arctan2(abs(y), abs(x))
-    phi = np.angle(-x * np.conj(y))
-    k = 1j * np.exp(0.5j * theta)
-    s = np.sin(0.5 * theta)
-    co = np.cos(0.5 * theta)
-    e = np.exp(1j * phi)
-    return theta, phi, np.conj(k * e * s), np.conj(k * co), np.conj(k * e * co), np.conj(-k * s)
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _chain_ascending(a, r0, r1, c0, nops, t):  # type: ignore[no-untyped-def]
-    """Apply right MZIs q = 0..nops-1 on columns (c0+q, c0+q+1) to rows r0..r1-1.
-
-    Consecutive MZIs share a column, which is carried in a register; rows go in blocks
-    so the dependent chains of several rows overlap.
-    """
-    carry = np.empty(_ROW_BLOCK, np.complex128)
-    for rb in range(r0, r1, _ROW_BLOCK):
-        nb = min(_ROW_BLOCK, r1 - rb)
-        for b in range(nb):
-            carry[b] = a[rb + b, c0]
-        for q in range(nops):
-            c = c0 + q
-            for b in range(nb):
-                x = carry[b]
-                y = a[rb + b, c + 1]
-                a[rb + b, c] = x * t[q, 0] + y * t[q, 1]
-                carry[b] = x * t[q, 2] + y * t[q, 3]
-        for b in range(nb):
-            a[rb + b, c0 + nops] = carry[b]
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _chain_descending(a, r0, r1, c0, nops, t):  # type: ignore[no-untyped-def]
-    """Apply right MZIs q = 0..nops-1 on columns (c0-q, c0-q+1) to rows r0..r1-1."""
-    carry = np.empty(_ROW_BLOCK, np.complex128)
-    for rb in range(r0, r1, _ROW_BLOCK):
-        nb = min(_ROW_BLOCK, r1 - rb)
-        for b in range(nb):
-            carry[b] = a[rb + b, c0 + 1]
-        for q in range(nops):
-            c = c0 - q
-            for b in range(nb):
-                x = a[rb + b, c]
-                y = carry[b]
-                a[rb + b, c + 1] = x * t[q, 2] + y * t[q, 3]
-                carry[b] = x * t[q, 0] + y * t[q, 1]
-        for b in range(nb):
-            a[rb + b, c0 - nops + 1] = carry[b]
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _left_coeffs(x, y):  # type: ignore[no-untyped-def]
-    """MZI nulling ``y`` in column ``[x; y]`` from the left; returns theta, phi, T entries."""
-    theta = 2.0 * np.arctan2(abs(x), abs(y))
-    phi = np.angle(y * np.conj(x))
-    k = 1j * np.exp(0.5j * theta)
-    s = np.sin(0.5 * theta)
-    co = np.cos(0.5 * theta)
-    e = np.exp(1j * phi)
-    return theta, phi, k * e * s, k * co, k * e * co, -k * s
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _clements_kernel(a):  # type: ignore[no-untyped-def]
-    """Clements nulling in place; returns (modes, theta, phi, diagonal) in light order."""
+def _run_kernel(
+    kernel: Callable[..., None], a: npt.NDArray[np.complex128]
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.complex128]
+]:
+    """Run a C nulling kernel on ``a`` (C-contiguous complex128, modified in place)."""
     n = a.shape[0]
     k = n * (n - 1) // 2
-    t = np.empty((n, 4), np.complex128)
-    r_mode = np.empty(k, np.int64)
-    r_theta = np.empty(k)
-    r_phi = np.empty(k)
-    l_mode = np.empty(k, np.int64)
-    l_theta = np.empty(k)
-    l_phi = np.empty(k)
-    nr = 0
-    nl = 0
-    for i in range(n - 1):
-        if i % 2 == 0:
-            # MZI j nulls a[n-1-j, i-j] on columns (i-j, i-j+1); rows below n-1-j are
-            # already zero there. Row n-1-j first takes MZIs 0..j-1, then defines MZI j.
-            for j in range(i + 1):
-                row = n - 1 - j
-                carry = a[row, i + 1]
-                for q in range(j):
-                    c = i - q
-                    x = a[row, c]
-                    a[row, c + 1] = x * t[q, 2] + carry * t[q, 3]
-                    carry = x * t[q, 0] + carry * t[q, 1]
-                c = i - j
-                x = a[row, c]
-                theta, phi, t[j, 0], t[j, 1], t[j, 2], t[j, 3] = _right_coeffs(x, carry)
-                a[row, c + 1] = x * t[j, 2] + carry * t[j, 3]
-                a[row, c] = 0.0
-                r_mode[nr] = c
-                r_theta[nr] = theta
-                r_phi[nr] = phi
-                nr += 1
-            _chain_descending(a, 0, n - 1 - i, i, i + 1, t)
-        else:
-            # MZI j nulls a[n-1-i+j, j] on rows (n-2-i+j, n-1-i+j); columns left of j
-            # are already zero in both rows. Row updates are contiguous (vectorised).
-            for j in range(i + 1):
-                row = n - 1 - i + j
-                x = a[row - 1, j]
-                y = a[row, j]
-                theta, phi, t00, t01, t10, t11 = _left_coeffs(x, y)
-                for jj in range(j, n):
-                    u = a[row - 1, jj]
-                    v = a[row, jj]
-                    a[row - 1, jj] = t00 * u + t01 * v
-                    a[row, jj] = t10 * u + t11 * v
-                a[row, j] = 0.0
-                l_mode[nl] = row - 1
-                l_theta[nl] = theta
-                l_phi[nl] = phi
-                nl += 1
-    d = np.empty(n, np.complex128)
-    for m in range(n):
-        d[m] = a[m, m]
-    # U = L_1^H ... L_nl^H D R_nr ... R_1: move each L^H through D (Clements Eq. 5):
-    # T(theta, phi)^H diag(d1, d2) = diag(d1', d2') T(theta, phi') with
-    # e^{i phi'} = d1 / d2, d1' = -e^{-i(theta+phi)} d2, d2' = -e^{-i theta} d2.
-    modes = np.empty(k, np.int64)
-    theta_out = np.empty(k)
-    phi_out = np.empty(k)
-    modes[:nr] = r_mode[:nr]
-    theta_out[:nr] = r_theta[:nr]
-    phi_out[:nr] = r_phi[:nr]
-    pos = nr
-    for q in range(nl - 1, -1, -1):
-        m = l_mode[q]
-        th = l_theta[q]
-        d1 = d[m]
-        d2 = d[m + 1]
-        modes[pos] = m
-        theta_out[pos] = th
-        phi_out[pos] = np.angle(d1) - np.angle(d2)
-        d[m] = -np.exp(-1j * (th + l_phi[q])) * d2
-        d[m + 1] = -np.exp(-1j * th) * d2
-        pos += 1
-    return modes, theta_out, phi_out, d
+    modes = np.empty(k, dtype=np.int64)
+    theta = np.empty(k, dtype=np.float64)
+    phi = np.empty(k, dtype=np.float64)
+    diag = np.empty(n, dtype=np.complex128)
+    kernel(n, a, modes, theta, phi, diag)
+    return modes, theta, phi, diag
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _reck_kernel(a):  # type: ignore[no-untyped-def]
-    """Reck nulling in place: row by row from the bottom, from the right only.
-
-    Row ``row`` is nulled by MZIs on columns (0, 1), (1, 2), ..., (row-1, row); rows
-    below it are already zero in those columns, rows above take the same MZIs.
-    """
-    n = a.shape[0]
-    k = n * (n - 1) // 2
-    t = np.empty((n, 4), np.complex128)
-    modes = np.empty(k, np.int64)
-    theta_out = np.empty(k)
-    phi_out = np.empty(k)
-    pos = 0
-    for row in range(n - 1, 0, -1):
-        carry = a[row, 0]
-        for c in range(row):
-            y = a[row, c + 1]
-            theta, phi, t[c, 0], t[c, 1], t[c, 2], t[c, 3] = _right_coeffs(carry, y)
-            a[row, c] = 0.0
-            carry = carry * t[c, 2] + y * t[c, 3]
-            modes[pos] = c
-            theta_out[pos] = theta
-            phi_out[pos] = phi
-            pos += 1
-        a[row, row] = carry
-        _chain_ascending(a, 0, row, 0, row, t)
-    d = np.empty(n, np.complex128)
-    for m in range(n):
-        d[m] = a[m, m]
-    return modes, theta_out, phi_out, d
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"contract"})
-def _asap_columns(modes, n_modes):  # type: ignore[no-untyped-def]
-    """Earliest column for each MZI after every earlier MZI on its two modes."""
-    free = np.zeros(n_modes, np.int64)
-    cols = np.empty(modes.size, np.int64)
-    for q in range(modes.size):
-        m = modes[q]
-        col = max(free[m], free[m + 1])
-        cols[q] = col
-        free[m] = col + 1
-        free[m + 1] = col + 1
-    return cols
+def asap_columns(modes: npt.NDArray[np.int64], n_modes: int) -> npt.NDArray[np.int64]:
+    """Earliest column for each MZI (light order) after every earlier MZI on its modes."""
+    modes = np.ascontiguousarray(modes, dtype=np.int64)
+    columns = np.empty_like(modes)
+    _kernels.asap_columns(n_modes, modes, columns)
+    return columns
 
 
 # ----------------------------------------------------------------------- validation
@@ -326,8 +150,8 @@ def _decompose(unitary: npt.ArrayLike, *, topology: str, atol: float) -> Mesh:
     rows, cols = a.shape
     if rows != cols:
         raise InputError(f"unitary is {rows} x {cols}; a unitary mesh needs a square matrix")
-    kernel = _clements_kernel if topology == "clements" else _reck_kernel
-    modes, theta, phi, diag = kernel(a)
+    kernel = _kernels.clements if topology == "clements" else _kernels.reck
+    modes, theta, phi, diag = _run_kernel(kernel, a)
     # The nulled residual R = L U R' is upper triangular and unitary iff U is, so a
     # unitary U leaves a diagonal R with |R_ii| = 1: an O(N^2) screen of what
     # max |U^H U - I| <= atol says (O(N^3)), which is computed only if the screen fails.
@@ -337,7 +161,7 @@ def _decompose(unitary: npt.ArrayLike, *, topology: str, atol: float) -> Mesh:
         topology=topology,
         n_modes=rows,
         modes=modes,
-        columns=_asap_columns(modes, rows),
+        columns=asap_columns(modes, rows),
         theta_rad=theta,
         phi_rad=wrap_phase(phi),
         output_phases_rad=wrap_phase(np.angle(diag)),

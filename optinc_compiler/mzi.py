@@ -109,20 +109,22 @@ class Mesh:
 
 
 def apply_mesh(mesh: Mesh, fields: npt.ArrayLike) -> npt.NDArray[np.complex128]:
-    """Propagate input fields (N, ...) through ``mesh``; returns ``U @ fields``.
+    """Propagate input fields (N, k) or (N,) through ``mesh``; returns ``U @ fields``.
 
-    MZIs of one column act on disjoint modes, so a column is applied as one vectorised
-    update; columns are applied in order, which respects the propagation order.
+    The MZIs are applied in light order by the C kernel (a copy of ``fields`` is updated
+    in place, two rows per MZI), then the output phase screen.
     """
-    out = np.array(fields, dtype=np.complex128, copy=True)
-    t = mzi_matrix(mesh.theta_rad, mesh.phi_rad)
-    order = np.argsort(mesh.columns, kind="stable")
-    bounds = np.flatnonzero(np.diff(mesh.columns[order])) + 1
-    for group in np.split(order, bounds) if order.size else []:
-        top, bottom = mesh.modes[group], mesh.modes[group] + 1
-        a, b = out[top], out[bottom]
-        tg = t[group].reshape(group.size, 2, 2, *([1] * (out.ndim - 1)))
-        out[top] = tg[:, 0, 0] * a + tg[:, 0, 1] * b
-        out[bottom] = tg[:, 1, 0] * a + tg[:, 1, 1] * b
+    from optinc_compiler import _kernels  # type: ignore[attr-defined]  # C extension
+
+    out = np.array(fields, dtype=np.complex128, order="C", copy=True)
+    flat = out.reshape(mesh.n_modes, -1)
+    _kernels.apply_mzis(
+        mesh.n_modes,
+        flat.shape[1],
+        flat,
+        np.ascontiguousarray(mesh.modes, dtype=np.int64),
+        np.ascontiguousarray(mesh.theta_rad, dtype=np.float64),
+        np.ascontiguousarray(mesh.phi_rad, dtype=np.float64),
+    )
     phase = np.exp(1j * mesh.output_phases_rad).reshape(-1, *([1] * (out.ndim - 1)))
     return phase * out

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError, ProgramFormatError
-from optinc_compiler.mzi import Mesh, apply_mesh
+from optinc_compiler.mzi import TWO_PI, Mesh, apply_mesh
 
 FORMAT = "optinc-phase-program"
 VERSION = 1
@@ -259,32 +259,43 @@ def _stage_to_dict(stage: Stage) -> dict[str, Any]:
             "phase": stage.phase_rad.tolist(),
         }
     m = stage.mesh
-    mzis = [
-        {"id": i, "column": c, "mode": md, "theta": t, "phi": p}
-        for i, c, md, t, p in zip(
-            stage.mzi_ids,
-            m.columns.tolist(),
-            m.modes.tolist(),
-            m.theta_rad.tolist(),
-            m.phi_rad.tolist(),
-            strict=True,
-        )
-    ]
     return {
         "kind": "mesh",
         "name": stage.name,
         "topology": m.topology,
         "n_modes": m.n_modes,
-        "mzis": mzis,
+        "mzis": _MziLines(stage),
         "output_phases": m.output_phases_rad.tolist(),
     }
+
+
+class _MziLines(list[str]):
+    """The MZIs of a mesh pre-rendered one JSON object per line (the hot path of
+    writing a program: ~65,000 MZIs at N=256). Ids match ``[A-Za-z0-9_]+`` (schema), so
+    they need no escaping; ``float.__repr__`` is what ``json.dumps`` writes."""
+
+    def __init__(self, stage: MeshStage) -> None:
+        m = stage.mesh
+        super().__init__(
+            f'{{"id": "{i}", "column": {c}, "mode": {md}, "theta": {t!r}, "phi": {p!r}}}'
+            for i, c, md, t, p in zip(
+                stage.mzi_ids,
+                m.columns.tolist(),
+                m.modes.tolist(),
+                m.theta_rad.tolist(),
+                m.phi_rad.tolist(),
+                strict=True,
+            )
+        )
 
 
 def _emit(obj: Any, level: int) -> Iterator[str]:
     """Pretty JSON: the top two levels and containers of containers open up; flat dicts
     and lists deeper down (an MZI, a list of phases) stay on one line."""
     pad = "  " * (level + 1)
-    if isinstance(obj, dict) and (level <= 1 or any(_is_nested(v) for v in obj.values())):
+    if isinstance(obj, _MziLines):
+        yield ("[\n" + pad + f",\n{pad}".join(obj) + "\n" + "  " * level + "]") if obj else "[]"
+    elif isinstance(obj, dict) and (level <= 1 or any(_is_nested(v) for v in obj.values())):
         yield "{\n"
         for i, (key, value) in enumerate(obj.items()):
             yield f"{pad}{json.dumps(key)}: "
@@ -303,7 +314,7 @@ def _emit(obj: Any, level: int) -> Iterator[str]:
 
 
 def _is_nested(value: Any) -> bool:
-    if isinstance(value, dict):
+    if isinstance(value, dict | _MziLines):
         return True
     return isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
 
@@ -325,11 +336,18 @@ def write_text_atomic(path: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def schema() -> dict[str, Any]:
@@ -380,10 +398,31 @@ def _check_schema(doc: dict[str, Any], source: str) -> None:
     import jsonschema  # lazy: only the load path needs it
 
     validator = jsonschema.Draft202012Validator(schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(_without_mzis(doc)))
     if error is not None:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise ProgramFormatError(f"{source}: {where.lstrip('.') or 'document'}: {error.message}")
+
+
+def _without_mzis(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the document with every mesh's ``mzis`` emptied (see :func:`_mzi_fields`)."""
+
+    def stage(s: Any) -> Any:
+        return {**s, "mzis": []} if isinstance(s, dict) and isinstance(s.get("mzis"), list) else s
+
+    def stages(container: Any) -> Any:
+        if isinstance(container, dict) and isinstance(container.get("stages"), list):
+            return {**container, "stages": [stage(s) for s in container["stages"]]}
+        return container
+
+    def layer(d: Any) -> Any:
+        d = stages(d)
+        if isinstance(d, dict) and isinstance(d.get("blocks"), list):
+            d = {**d, "blocks": [stages(b) for b in d["blocks"]]}
+        return d
+
+    layers = doc.get("layers")
+    return {**doc, "layers": [layer(d) for d in layers]} if isinstance(layers, list) else doc
 
 
 def _layer_from_dict(d: dict[str, Any], where: str) -> Layer:
@@ -438,18 +477,80 @@ def _stage_from_dict(d: dict[str, Any], where: str) -> Stage:
         if amp.size != n or phase.size != n:
             raise ProgramFormatError(f"{where}: amplitude and phase need n_modes = {n} entries")
         return DiagonalStage(name=d["name"], amplitude=amp, phase_rad=phase)
-    mzis = d["mzis"]
+    ids, columns, modes, theta, phi = _mzi_fields(d["mzis"], where)
     mesh = Mesh(
         topology=d["topology"],
         n_modes=n,
-        modes=np.array([z["mode"] for z in mzis], dtype=np.int64),
-        columns=np.array([z["column"] for z in mzis], dtype=np.int64),
-        theta_rad=np.array([z["theta"] for z in mzis], dtype=np.float64),
-        phi_rad=np.array([z["phi"] for z in mzis], dtype=np.float64),
+        modes=modes,
+        columns=columns,
+        theta_rad=theta,
+        phi_rad=phi,
         output_phases_rad=np.asarray(d["output_phases"], dtype=np.float64),
     )
     _check_mesh(mesh, where)
-    return MeshStage(name=d["name"], mesh=mesh, mzi_ids=tuple(z["id"] for z in mzis))
+    return MeshStage(name=d["name"], mesh=mesh, mzi_ids=ids)
+
+
+_MZI_KEYS = frozenset(("id", "column", "mode", "theta", "phi"))
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _mzi_fields(
+    mzis: list[Any], where: str
+) -> tuple[
+    tuple[str, ...],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]:
+    """The MZI records as arrays, checked as the schema's ``mzis`` items say.
+
+    jsonschema takes ~0.1 ms per MZI, seconds for an N=256 mesh, so ``from_json``
+    validates the document without its MZIs and the MZIs here: a type pass, then ranges
+    on whole arrays.
+    """
+    for k, z in enumerate(mzis):
+        if not isinstance(z, dict) or z.keys() != _MZI_KEYS:
+            raise ProgramFormatError(
+                f"{where}.mzis[{k}]: expected an object with keys id, column, mode, theta, phi"
+            )
+        if type(z["id"]) is not str or not _ID_PATTERN.fullmatch(z["id"]):
+            raise ProgramFormatError(f"{where}.mzis[{k}].id: {z['id']!r} is not a name of [A-Za-z0-9_]")
+        for key in ("column", "mode"):
+            if type(z[key]) is not int:
+                raise ProgramFormatError(f"{where}.mzis[{k}].{key}: {z[key]!r} is not an integer")
+        for key in ("theta", "phi"):
+            if type(z[key]) not in (int, float):
+                raise ProgramFormatError(f"{where}.mzis[{k}].{key}: {z[key]!r} is not a number")
+    ids = tuple(z["id"] for z in mzis)
+    fields = {key: np.array([z[key] for z in mzis]) for key in ("column", "mode", "theta", "phi")}
+    bounds = {"column": (0, None), "mode": (0, None), "theta": (0, np.pi), "phi": (0, None)}
+    for key, (low, high) in bounds.items():
+        values = fields[key]
+        bad = np.flatnonzero((values < low) | (values > high if high is not None else False))
+        if bad.size:
+            k = int(bad[0])
+            side = (
+                f"less than the minimum of {low}"
+                if values[k] < low
+                else f"greater than the maximum of {high}"
+            )
+            raise ProgramFormatError(f"{where}.mzis[{k}].{key}: {mzis[k][key]!r} is {side}")
+    over = np.flatnonzero(fields["phi"] >= 2 * np.pi)
+    if over.size:
+        k = int(over[0])
+        phi = mzis[k]["phi"]
+        raise ProgramFormatError(
+            f"{where}.mzis[{k}].phi: {phi!r} is greater than or equal to the maximum of {TWO_PI}"
+        )
+    return (
+        ids,
+        fields["column"].astype(np.int64).reshape(-1),
+        fields["mode"].astype(np.int64).reshape(-1),
+        fields["theta"].astype(np.float64).reshape(-1),
+        fields["phi"].astype(np.float64).reshape(-1),
+    )
 
 
 def _check_mesh(mesh: Mesh, where: str) -> None:

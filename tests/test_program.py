@@ -73,6 +73,8 @@ def test_same_input_compiles_to_identical_bytes():
 def test_save_leaves_no_temporary_files_and_refuses_missing_folder(tmp_path, program):
     prog.save(program, tmp_path / "p.json")
     assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+    (tmp_path / "plain.txt").write_text("x")  # same permissions as a plain open()
+    assert (tmp_path / "p.json").stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
     with pytest.raises(InputError, match=r"output folder '.*missing' does not exist; create it first"):
         prog.save(program, tmp_path / "missing" / "p.json")
     assert not (tmp_path / "missing").exists()
@@ -120,6 +122,25 @@ def _set(path, value):
             r"mzis\[1\].phi: -0.1 is less than the minimum of 0",
         ),
         (lambda d: _mesh(d).update(topology="hex"), r"stages\[0\]"),
+        (
+            lambda d: _mesh(d)["mzis"][2].pop("phi"),
+            r"mzis\[2\]: expected an object with keys id, column, mode",
+        ),
+        (
+            lambda d: _mesh(d)["mzis"][2].update(id="a-b"),
+            r"mzis\[2\].id: 'a-b' is not a name of \[A-Za-z0-9_\]",
+        ),
+        (lambda d: _mesh(d)["mzis"][2].update(column="3"), r"mzis\[2\].column: '3' is not an integer"),
+        (lambda d: _mesh(d)["mzis"][2].update(mode=True), r"mzis\[2\].mode: True is not an integer"),
+        (lambda d: _mesh(d)["mzis"][2].update(theta=None), r"mzis\[2\].theta: None is not a number"),
+        (
+            lambda d: _mesh(d)["mzis"][2].update(phi=2 * np.pi),
+            r"mzis\[2\].phi: 6.28\d+ is greater than or equal to",
+        ),
+        (
+            lambda d: _mesh(d)["mzis"][2].update(column=-1),
+            r"mzis\[2\].column: -1 is less than the minimum of 0",
+        ),
         (lambda d: _mesh(d)["mzis"][0].update(mode=4), r"mzis\[0\]: mode 4 is outside 0..3 \(n_modes 5\)"),
         (lambda d: _mesh(d)["mzis"][3].update(column=0), r"mzis\[3\]: column 0 is not after the column"),
         (lambda d: _mesh(d)["output_phases"].pop(), r"output_phases has 4 entries; n_modes is 5"),
