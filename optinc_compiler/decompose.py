@@ -126,7 +126,8 @@ def clements(unitary: npt.ArrayLike, *, atol: float = UNITARY_ATOL) -> Mesh:
 
     Args:
         unitary: the target ``U`` (``S[out, in]``), real or complex.
-        atol: tolerance on ``max |U^H U - I|`` checked before decomposing.
+        atol: tolerance on ``max |U^H U - I|`` (screened on the nulled residual, then
+            checked exactly if the screen fails).
     """
     return _decompose(unitary, topology="clements", atol=atol)
 
@@ -217,41 +218,41 @@ class UnitaryDiagonal:
 def unitary_diagonal(matrix: npt.ArrayLike, *, max_iter: int = 200, rtol: float = 1e-10) -> UnitaryDiagonal:
     """Approximate ``W ~ U[:out, :in] @ D`` (OptINC, arXiv 2603.28290).
 
-    Alternates two exact partial minimisations of ``||W - A D||_F``:
+    Block-coordinate descent on ``||T - A D||_F`` with the target ``T = W`` when
+    out >= in (``A = U[:, :in]`` has orthonormal columns), and ``T = [W; Z]`` when
+    out < in (``A = U`` is square and the free rows ``Z`` stand for the unused outputs).
+    Each step is an exact minimisation, so the error never increases:
 
-    * ``A`` for fixed ``D``: for out >= in an orthogonal-Procrustes step,
-      ``A = polar(W D^H)``; for out < in (``A`` has orthonormal rows) a majorise-minimise
-      step ``A = polar(A - (A D - W) D^H / max|d|^2)``;
-    * ``D`` for fixed ``A``: ``d_j = a_j^H w_j / ||a_j||^2`` (column-wise least squares).
+    * ``A`` for fixed ``D``: orthogonal Procrustes, ``A = polar(T D^H)``;
+    * ``D`` for fixed ``A``: column-wise least squares, ``d_j = a_j^H t_j``;
+    * ``Z`` for fixed ``A, D``: ``Z = A[out:] D`` (those rows leave no residual).
 
-    It stops when the objective improves by less than ``rtol`` (relative) or after
-    ``max_iter`` steps. It is an approximation: check ``relative_error``.
+    It starts from ``D`` = column norms of W and stops when the error improves by less
+    than ``rtol * ||W||`` or after ``max_iter`` steps. Wide matrices converge slowly.
+    It is an approximation: check ``relative_error``.
     """
     w = as_complex_matrix(matrix, what="weight matrix")
     if max_iter < 1:
         raise InputError(f"max_iter is {max_iter}; allowed: >= 1")
     rows, cols = w.shape
     norm_w = float(np.linalg.norm(w))
+    target = w if rows >= cols else np.vstack([w, np.zeros((cols - rows, cols), dtype=np.complex128)])
     d = np.linalg.norm(w, axis=0).astype(np.complex128)
-    a = _polar(w * d.conj()) if rows >= cols else _polar(w)
     previous = np.inf
     iterations = 0
     for iterations in range(1, max_iter + 1):  # noqa: B007 -- the count is reported
-        d = _best_diagonal(a, w)
-        if rows >= cols:
-            a = _polar(w * d.conj())
-        else:
-            lam = float(np.max(np.abs(d)) ** 2) or 1.0
-            a = _polar(a - ((a * d) - w) * d.conj() / lam)
-        d = _best_diagonal(a, w)
-        residual = float(np.linalg.norm(w - a * d))
-        if previous - residual <= rtol * max(norm_w, 1e-300):
+        a = _polar(target * d.conj())
+        d = np.einsum("ij,ij->j", a.conj(), target)
+        if rows < cols:
+            target[rows:] = a[rows:] * d
+        residual = float(np.linalg.norm(w - a[:rows] * d))
+        if previous - residual <= rtol * norm_w:
             break
         previous = residual
     # move the phases of d into the unitary, so the attenuators need no phase shifter
     a = a * np.exp(1j * np.angle(d))
     magnitude = np.abs(d)
-    residual = float(np.linalg.norm(w - a * magnitude))
+    residual = float(np.linalg.norm(w - a[:rows] * magnitude))
     return UnitaryDiagonal(
         unitary=_complete_unitary(a),
         diagonal=magnitude,
@@ -266,23 +267,12 @@ def _polar(m: npt.NDArray[np.complex128]) -> npt.NDArray[np.complex128]:
     return np.asarray(p @ qh)
 
 
-def _best_diagonal(
-    a: npt.NDArray[np.complex128], w: npt.NDArray[np.complex128]
-) -> npt.NDArray[np.complex128]:
-    """Column-wise least squares ``d_j = a_j^H w_j / ||a_j||^2`` (0 where a_j = 0)."""
-    num = np.einsum("ij,ij->j", a.conj(), w)
-    den = np.einsum("ij,ij->j", a.conj(), a).real
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 1e-300)
-
-
 def _complete_unitary(a: npt.NDArray[np.complex128]) -> npt.NDArray[np.complex128]:
-    """An M x M unitary whose top-left block is ``a`` (orthonormal rows or columns)."""
+    """A square unitary whose first columns are ``a`` (orthonormal columns)."""
     rows, cols = a.shape
-    p, _, qh = np.linalg.svd(a, full_matrices=True)
-    if rows >= cols:  # a = P[:, :cols] Q^H
-        blk = np.eye(rows, dtype=np.complex128)
-        blk[:cols, :cols] = qh
-        return np.asarray(p @ blk)
-    blk = np.eye(cols, dtype=np.complex128)  # a = P [I 0] Q^H
-    blk[:rows, :rows] = p
-    return np.asarray(blk @ qh)
+    if rows == cols:
+        return a
+    p, _, qh = np.linalg.svd(a, full_matrices=True)  # a = P[:, :cols] Q^H
+    blk = np.eye(rows, dtype=np.complex128)
+    blk[:cols, :cols] = qh
+    return np.asarray(p @ blk)
