@@ -56,7 +56,16 @@ def _configure_logging(verbose: int, quiet: int) -> None:
     log.propagate = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EXAMPLES = """\b
+Examples:
+  optinc compile model.npz -o program.json
+  optinc compile U.npy --method unitary --mesh reck -o program.json
+  optinc inspect program.json
+  optinc check program.json --against model.npz
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
 @click.version_option(__version__, prog_name="optinc")
 @click.option("-v", "--verbose", count=True, help="More messages on stderr (repeatable).")
 @click.option("-q", "--quiet", count=True, help="Fewer messages on stderr (repeatable).")
@@ -187,7 +196,11 @@ def inspect_command(program_file: Path) -> None:
 def check_command(
     program_file: Path, weights: Path, layers: tuple[str, ...], rtol: float, max_rel_error: float | None
 ) -> None:
-    """Rebuild each layer from PROGRAM and compare it with the weights (exit 3 if off)."""
+    """Compare PROGRAM's layers with the weights; exit 3 if off.
+
+    Each layer is rebuilt from the phase program alone and compared with the matrix of
+    the same name in the weights file (relative Frobenius error).
+    """
     from optinc_compiler import program as prog
     from optinc_compiler.check import check_program
     from optinc_compiler.errors import VerificationError

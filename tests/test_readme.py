@@ -1,0 +1,62 @@
+"""The README's commands run as written, and its demo output is what the demo prints."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import haar
+
+from optinc_compiler.cli import main
+from optinc_compiler.compiler import CompileOptions, compile_weights
+from optinc_compiler.io import load_weights
+from optinc_compiler.report import format_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def readme_commands() -> list[str]:
+    """Lines starting with ``optinc`` in the README's sh blocks, comments removed."""
+    blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("optinc ")]
+
+
+def test_readme_starts_with_the_two_setup_commands():
+    first_block = re.search(r"```sh\n(.*?)```", README, flags=re.S).group(1)
+    assert [line.split("#")[0].strip() for line in first_block.splitlines()] == ["make demo", "make test"]
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_readme_command_runs(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez("model.npz", **{"fc1.weight": rng.normal(size=(6, 4)), "fc2.weight": rng.normal(size=(3, 6))})
+    np.save("U.npy", haar(6, 1))
+    if "model.pt" in command:
+        torch = pytest.importorskip("torch")
+        torch.save({"fc1.weight": torch.randn(6, 4)}, "model.pt")
+    if " check " in f" {command} " or command.startswith(("optinc inspect", "optinc check")):
+        CliRunner().invoke(main, ["compile", "model.npz", "-o", "program.json"], catch_exceptions=False)
+    result = CliRunner().invoke(main, shlex.split(command)[1:], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_readme_shows_what_the_demo_prints():
+    weights = load_weights(ROOT / "designs" / "mlp_demo" / "weights.npz")
+    summary = format_summary(compile_weights(weights.layers, CompileOptions()))
+    shown = {
+        line.split()[0]: line.split() for line in README.splitlines() if line.startswith(("fc1 ", "fc2 "))
+    }
+    for line in summary.splitlines():
+        if line.startswith(("fc1 ", "fc2 ")):
+            tokens = line.split()
+            # everything but the rounding-level reconstruction error
+            assert shown[tokens[0]][:8] == tokens[:8]
+    total = next(line for line in summary.splitlines() if line.startswith("total:"))
+    assert total in README
