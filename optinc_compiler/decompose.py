@@ -31,47 +31,19 @@ extension ``_kernels.c`` (a JIT would cost ~1 s of start-up per process).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from optinc_compiler import _kernels  # type: ignore[attr-defined]  # C extension, see setup.py
 from optinc_compiler.errors import InputError
+from optinc_compiler.kernels import asap_columns, null_unitary
 from optinc_compiler.mzi import Mesh, wrap_phase
 
 TOPOLOGIES = ("clements", "reck")
 
 #: Default tolerance on ``max |U^H U - I|`` for a matrix to count as unitary.
 UNITARY_ATOL = 1e-9
-
-
-# --------------------------------------------------------------------------- kernels
-
-
-def _run_kernel(
-    kernel: Callable[..., None], a: npt.NDArray[np.complex128]
-) -> tuple[
-    npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.complex128]
-]:
-    """Run a C nulling kernel on ``a`` (C-contiguous complex128, modified in place)."""
-    n = a.shape[0]
-    k = n * (n - 1) // 2
-    modes = np.empty(k, dtype=np.int64)
-    theta = np.empty(k, dtype=np.float64)
-    phi = np.empty(k, dtype=np.float64)
-    diag = np.empty(n, dtype=np.complex128)
-    kernel(n, a, modes, theta, phi, diag)
-    return modes, theta, phi, diag
-
-
-def asap_columns(modes: npt.NDArray[np.int64], n_modes: int) -> npt.NDArray[np.int64]:
-    """Earliest column for each MZI (light order) after every earlier MZI on its modes."""
-    modes = np.ascontiguousarray(modes, dtype=np.int64)
-    columns = np.empty_like(modes)
-    _kernels.asap_columns(n_modes, modes, columns)
-    return columns
 
 
 # ----------------------------------------------------------------------- validation
@@ -151,8 +123,7 @@ def _decompose(unitary: npt.ArrayLike, *, topology: str, atol: float) -> Mesh:
     rows, cols = a.shape
     if rows != cols:
         raise InputError(f"unitary is {rows} x {cols}; a unitary mesh needs a square matrix")
-    kernel = _kernels.clements if topology == "clements" else _kernels.reck
-    modes, theta, phi, diag = _run_kernel(kernel, a)
+    modes, theta, phi, diag = null_unitary(a, topology)
     # The nulled residual R = L U R' is upper triangular and unitary iff U is, so a
     # unitary U leaves a diagonal R with |R_ii| = 1: an O(N^2) screen of what
     # max |U^H U - I| <= atol says (O(N^3)), which is computed only if the screen fails.

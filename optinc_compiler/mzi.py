@@ -114,17 +114,9 @@ def apply_mesh(mesh: Mesh, fields: npt.ArrayLike) -> npt.NDArray[np.complex128]:
     The MZIs are applied in light order by the C kernel (a copy of ``fields`` is updated
     in place, two rows per MZI), then the output phase screen.
     """
-    from optinc_compiler import _kernels  # type: ignore[attr-defined]  # C extension
+    from optinc_compiler.kernels import apply_mzis  # lazy: the convention alone needs no C
 
     out = np.array(fields, dtype=np.complex128, order="C", copy=True)
-    flat = out.reshape(mesh.n_modes, -1)
-    _kernels.apply_mzis(
-        mesh.n_modes,
-        flat.shape[1],
-        flat,
-        np.ascontiguousarray(mesh.modes, dtype=np.int64),
-        np.ascontiguousarray(mesh.theta_rad, dtype=np.float64),
-        np.ascontiguousarray(mesh.phi_rad, dtype=np.float64),
-    )
+    apply_mzis(out.reshape(mesh.n_modes, -1), mesh.modes, mesh.theta_rad, mesh.phi_rad)
     phase = np.exp(1j * mesh.output_phases_rad).reshape(-1, *([1] * (out.ndim - 1)))
     return phase * out

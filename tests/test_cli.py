@@ -199,3 +199,18 @@ def test_cli_shim_and_console_script_run_from_a_checkout(tmp_path):
         )
         assert bad.returncode == 1
         assert bad.stderr.strip() == f"Error: weights file '{tmp_path / 'missing.npy'}' does not exist"
+
+
+def test_missing_c_extension_is_one_clear_line(tmp_path):
+    np.save(tmp_path / "U.npy", np.eye(2))
+    code = (
+        "import sys; sys.modules['optinc_compiler._kernels'] = None\n"
+        "from optinc_compiler.cli import main\n"
+        f"main(['compile', {str(tmp_path / 'U.npy')!r}])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: the C kernels (optinc_compiler._kernels) are not built for this Python: "
+        "run `pip install -e .` in the checkout (or `make test`)"
+    )
