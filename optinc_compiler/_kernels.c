@@ -13,7 +13,9 @@
  *
  * The O(N^3) loops are dependent scalar updates that numpy cannot vectorise; here they
  * run at a few ns per complex 2x2 update and start in microseconds (a JIT needs ~1 s).
- * Arrays come through the buffer protocol: complex128 is two interleaved doubles.
+ * Arrays come through the buffer protocol: complex128 is two interleaved doubles. This is
+ * a private module: kernels.py passes C-contiguous arrays of the right dtypes, and
+ * here only the byte sizes are checked.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -274,15 +276,20 @@ static int check_len(Py_buffer *b, Py_ssize_t expected, const char *name) {
     return 0;
 }
 
+/* Sizes up to 2^24 modes keep every byte count below 2^52: no overflow anywhere. */
+#define MAX_MODES ((Py_ssize_t)1 << 24)
+
 static PyObject *run_kernel(PyObject *args, kernel_fn fn) {
     Py_buffer a, modes, theta, phi, d;
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "nw*w*w*w*w*", &n, &a, &modes, &theta, &phi, &d)) return NULL;
-    Py_ssize_t k = n * (n - 1) / 2;
     int status = 0;
-    if (n < 1 || check_len(&a, n * n * 16, "a") || check_len(&modes, k * 8, "modes") ||
-        check_len(&theta, k * 8, "theta") || check_len(&phi, k * 8, "phi") || check_len(&d, n * 16, "d")) {
-        if (n < 1 && !PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "n must be >= 1");
+    if (n < 1 || n > MAX_MODES) {
+        PyErr_Format(PyExc_ValueError, "n = %zd; allowed: 1 .. %zd", n, MAX_MODES);
+        status = -2;
+    } else if (check_len(&a, n * n * 16, "a") || check_len(&modes, n * (n - 1) / 2 * 8, "modes") ||
+               check_len(&theta, n * (n - 1) / 2 * 8, "theta") ||
+               check_len(&phi, n * (n - 1) / 2 * 8, "phi") || check_len(&d, n * 16, "d")) {
         status = -2;
     } else {
         Py_BEGIN_ALLOW_THREADS
@@ -306,8 +313,9 @@ static PyObject *py_asap_columns(PyObject *self, PyObject *args) {
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "ny*w*", &n, &modes, &cols)) return NULL;
     Py_ssize_t k = modes.len / 8;
-    int64_t *free_at = calloc((size_t)(n > 0 ? n : 1), sizeof(int64_t));
-    int bad = cols.len != modes.len || free_at == NULL;
+    int bad = n < 1 || n > MAX_MODES || cols.len != modes.len;
+    int64_t *free_at = bad ? NULL : calloc((size_t)n, sizeof(int64_t));
+    bad = bad || free_at == NULL;
     if (!bad) {
         const int64_t *m = modes.buf;
         int64_t *c = cols.buf;
@@ -332,7 +340,9 @@ static PyObject *py_apply_mzis(PyObject *self, PyObject *args) {
     Py_ssize_t n, k;
     if (!PyArg_ParseTuple(args, "nnw*y*y*y*", &n, &k, &f, &modes, &theta, &phi)) return NULL;
     Py_ssize_t count = modes.len / 8;
-    int bad = f.len != n * k * 16 || theta.len != count * 8 || phi.len != count * 8;
+    int bad = n < 1 || n > MAX_MODES || k < 0 || k > PY_SSIZE_T_MAX / 16 ||
+              (k > 0 && n > f.len / (16 * k)) || /* after these, n * k * 16 cannot overflow */
+              f.len != n * k * 16 || theta.len != count * 8 || phi.len != count * 8;
     const int64_t *m = modes.buf;
     for (Py_ssize_t q = 0; q < count && !bad; q++) bad = m[q] < 0 || m[q] + 1 >= n;
     if (!bad) {

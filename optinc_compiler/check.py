@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optinc_compiler.decompose import as_complex_matrix
+from optinc_compiler.decompose import as_complex_matrix, relative_error
 from optinc_compiler.errors import InputError
 from optinc_compiler.io import NamedMatrix
 from optinc_compiler.program import PhaseProgram
@@ -56,8 +56,6 @@ def check_program(
                 f"but {layer.shape[0]} x {layer.shape[1]} in the program"
             )
         rebuilt = layer.matrix()
-        norm = float(np.linalg.norm(target))
-        diff = float(np.linalg.norm(rebuilt - target))
         if max_relative_error is not None:
             allowed = max_relative_error
         else:
@@ -67,7 +65,7 @@ def check_program(
                 name=w.name,
                 method=layer.method,
                 exact=layer.exact,
-                relative_error=diff / norm if norm > 0 else diff,
+                relative_error=relative_error(rebuilt, target),
                 max_abs_error=float(np.abs(rebuilt - target).max()),
                 allowed_relative_error=allowed,
             )

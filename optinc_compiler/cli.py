@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,13 @@ def domain_errors(func: F) -> F:
             raise OptincClickError(exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Click callback: reject nan and inf (a usage error, exit 2)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def _configure_logging(verbose: int, quiet: int) -> None:
@@ -115,6 +123,7 @@ output_option = click.option(
     type=click.FloatRange(min=0, min_open=True),
     default=1e-9,
     show_default=True,
+    callback=finite,
     help="Tolerance on max|U^H U - I|.",
 )
 @click.option(
@@ -184,12 +193,14 @@ def inspect_command(program_file: Path) -> None:
     type=click.FloatRange(min=0),
     default=1e-9,
     show_default=True,
+    callback=finite,
     help="Allowed relative error of exact layers (beyond the recorded one for approximations).",
 )
 @click.option(
     "--max-rel-error",
     type=click.FloatRange(min=0),
     default=None,
+    callback=finite,
     help="One bound on the relative error for every layer, approximations included.",
 )
 @domain_errors

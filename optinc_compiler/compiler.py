@@ -13,6 +13,7 @@ Methods (``CompileOptions.method``):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -96,16 +97,27 @@ def choose_method(matrix: npt.NDArray[np.complex128], options: CompileOptions) -
 
 
 def compile_layer(name: str, matrix: npt.ArrayLike, options: CompileOptions) -> Layer:
-    """Compile one weight matrix (out x in) into a :class:`Layer`."""
+    """Compile one weight matrix (out x in) into a :class:`Layer`.
+
+    General matrices are fitted as ``W / peak`` (peak = largest |Re|, |Im| entry) and
+    ``peak`` goes into ``scale``, so magnitudes from 1e-300 to 1e300 stay in range.
+    """
+    if not name:
+        raise InputError("a layer name is empty; names identify layers in the program")
     w = decompose.as_complex_matrix(matrix, what=f"layer {name!r}")
     method = choose_method(w, options)
+    peak = 1.0 if method == "unitary" else float(max(np.abs(w.real).max(), np.abs(w.imag).max()))
+    unit = w / peak if peak > 0 else w
     prefix = mzi_id_prefix(name)
-    if method == "ud-segmented":
-        blocks, scale = _segmented_blocks(w, prefix, options)
-        block_size: int | None = options.block_size
-    else:
-        stages, scale = _BUILDERS[method](w, prefix, options)
-        blocks, block_size = (Block(0, 0, w.shape, stages),), None
+    try:
+        if method == "ud-segmented":
+            blocks, scale = _segmented_blocks(unit, prefix, options)
+            block_size: int | None = options.block_size
+        else:
+            stages, scale = _BUILDERS[method](unit, prefix, options)
+            blocks, block_size = (Block(0, 0, w.shape, stages),), None
+    except np.linalg.LinAlgError as exc:
+        raise InputError(f"layer {name!r}: {method} failed in LAPACK ({exc})") from None
     layer = Layer(
         name=name,
         shape=(int(w.shape[0]), int(w.shape[1])),
@@ -116,23 +128,11 @@ def compile_layer(name: str, matrix: npt.ArrayLike, options: CompileOptions) -> 
         exact=method in ("unitary", "svd"),
         block_size=block_size,
     )
-    return _with_measured_error(layer, w)
-
-
-def _with_measured_error(layer: Layer, w: npt.NDArray[np.complex128]) -> Layer:
-    norm = float(np.linalg.norm(w))
-    diff = float(np.linalg.norm(layer.matrix() - w))
-    error = diff / norm if norm > 0 else diff
-    return Layer(
-        name=layer.name,
-        shape=layer.shape,
-        method=layer.method,
-        scale=layer.scale,
-        blocks=layer.blocks,
-        relative_error=error,
-        exact=layer.exact,
-        block_size=layer.block_size,
-    )
+    error = decompose.relative_error(layer.matrix(), unit)  # of the unit-peak fit
+    layer = dataclasses.replace(layer, scale=scale * peak if peak > 0 else scale, relative_error=error)
+    if not (np.isfinite(layer.scale) and np.isfinite(layer.relative_error)):
+        raise InputError(f"layer {name!r}: scale {layer.scale} overflows float64; scale the weights down")
+    return layer
 
 
 def _mesh_stage(prefix: str, name: str, unitary: Matrix, options: CompileOptions) -> MeshStage:

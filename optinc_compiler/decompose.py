@@ -69,10 +69,21 @@ def as_complex_matrix(matrix: npt.ArrayLike, *, what: str = "matrix") -> npt.NDA
     return out
 
 
+def relative_error(actual: npt.NDArray[np.complex128], target: npt.NDArray[np.complex128]) -> float:
+    """``||actual - target||_F / ||target||_F``, computed on both divided by the largest
+    |Re| or |Im| of ``target`` so it cannot overflow (the absolute error if target is 0)."""
+    peak = float(max(np.abs(target.real).max(), np.abs(target.imag).max()))
+    if peak == 0.0:
+        return float(np.linalg.norm(actual))
+    return float(np.linalg.norm((actual - target) / peak) / np.linalg.norm(target / peak))
+
+
 def unitarity_error(matrix: npt.NDArray[np.complex128]) -> float:
-    """``max |U^H U - I|`` of a square matrix."""
+    """``max |U^H U - I|`` of a square matrix (inf when the product overflows)."""
     n = matrix.shape[0]
-    return float(np.max(np.abs(matrix.conj().T @ matrix - np.eye(n))))
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = float(np.max(np.abs(matrix.conj().T @ matrix - np.eye(n))))
+    return err if np.isfinite(err) else float("inf")
 
 
 def check_unitary(
@@ -127,8 +138,10 @@ def _decompose(unitary: npt.ArrayLike, *, topology: str, atol: float) -> Mesh:
     # The nulled residual R = L U R' is upper triangular and unitary iff U is, so a
     # unitary U leaves a diagonal R with |R_ii| = 1: an O(N^2) screen of what
     # max |U^H U - I| <= atol says (O(N^3)), which is computed only if the screen fails.
-    if _residual_error(a) > atol:
+    if not _residual_error(a) <= atol:  # also catches NaN from overflow
         check_unitary(as_complex_matrix(unitary, what="unitary"), atol=atol, what="unitary")
+    if not (np.isfinite(theta).all() and np.isfinite(phi).all() and np.isfinite(diag).all()):
+        raise InputError("unitary: the decomposition overflowed float64; scale the matrix down")
     return Mesh(
         topology=topology,
         n_modes=rows,

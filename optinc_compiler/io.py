@@ -145,7 +145,10 @@ def _as_layers(arrays: list[tuple[str, np.ndarray]], p: Path) -> WeightsFile:
         if arr.ndim == 1 and len(arrays) > 1 and "bias" in key.lower():
             skipped.append(key)
             continue
-        layers.append(NamedMatrix(name=_layer_name(key), matrix=arr))
+        name = _layer_name(key)
+        if not name:
+            raise InputError(f"{str(p)!r}: array key {key!r} gives an empty layer name; rename it")
+        layers.append(NamedMatrix(name=name, matrix=arr))
     if not layers:
         raise InputError(f"{str(p)!r} holds no weight matrix (only {', '.join(skipped) or 'nothing'})")
     return WeightsFile(layers=tuple(layers), skipped=tuple(skipped))

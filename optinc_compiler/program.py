@@ -24,6 +24,7 @@ alone with the convention in :mod:`optinc_compiler.mzi`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -43,6 +44,7 @@ from optinc_compiler.mzi import TWO_PI, Mesh, apply_mesh
 FORMAT = "optinc-phase-program"
 VERSION = 1
 METHODS = ("unitary", "svd", "ud", "ud-segmented")
+EXACT_METHODS = ("unitary", "svd")
 
 #: The convention block written into every program (DESIGN.md, "The MZI convention").
 CONVENTION = {
@@ -330,14 +332,22 @@ def write_text_atomic(path: Path, text: str) -> Path:
     Raises InputError, naming the folder, when the folder does not exist.
     """
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
+    if not folder.exists():
         raise InputError(f"output folder {str(folder)!r} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    if not folder.is_dir():
+        raise InputError(f"output folder {str(folder)!r} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InputError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -371,7 +381,7 @@ def load(path: str | os.PathLike[str]) -> PhaseProgram:
 def from_json(text: str, *, source: str = "<string>") -> PhaseProgram:
     """Parse v1 JSON text; ProgramFormatError with the JSON path of the first problem."""
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, ValueError) as exc:
         raise ProgramFormatError(f"{source} is not valid JSON: {exc}") from None
     _check_header(doc, source)
@@ -383,6 +393,13 @@ def from_json(text: str, *, source: str = "<string>") -> PhaseProgram:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed; phases and amplitudes must be finite numbers")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} overflows float64; numbers must be finite")
+    return value
 
 
 def _check_header(doc: Any, source: str) -> None:
@@ -443,6 +460,10 @@ def _layer_from_dict(d: dict[str, Any], where: str) -> Layer:
         blocks = (_block_from_dict({"shape": d["shape"], "stages": d["stages"]}, (0, 0), where),)
         block_size = None
     approx = d["approximation"]
+    if bool(approx["exact"]) != (d["method"] in EXACT_METHODS):
+        raise ProgramFormatError(
+            f"{where}: method {d['method']!r} has approximation.exact = {str(not approx['exact']).lower()}"
+        )
     return Layer(
         name=d["name"],
         shape=shape,
@@ -518,7 +539,7 @@ def _mzi_fields(
         if type(z["id"]) is not str or not _ID_PATTERN.fullmatch(z["id"]):
             raise ProgramFormatError(f"{where}.mzis[{k}].id: {z['id']!r} is not a name of [A-Za-z0-9_]")
         for key in ("column", "mode"):
-            if type(z[key]) is not int:
+            if type(z[key]) is not int and not (type(z[key]) is float and z[key].is_integer()):
                 raise ProgramFormatError(f"{where}.mzis[{k}].{key}: {z[key]!r} is not an integer")
         for key in ("theta", "phi"):
             if type(z[key]) not in (int, float):

@@ -172,6 +172,27 @@ def test_usage_errors_exit_2(runner, args):
     assert runner.invoke(main, args).exit_code == 2
 
 
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_tolerances_are_usage_errors(runner, model, tmp_path, value):
+    out = tmp_path / "p.json"
+    run(runner, "compile", model, "-o", out)
+    for args in (
+        ["check", out, "--against", model, "--rtol", value],
+        ["check", out, "--against", model, "--max-rel-error", value],
+        ["compile", model, "--unitary-tol", value],
+    ):
+        result = runner.invoke(main, [str(a) for a in args])
+        assert result.exit_code == 2
+        assert "is not a finite number" in result.output
+
+
+def test_huge_weights_compile_without_traceback(runner, tmp_path):
+    np.save(tmp_path / "big.npy", np.full((3, 2), 1e200))
+    result = run(runner, "compile", tmp_path / "big.npy", "-o", tmp_path / "p.json")
+    assert result.exit_code == 0
+    assert run(runner, "check", tmp_path / "p.json", "--against", tmp_path / "big.npy").exit_code == 0
+
+
 def test_inspect_of_bad_program(runner, tmp_path):
     (tmp_path / "p.json").write_text('{"format": "optinc-phase-program", "version": 7}')
     result = run(runner, "inspect", tmp_path / "p.json")
@@ -190,15 +211,15 @@ def test_cli_shim_and_console_script_run_from_a_checkout(tmp_path):
     assert shim.returncode == 0
     assert json.loads(shim.stdout)["layers"][0]["method"] == "unitary"
     script = Path(sys.executable).with_name("optinc")
-    if script.exists():
-        bad = subprocess.run(
-            [str(script), "compile", str(tmp_path / "missing.npy")],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert bad.returncode == 1
-        assert bad.stderr.strip() == f"Error: weights file '{tmp_path / 'missing.npy'}' does not exist"
+    assert script.exists(), "the console script is installed next to the interpreter"
+    bad = subprocess.run(
+        [str(script), "compile", str(tmp_path / "missing.npy")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == f"Error: weights file '{tmp_path / 'missing.npy'}' does not exist"
 
 
 def test_missing_c_extension_is_one_clear_line(tmp_path):

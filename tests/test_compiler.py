@@ -142,6 +142,25 @@ def test_degenerate_weights_are_finite_and_exact_where_promised(method, w):
         assert layer.relative_error == 0.0
 
 
+@pytest.mark.parametrize("method", ["svd", "ud", "ud-segmented", "auto"])
+@pytest.mark.parametrize("magnitude", [1e-300, 1e-150, 1e150, 1e200, 1e300])
+def test_extreme_magnitudes_compile_to_finite_programs(method, magnitude):
+    base = np.random.default_rng(2).normal(size=(4, 3)) + 1j * np.random.default_rng(3).normal(size=(4, 3))
+    w = magnitude * base
+    layer = compile_layer("big", w, CompileOptions(method=method, block_size=2))
+    data = layer_json(layer)  # to_json refuses NaN and inf
+    reference = compile_layer("ref", base, CompileOptions(method=method, block_size=2))
+    assert layer.relative_error == pytest.approx(reference.relative_error, rel=1e-6, abs=1e-12)
+    assert layer.scale / magnitude == pytest.approx(reference.scale, rel=1e-12)
+    if layer.exact:
+        np.testing.assert_allclose(rebuild_layer(data) / magnitude, base, atol=1e-12)
+
+
+def test_empty_layer_name_is_rejected():
+    with pytest.raises(InputError, match=r"a layer name is empty; names identify layers in the program"):
+        compile_layer("", np.eye(2), CompileOptions())
+
+
 def test_unitary_method_rejects_general_matrix():
     with pytest.raises(InputError, match=r"unitary is not unitary: .*use method 'svd' or 'ud'"):
         compile_layer("fc", np.ones((3, 3)), CompileOptions(method="unitary"))

@@ -127,6 +127,12 @@ def test_non_unitary_is_rejected_with_the_deviation():
         clements(2 * np.eye(3))
 
 
+@pytest.mark.parametrize("decomposer", [clements, reck])
+def test_overflowing_input_is_an_error_not_nan(decomposer):
+    with pytest.raises(InputError, match=r"unitary is not unitary: max \|U\^H U - I\| = inf"):
+        decomposer(1e300 * haar(3, 0))
+
+
 def test_near_unitary_within_tolerance_is_accepted():
     u = haar(8, 2) * (1 + 1e-11)
     np.testing.assert_allclose(clements(u).matrix(), u, atol=1e-10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -129,3 +130,12 @@ def test_file_of_biases_only(tmp_path):
     np.savez(tmp_path / "b.npz", **{"a.bias": np.ones(2), "b.bias": np.ones(3)})
     with pytest.raises(InputError, match=r"holds no weight matrix \(only a.bias, b.bias\)"):
         load_weights(tmp_path / "b.npz")
+
+
+@pytest.mark.parametrize("key", ["", ".weight"])
+def test_keys_giving_empty_layer_names(tmp_path, key):
+    np.savez(tmp_path / "m.npz", **{key: np.eye(2), "other": np.eye(2)})
+    with pytest.raises(
+        InputError, match=rf"array key '{re.escape(key)}' gives an empty layer name; rename it"
+    ):
+        load_weights(tmp_path / "m.npz")

@@ -170,6 +170,49 @@ def test_malformed_programs_give_one_readable_line(doc, edit, message):
     assert "\n" not in str(info.value)
 
 
+def test_overflowing_numbers_are_rejected(doc):
+    text = json.dumps(doc).replace('"scale": 1.0', '"scale": 1e999', 1)
+    with pytest.raises(ProgramFormatError, match=r"p.json is not valid JSON: 1e999 overflows float64"):
+        prog.from_json(text, source="p.json")
+
+
+@pytest.mark.parametrize(("layer", "exact"), [(1, False), (4, True)])
+def test_exact_flag_must_match_the_method(doc, layer, exact):
+    edited = _mutated(doc, lambda d: d["layers"][layer]["approximation"].update(exact=exact))
+    with pytest.raises(ProgramFormatError, match=rf"layers\[{layer}\]"):
+        prog.from_json(edited, source="p.json")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(json.loads(edited), prog.schema(), cls=jsonschema.Draft202012Validator)
+
+
+def test_integral_floats_are_integers_as_in_json_schema(doc):
+    edited = _mutated(doc, lambda d: _mesh(d)["mzis"][0].update(column=0.0, mode=0.0))
+    assert prog.from_json(edited).layers[0].stages[0].mesh.columns[0] == 0
+
+
+def test_schema_and_loader_refuse_an_id_with_a_trailing_newline(doc):
+    edited = _mutated(doc, lambda d: _mesh(d)["mzis"][0].update(id="u_U_c0_m0\n"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(json.loads(edited), prog.schema(), cls=jsonschema.Draft202012Validator)
+    with pytest.raises(ProgramFormatError, match=r"mzis\[0\].id: 'u_U_c0_m0\\n' is not a name"):
+        prog.from_json(edited)
+
+
+def test_unwritable_output_is_one_line(tmp_path, program, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(prog.tempfile, "mkstemp", refuse)
+    with pytest.raises(InputError, match=r"cannot write '.*p.json': Permission denied"):
+        prog.save(program, tmp_path / "p.json")
+
+
+def test_output_folder_that_is_a_file(tmp_path, program):
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(InputError, match=r"output folder '.*f.txt' is a file, not a folder"):
+        prog.save(program, tmp_path / "f.txt" / "p.json")
+
+
 def test_nan_and_broken_json_are_rejected(doc):
     text = json.dumps(doc).replace('"scale": 1.0', '"scale": NaN', 1)
     with pytest.raises(ProgramFormatError, match=r"p.json is not valid JSON: NaN is not allowed"):
