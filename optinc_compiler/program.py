@@ -4,8 +4,8 @@ A layer ``W`` (out x in) is ``W = scale * R_out @ S_last @ ... @ S_1 @ E_in``
 (DESIGN.md): inputs enter modes 0..in-1 of ``M = max(out, in)`` waveguides, each stage
 acts on modes 0..n_modes-1 (the others pass straight through), outputs are read from
 modes 0..out-1. A segmented layer is a grid of such blocks, each on its own waveguides;
-the layer output is the sum of the block outputs of each block row (formed after
-detection), ``W = scale * sum_b embed(W_b)``.
+the outputs of the blocks of one block row add up (coherently) to the layer output,
+``W = scale * sum_b embed(W_b)``.
 
 The JSON file (``schemas/phase-program-v1.schema.json``)::
 
