@@ -1,0 +1,198 @@
+"""Phase program -> Netlist: the one description of a layer's circuit (DESIGN.md).
+
+Layout draws it and simulation evaluates it, with the same instance and port names.
+A layer is a grid: ``M = max(out, in)`` rows (waveguides, mode 0 on top) and columns
+in the order light meets them. Every grid cell holds exactly one instance:
+
+* a mesh stage gives its MZI columns, then one column of output phase shifters;
+* a diagonal stage gives one column of attenuators;
+* rows a column does not use hold a bypass of the same cell length and optical length
+  (``<cell>_bypass``), so every path through a column sees the same propagation phase.
+
+Cells and their ports (the PDK draws them so, ``pdk/``)::
+
+    mzi (2 rows):      o2 -> [upper, mode m]   -> o3       2-port cells:
+                       o1 -> [lower, mode m+1] -> o4         o1 -> [cell] -> o2
+
+Instance names: MZIs keep their phase-program ids (``fc1_U_c3_m5``); the others are
+``{layer}_{stage}_ps_m{mode}`` (output phase shifters), ``{layer}_{stage}_att_m{mode}``
+(attenuators) and ``{layer}_g{column}_m{mode}`` (bypasses). Layer ports are ``in{j}``
+(mode j, j < in) and ``out{i}`` (mode i, i < out). Segmented layers are not laid out
+yet (one netlist per block is the plan); they raise InputError.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from optinc_compiler.errors import InputError
+from optinc_compiler.program import DiagonalStage, Layer, MeshStage, mzi_id_prefix
+
+#: The 2-port cells and the bypass that stands in for each on an unused row.
+BYPASS = {"mzi": "mzi_bypass", "phase_shifter": "phase_shifter_bypass", "attenuator": "attenuator_bypass"}
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One cell of the grid.
+
+    Attributes:
+        name: unique instance name (MZI id for MZIs).
+        component: PDK cell name (``mzi``, ``phase_shifter``, ``attenuator`` or a bypass).
+        column: grid column, in light order.
+        mode: top row the cell occupies (an MZI also occupies ``mode + 1``).
+        settings: cell settings, e.g. ``(("theta_rad", 1.2), ("phi_rad", 0.3))``.
+    """
+
+    name: str
+    component: str
+    column: int
+    mode: int
+    settings: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        """Grid rows covered."""
+        return (self.mode, self.mode + 1) if self.component == "mzi" else (self.mode,)
+
+    def port_in(self, row: int) -> str:
+        """``instance,port`` where light on ``row`` enters."""
+        if self.component == "mzi":
+            return f"{self.name},{'o2' if row == self.mode else 'o1'}"
+        return f"{self.name},o1"
+
+    def port_out(self, row: int) -> str:
+        """``instance,port`` where light on ``row`` leaves."""
+        if self.component == "mzi":
+            return f"{self.name},{'o3' if row == self.mode else 'o4'}"
+        return f"{self.name},o2"
+
+
+@dataclass(frozen=True)
+class Netlist:
+    """Instances on a grid, their connections and the layer's external ports."""
+
+    name: str
+    n_modes: int
+    n_columns: int
+    instances: tuple[Instance, ...]
+    connections: tuple[tuple[str, str], ...]
+    ports: tuple[tuple[str, str], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """sax / gdsfactory style: ``{"instances", "connections", "ports"}``."""
+        return {
+            "instances": {
+                i.name: {"component": i.component, "settings": dict(i.settings)} for i in self.instances
+            },
+            "connections": dict(self.connections),
+            "ports": dict(self.ports),
+        }
+
+
+def layer_netlist(layer: Layer) -> Netlist:
+    """The grid netlist of one (non-segmented) layer."""
+    if layer.block_size is not None:
+        raise InputError(
+            f"layer {layer.name!r} is {layer.method}; layout and simulation of segmented "
+            "layers are not supported yet (compile it with --method ud or svd)"
+        )
+    n = max(layer.shape)
+    prefix = mzi_id_prefix(layer.name)
+    columns = list(_stage_columns(layer, prefix))
+    grid = [_fill_column(col, c, n, prefix) for c, col in enumerate(columns)]
+    instances = tuple(inst for column in grid for inst in column)
+    connections = []
+    for left, right in itertools.pairwise(grid):
+        for row in range(n):
+            connections.append((_at(left, row).port_out(row), _at(right, row).port_in(row)))
+    ports = [(f"in{j}", _at(grid[0], j).port_in(j)) for j in range(layer.shape[1])]
+    ports += [(f"out{i}", _at(grid[-1], i).port_out(i)) for i in range(layer.shape[0])]
+    return Netlist(
+        name=layer.name,
+        n_modes=n,
+        n_columns=len(grid),
+        instances=instances,
+        connections=tuple(connections),
+        ports=tuple(ports),
+    )
+
+
+def _stage_columns(layer: Layer, prefix: str) -> Iterator[tuple[str, list[Instance]]]:
+    """Per grid column: the kind of cell and the active instances (column set later)."""
+    for stage in layer.stages:
+        if isinstance(stage, DiagonalStage):
+            yield (
+                "attenuator",
+                [
+                    Instance(
+                        name=f"{prefix}_{stage.name}_att_m{m}",
+                        component="attenuator",
+                        column=0,
+                        mode=m,
+                        settings=(("amplitude", float(a)), ("phase_rad", float(p))),
+                    )
+                    for m, (a, p) in enumerate(zip(stage.amplitude, stage.phase_rad, strict=True))
+                ],
+            )
+            continue
+        yield from _mesh_columns(stage, prefix)
+
+
+def _mesh_columns(stage: MeshStage, prefix: str) -> Iterator[tuple[str, list[Instance]]]:
+    mesh = stage.mesh
+    by_column: list[list[Instance]] = [[] for _ in range(mesh.depth)]
+    for k in range(mesh.n_mzis):
+        c = int(mesh.columns[k])
+        by_column[c].append(
+            Instance(
+                name=stage.mzi_ids[k],
+                component="mzi",
+                column=c,
+                mode=int(mesh.modes[k]),
+                settings=(("theta_rad", float(mesh.theta_rad[k])), ("phi_rad", float(mesh.phi_rad[k]))),
+            )
+        )
+    for column in by_column:
+        yield "mzi", column
+    yield (
+        "phase_shifter",
+        [
+            Instance(
+                name=f"{prefix}_{stage.name}_ps_m{m}",
+                component="phase_shifter",
+                column=0,
+                mode=m,
+                settings=(("phase_rad", float(p)),),
+            )
+            for m, p in enumerate(mesh.output_phases_rad)
+        ],
+    )
+
+
+def _fill_column(
+    kind_and_active: tuple[str, list[Instance]], column: int, n: int, prefix: str
+) -> list[Instance]:
+    """Place the active instances in ``column`` and fill the free rows with bypasses."""
+    kind, active = kind_and_active
+    placed = [
+        Instance(name=i.name, component=i.component, column=column, mode=i.mode, settings=i.settings)
+        for i in active
+    ]
+    used = {row for i in placed for row in i.rows}
+    placed += [
+        Instance(name=f"{prefix}_g{column}_m{row}", component=BYPASS[kind], column=column, mode=row)
+        for row in range(n)
+        if row not in used
+    ]
+    return sorted(placed, key=lambda i: i.mode)
+
+
+def _at(column: list[Instance], row: int) -> Instance:
+    for inst in column:
+        if row in inst.rows:
+            return inst
+    raise AssertionError(f"row {row} is empty")  # _fill_column covers every row

@@ -1,0 +1,113 @@
+"""Program -> netlist: names, grid, connections; the netlist carries the program's matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import haar
+
+from optinc_compiler.compiler import CompileOptions, compile_layer
+from optinc_compiler.errors import InputError
+from optinc_compiler.netlist import Netlist, layer_netlist
+
+
+def propagate(netlist: Netlist, n_in: int, n_out: int) -> np.ndarray:
+    """S[out, in] of the netlist by following its connections (ideal, lossless cells)."""
+    b = np.array([[1, 1j], [1j, 1]]) / np.sqrt(2)
+    incoming = {dst: src for src, dst in netlist.connections}
+    outgoing_ports = {}
+    s = np.zeros((n_out, n_in), dtype=complex)
+    external = dict(netlist.ports)
+    for j in range(n_in):
+        fields = {external[f"in{j}"]: 1.0 + 0j}
+        for inst in sorted(netlist.instances, key=lambda i: i.column):
+            st = dict(inst.settings)
+
+            def field(port, inst=inst, fields=fields):
+                key = f"{inst.name},{port}"
+                if key in fields:
+                    return fields[key]
+                return fields.get(incoming.get(key, ""), 0.0)
+
+            if inst.component == "mzi":
+                p = lambda x: np.diag([np.exp(1j * x), 1])  # noqa: E731
+                t = b @ p(st["theta_rad"]) @ b @ p(st["phi_rad"])
+                upper, lower = t @ np.array([field("o2"), field("o1")])
+                fields[f"{inst.name},o3"], fields[f"{inst.name},o4"] = upper, lower
+            else:
+                gain = {
+                    "phase_shifter": np.exp(1j * st.get("phase_rad", 0.0)),
+                    "attenuator": st.get("amplitude", 1.0) * np.exp(1j * st.get("phase_rad", 0.0)),
+                }.get(inst.component, 1.0)
+                fields[f"{inst.name},o2"] = gain * field("o1")
+        for i in range(n_out):
+            outgoing_ports[i] = fields.get(external[f"out{i}"], 0.0)
+            s[i, j] = outgoing_ports[i]
+    return s
+
+
+@pytest.mark.parametrize("topology", ["clements", "reck"])
+@pytest.mark.parametrize(
+    ("shape", "method"),
+    [
+        ((4, 4), "unitary"),
+        ((3, 3), "unitary"),
+        ((5, 3), "svd"),
+        ((2, 6), "svd"),
+        ((4, 4), "ud"),
+        ((1, 1), "svd"),
+    ],
+)
+def test_netlist_realises_the_layer(topology, shape, method):
+    rng = np.random.default_rng(sum(shape))
+    w = haar(shape[0], 3) if method == "unitary" else rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    layer = compile_layer("fc1", w, CompileOptions(method=method, topology=topology))
+    netlist = layer_netlist(layer)
+    np.testing.assert_allclose(
+        layer.scale * propagate(netlist, shape[1], shape[0]), layer.matrix(), atol=1e-12
+    )
+
+
+def test_grid_is_full_and_names_are_unique():
+    layer = compile_layer("fc1", np.random.default_rng(0).normal(size=(4, 4)), CompileOptions(method="svd"))
+    netlist = layer_netlist(layer)
+    names = [i.name for i in netlist.instances]
+    assert len(names) == len(set(names))
+    occupancy = np.zeros((netlist.n_columns, netlist.n_modes), dtype=int)
+    for inst in netlist.instances:
+        for row in inst.rows:
+            occupancy[inst.column, row] += 1
+    assert np.all(occupancy == 1)
+    # V (4 MZI columns + screen), S, U (4 + screen) for a 4x4 svd layer
+    assert netlist.n_columns == 4 + 1 + 1 + 4 + 1
+    mzis = [i for i in netlist.instances if i.component == "mzi"]
+    assert {i.name for i in mzis} == {mid for s in layer.stages if hasattr(s, "mzi_ids") for mid in s.mzi_ids}
+    assert len(netlist.connections) == (netlist.n_columns - 1) * netlist.n_modes
+    assert dict(netlist.ports)["in0"].endswith(",o2") or dict(netlist.ports)["in0"].endswith(",o1")
+
+
+def test_clements_even_n_has_bypasses_on_the_edge_rows():
+    layer = compile_layer("u", haar(4, 0), CompileOptions(method="unitary"))
+    netlist = layer_netlist(layer)
+    bypass = sorted((i.column, i.mode) for i in netlist.instances if i.component == "mzi_bypass")
+    assert bypass == [(1, 0), (1, 3), (3, 0), (3, 3)]
+
+
+def test_netlist_dict_is_sax_style():
+    layer = compile_layer("u", haar(2, 0), CompileOptions(method="unitary"))
+    d = layer_netlist(layer).to_dict()
+    assert set(d) == {"instances", "connections", "ports"}
+    assert d["instances"]["u_U_c0_m0"]["component"] == "mzi"
+    assert set(d["instances"]["u_U_c0_m0"]["settings"]) == {"theta_rad", "phi_rad"}
+    assert d["ports"] == {
+        "in0": "u_U_c0_m0,o2",
+        "in1": "u_U_c0_m0,o1",
+        "out0": "u_U_ps_m0,o2",
+        "out1": "u_U_ps_m1,o2",
+    }
+
+
+def test_segmented_layers_are_refused_for_now():
+    layer = compile_layer("s", np.ones((4, 4)), CompileOptions(method="ud-segmented", block_size=2))
+    with pytest.raises(InputError, match=r"layer 's' is ud-segmented; layout and simulation of segmented"):
+        layer_netlist(layer)
