@@ -1,0 +1,151 @@
+"""Technology data of the OptINC PDK: layers, wavelengths, waveguide, heater and rules.
+
+Plain data only (no gdsfactory import), so the compile path and the sax models can use
+it. The gdsfactory objects (LayerMap, cross-sections) are built in ``pdk.layout_tech``.
+All lengths in um.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: GDS (layer, datatype) of each drawn layer.
+LAYERS: dict[str, tuple[int, int]] = {
+    "WG": (1, 0),  # silicon strip waveguide core
+    "HEATER": (47, 0),  # TiN heater
+    "VIA": (44, 0),  # heater -> routing metal
+    "M2": (45, 0),  # routing metal
+    "PAD": (49, 0),  # bond-pad metal
+    "PADOPEN": (46, 0),  # passivation opening over pads
+    "FLOORPLAN": (64, 0),  # die outline
+    "TEXT": (66, 0),  # labels (heater ids on pads)
+}
+
+# Band and wavelength constants: one place for every model and check.
+WL_CENTER_UM = 1.55
+WL_BAND_UM = (1.50, 1.60)
+
+
+@dataclass(frozen=True)
+class Waveguide:
+    """Strip waveguide: geometry and the dispersion the sax models use."""
+
+    width_um: float = 0.5
+    bend_radius_um: float = 10.0
+    neff: float = 2.34  # effective index at WL_CENTER_UM
+    ng: float = 4.2  # group index
+    loss_dB_cm: float = 2.0
+
+
+@dataclass(frozen=True)
+class Coupler:
+    """Directional coupler of the MZIs: 50:50 at WL_CENTER_UM, linear in wavelength."""
+
+    gap_um: float = 0.2
+    length_um: float = 10.0
+    coupling_at_center: float = 0.5  # power coupling kappa^2
+    dkappa2_dwl_per_um: float = 1.2  # d(kappa^2)/d(wl)
+    excess_loss_dB: float = 0.05
+
+
+@dataclass(frozen=True)
+class Heater:
+    """Thermo-optic phase shifter (TiN over the waveguide)."""
+
+    length_um: float = 100.0
+    width_um: float = 2.5
+    p_pi_mW: float = 25.0  # power for a pi phase shift
+    resistance_ohm: float = 500.0
+    v_max_V: float = 10.0
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Design rules as data: minimum width and space per layer, pads, grid."""
+
+    min_width_um: tuple[tuple[str, float], ...] = (
+        ("WG", 0.4),
+        ("HEATER", 2.0),
+        ("M2", 5.0),
+        ("PAD", 50.0),
+    )
+    min_space_um: tuple[tuple[str, float], ...] = (
+        ("WG", 0.15),
+        ("HEATER", 5.0),
+        ("M2", 5.0),
+        ("PAD", 20.0),
+    )
+    pad_size_um: float = 80.0
+    pad_pitch_um: float = 100.0
+    grid_um: float = 0.001
+    #: width checks allow this much below the minimum: bends are discretised on the grid
+    width_tolerance_um: float = 0.002
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Placement grid of the meshes: row pitch and cell lengths."""
+
+    row_pitch_um: float = 30.0
+
+
+WAVEGUIDE = Waveguide()
+COUPLER = Coupler()
+HEATER = Heater()
+RULES = Rules()
+GRID = Grid()
+
+
+@dataclass(frozen=True)
+class SBend:
+    """An S-bend of two opposite circular arcs (radius r, angle alpha) shifting by dy."""
+
+    dy_um: float
+    radius_um: float
+
+    @property
+    def angle_rad(self) -> float:
+        """Arc angle: dy = 2 r (1 - cos alpha)."""
+        return float(math.acos(1.0 - abs(self.dy_um) / (2.0 * self.radius_um)))
+
+    @property
+    def dx_um(self) -> float:
+        """Length along x: 2 r sin(alpha)."""
+        return 2.0 * self.radius_um * math.sin(self.angle_rad)
+
+    @property
+    def length_um(self) -> float:
+        """Path length: 2 r alpha."""
+        return 2.0 * self.radius_um * self.angle_rad
+
+
+def coupler_sbend(row_pitch_um: float) -> SBend:
+    """The S-bend that brings two waveguides ``row_pitch_um`` apart to the coupler gap."""
+    centre_to_centre = WAVEGUIDE.width_um + COUPLER.gap_um
+    return SBend(dy_um=(row_pitch_um - centre_to_centre) / 2.0, radius_um=WAVEGUIDE.bend_radius_um)
+
+
+def coupler_path_um(row_pitch_um: float) -> float:
+    """Path length of one arm of a directional coupler spanning two rows."""
+    return 2.0 * coupler_sbend(row_pitch_um).length_um + COUPLER.length_um
+
+
+def mzi_path_um(row_pitch_um: float = GRID.row_pitch_um) -> float:
+    """Path length of every row through an MZI cell (and its bypass):
+    phi heater, coupler, theta heater, coupler."""
+    return 2.0 * HEATER.length_um + 2.0 * coupler_path_um(row_pitch_um)
+
+
+#: The attenuators are small MZIs inside one row: their arms are this far apart.
+ATTENUATOR_ARM_PITCH_UM = 10.0
+
+
+def attenuator_path_um() -> float:
+    """Path length of the through row of an attenuator cell (and its bypass)."""
+    return mzi_path_um(ATTENUATOR_ARM_PITCH_UM)
+
+
+def phase_shifter_path_um() -> float:
+    """Path length of an output phase shifter cell (and its bypass)."""
+    return HEATER.length_um
