@@ -227,5 +227,40 @@ def check_command(
         raise VerificationError(f"{len(failed)} of {len(checks)} layer(s) off: {', '.join(failed)}")
 
 
+@main.command("layout")
+@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="GDS (.gds) or OASIS (.oas) file to write.",
+)
+@click.option(
+    "--png", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also render a PNG."
+)
+@click.option(
+    "--layer", "layers", multiple=True, metavar="NAME", help="Lay out only this layer (repeatable)."
+)
+@click.option("--pdk", "pdk_name", default="optinc", show_default=True, help="PDK to draw with.")
+@domain_errors
+def layout_command(
+    program_file: Path, output: Path, png: Path | None, layers: tuple[str, ...], pdk_name: str
+) -> None:
+    """Draw the meshes of PROGRAM as a GDS layout (and a PNG)."""
+    from optinc_compiler import program as prog
+
+    program = prog.load(program_file)
+    for name in layers:
+        program.layer(name)  # unknown names fail before gdsfactory loads
+    from optinc_compiler import layout
+
+    layout.activate_pdk(pdk_name)
+    result = layout.write_layout(program, output, png_path=png, layer_names=layers)
+    log.info("wrote %s (%d cells, %.0f x %.0f um)", result.gds_path, result.n_instances, *result.size_um)
+    if result.png_path is not None:
+        log.info("wrote %s", result.png_path)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -99,31 +99,37 @@ GRID = Grid()
 
 @dataclass(frozen=True)
 class SBend:
-    """An S-bend of two opposite circular arcs (radius r, angle alpha) shifting by dy."""
+    """An S-bend of two opposite circular arcs joining (0, 0) to (dx, dy), both on the
+    1 nm grid, so cells tile without off-grid ends: tan(alpha/2) = |dy|/dx and
+    r = dx / (2 sin alpha)."""
 
+    dx_um: float
     dy_um: float
-    radius_um: float
 
     @property
     def angle_rad(self) -> float:
-        """Arc angle: dy = 2 r (1 - cos alpha)."""
-        return float(math.acos(1.0 - abs(self.dy_um) / (2.0 * self.radius_um)))
+        """Arc angle alpha."""
+        return 2.0 * math.atan2(abs(self.dy_um), self.dx_um)
 
     @property
-    def dx_um(self) -> float:
-        """Length along x: 2 r sin(alpha)."""
-        return 2.0 * self.radius_um * math.sin(self.angle_rad)
+    def radius_um(self) -> float:
+        """Arc radius (inf for a straight)."""
+        return math.inf if self.dy_um == 0 else self.dx_um / (2.0 * math.sin(self.angle_rad))
 
     @property
     def length_um(self) -> float:
-        """Path length: 2 r alpha."""
-        return 2.0 * self.radius_um * self.angle_rad
+        """Path length 2 r alpha (dx for a straight)."""
+        return self.dx_um if self.dy_um == 0 else 2.0 * self.radius_um * self.angle_rad
+
+
+#: Length along x of the S-bends into and out of the couplers.
+SBEND_DX_UM = 20.0
 
 
 def coupler_sbend(row_pitch_um: float) -> SBend:
     """The S-bend that brings two waveguides ``row_pitch_um`` apart to the coupler gap."""
     centre_to_centre = WAVEGUIDE.width_um + COUPLER.gap_um
-    return SBend(dy_um=(row_pitch_um - centre_to_centre) / 2.0, radius_um=WAVEGUIDE.bend_radius_um)
+    return SBend(dx_um=SBEND_DX_UM, dy_um=round((row_pitch_um - centre_to_centre) / 2.0, 3))
 
 
 def coupler_path_um(row_pitch_um: float) -> float:

@@ -1,0 +1,151 @@
+"""Netlist -> gdsfactory Component -> GDS / OASIS and PNG (DESIGN.md, layout stage).
+
+Each layer's grid netlist (``optinc_compiler.netlist``) is drawn by placing one PDK cell
+per instance, named as in the netlist, at (sum of the column lengths to its left,
+``-mode * row_pitch``): the cells' ports coincide, so there is no optical routing and
+``get_netlist`` finds every connection. Layers are stacked top to bottom. The phase
+settings do not change the geometry, so one cell per kind serves all instances.
+
+Not drawn yet (next increment of the layout issue): I/O couplers, heater routing to
+pads, die outline. gdsfactory is imported here, never on the compile path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gdsfactory as gf
+
+from optinc_compiler.errors import InputError
+from optinc_compiler.netlist import Netlist, layer_netlist
+from optinc_compiler.program import PhaseProgram, mzi_id_prefix
+from pdk import get_pdk, tech
+from pdk.cells import GRID_CELLS
+
+#: Vertical space between the grids of two layers.
+LAYER_SPACING_UM = 100.0
+
+
+@dataclass(frozen=True)
+class LayoutResult:
+    """What ``write_layout`` wrote."""
+
+    gds_path: Path
+    png_path: Path | None
+    n_instances: int
+    size_um: tuple[float, float]
+
+
+def activate_pdk(name: str = "optinc") -> None:
+    """Activate the named PDK (the entry point's job; only ``optinc`` exists so far)."""
+    if name != "optinc":
+        raise InputError(f"unknown PDK {name!r}; allowed: optinc")
+    get_pdk().activate()
+
+
+def _fresh_component(name: str) -> gf.Component:
+    """A new top cell called ``name``, replacing one left by an earlier build."""
+    if gf.kcl.layout.has_cell(name):
+        gf.kcl[name].delete()
+    return gf.Component(name=name)
+
+
+def _column_lengths(netlist: Netlist) -> list[float]:
+    """x length of each grid column (the port-to-port length of its cells)."""
+    lengths = [0.0] * netlist.n_columns
+    for inst in netlist.instances:
+        cell = GRID_CELLS[inst.component]()
+        first, last = ("o2", "o3") if inst.component == "mzi" else ("o1", "o2")
+        lengths[inst.column] = cell.ports[last].center[0] - cell.ports[first].center[0]
+    return lengths
+
+
+def layer_component(netlist: Netlist, *, row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
+    """Draw one layer's grid; its ports are the netlist's ``in{j}`` / ``out{i}``."""
+    c = _fresh_component(f"{mzi_id_prefix(netlist.name)}_grid")
+    x_left = [0.0]
+    for length in _column_lengths(netlist):
+        x_left.append(x_left[-1] + length)
+    refs = {}
+    for inst in netlist.instances:
+        ref = c.add_ref(GRID_CELLS[inst.component](), name=inst.name)
+        anchor = ref.ports["o2" if inst.component == "mzi" else "o1"].center
+        ref.move((x_left[inst.column] - anchor[0], -inst.mode * row_pitch_um - anchor[1]))
+        refs[inst.name] = ref
+    for port_name, target in netlist.ports:
+        inst_name, inst_port = target.split(",")
+        c.add_port(port_name, port=refs[inst_name].ports[inst_port])
+    c.info["n_instances"] = len(netlist.instances)
+    return c
+
+
+def chip_component(program: PhaseProgram, *, layer_names: Sequence[str] = ()) -> gf.Component:
+    """All (or the named) layers of the program, stacked top to bottom."""
+    layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
+    chip = _fresh_component("optinc_chip")
+    y = 0.0
+    for layer in layers:
+        grid = layer_component(layer_netlist(layer))
+        ref = chip.add_ref(grid, name=mzi_id_prefix(layer.name))
+        ref.move((0.0, y - ref.ymax))
+        y = ref.ymin - LAYER_SPACING_UM
+        for port in ref.ports:
+            chip.add_port(f"{mzi_id_prefix(layer.name)}_{port.name}", port=port)
+    return chip
+
+
+def write_layout(
+    program: PhaseProgram,
+    gds_path: str | os.PathLike[str],
+    *,
+    png_path: str | os.PathLike[str] | None = None,
+    layer_names: Sequence[str] = (),
+) -> LayoutResult:
+    """Build the chip and write GDS (or OASIS for ``.oas``) and optionally a PNG.
+
+    Files are written next to their target under a temporary name, then renamed, so a
+    failure leaves no partial file. Same program, same bytes (no timestamps).
+    """
+    gds, png = Path(gds_path), Path(png_path) if png_path is not None else None
+    for path in (gds, png):
+        if path is not None and not path.parent.is_dir():
+            raise InputError(f"output folder {str(path.parent)!r} does not exist; create it first")
+    if gds.suffix.lower() not in (".gds", ".oas"):
+        raise InputError(f"layout file {str(gds)!r} must end in .gds or .oas")
+    activate_pdk()
+    chip = chip_component(program, layer_names=layer_names)
+    _atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=False))
+    if png is not None:
+        aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0
+        height_px = int(min(1600, max(300, 1600 * aspect)))
+        _atomic(png, lambda tmp: render_png(gds, tmp, width_px=1600, height_px=height_px))
+    n_instances = sum(ref.cell.info.get("n_instances", 0) for ref in chip.insts)
+    return LayoutResult(
+        gds_path=gds, png_path=png, n_instances=int(n_instances), size_um=(chip.xsize, chip.ysize)
+    )
+
+
+def _atomic(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def render_png(gds_path: Path, png_path: Path, *, width_px: int = 1600, height_px: int = 900) -> None:
+    """Headless render of a GDS file with klayout (all hierarchy levels)."""
+    import klayout.lay as lay
+
+    view = lay.LayoutView()
+    view.load_layout(str(gds_path), True)
+    view.max_hier()
+    view.zoom_fit()
+    view.save_image(str(png_path), width_px, height_px)

@@ -1,0 +1,212 @@
+r"""Cells of the OptINC PDK (gdsfactory), each with a model of the same name in
+``pdk.models``. Lengths in um; row 0 of a cell is at y = 0, rows go down by the pitch.
+
+The mesh cells tile a grid: every cell of a column has the same length, and a cell's
+bypass follows the same bends as the cell's upper arm, so every row has the same path
+length (``pdk.tech.mzi_path_um`` and friends; tested against the drawn geometry)::
+
+          phi heater        coupler           theta heater        coupler
+    o2 ====[######]====\\      /====[######]====\\      /==== o3   row m
+                        ======                    ======
+    o1 ================/      \\================/      \\==== o4   row m+1
+
+Electrical ports: ``e1``/``e2`` the theta heater's two ends, ``e3``/``e4`` the phi
+heater's (attenuators likewise); phase shifters ``e1``/``e2``. All point north.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gdsfactory as gf
+
+from pdk import tech
+
+
+@gf.cell
+def sbend(dx_um: float = tech.SBEND_DX_UM, dy_um: float = 10.0, n_points: int = 64) -> gf.Component:
+    """S-bend of two circular arcs from (0, 0) to (dx, dy), drawn as one polygon
+    (o1 west, o2 east); ``pdk.tech.SBend`` gives its radius and path length."""
+    s = tech.SBend(dx_um=dx_um, dy_um=dy_um)
+    r, alpha, sign = s.radius_um, s.angle_rad, 1.0 if dy_um >= 0 else -1.0
+    centre: list[tuple[float, float, float]] = []  # x, y, tangent angle
+    for i in range(n_points + 1):
+        t = alpha * i / n_points
+        centre.append((r * math.sin(t), sign * r * (1 - math.cos(t)), sign * t))
+    for i in range(n_points, -1, -1):
+        t = alpha * i / n_points
+        centre.append((dx_um - r * math.sin(t), dy_um - sign * r * (1 - math.cos(t)), sign * t))
+    w = tech.WAVEGUIDE.width_um / 2
+    left = [(x - w * math.sin(a), y + w * math.cos(a)) for x, y, a in centre]
+    right = [(x + w * math.sin(a), y - w * math.cos(a)) for x, y, a in centre]
+    c = gf.Component()
+    c.add_polygon(left + right[::-1], layer="WG")
+    width = tech.WAVEGUIDE.width_um
+    c.add_port("o1", center=(0, 0), width=width, orientation=180, layer="WG")
+    c.add_port("o2", center=(dx_um, dy_um), width=width, orientation=0, layer="WG")
+    c.info["length_um"] = s.length_um
+    c.info["radius_um"] = s.radius_um
+    return c
+
+
+@gf.cell
+def coupler_arm(row_pitch_um: float = tech.GRID.row_pitch_um, lower: bool = False) -> gf.Component:
+    """One arm of the directional coupler: bend to the gap, couple, bend back."""
+    s = tech.coupler_sbend(row_pitch_um)
+    sign = 1 if lower else -1
+    c = gf.Component()
+    bend_in = c.add_ref(sbend(dx_um=s.dx_um, dy_um=sign * s.dy_um), name="bend_in")
+    mid = c.add_ref(gf.components.straight(length=tech.COUPLER.length_um), name="coupling")
+    bend_out = c.add_ref(sbend(dx_um=s.dx_um, dy_um=-sign * s.dy_um), name="bend_out")
+    mid.connect("o1", bend_in.ports["o2"])
+    bend_out.connect("o1", mid.ports["o2"])
+    c.add_port("o1", port=bend_in.ports["o1"])
+    c.add_port("o2", port=bend_out.ports["o2"])
+    c.info["length_um"] = tech.coupler_path_um(row_pitch_um)
+    return c
+
+
+@gf.cell
+def heater_straight(length_um: float = tech.HEATER.length_um) -> gf.Component:
+    """Waveguide with a TiN heater on top; heater ends e1 (west), e2 (east), pointing north."""
+    c = gf.Component()
+    wg = c.add_ref(gf.components.straight(length=length_um), name="wg")
+    w = tech.HEATER.width_um
+    c.add_polygon([(0, -w / 2), (length_um, -w / 2), (length_um, w / 2), (0, w / 2)], layer="HEATER")
+    c.add_port("o1", port=wg.ports["o1"])
+    c.add_port("o2", port=wg.ports["o2"])
+    for name, x in (("e1", w / 2), ("e2", length_um - w / 2)):
+        c.add_port(name, center=(x, w / 2), width=w, orientation=90, layer="HEATER", port_type="electrical")
+    return c
+
+
+def _draw_row(
+    c: gf.Component, parts: list[tuple[str, gf.Component]], *, y_um: float, ports: tuple[str, str] | None
+) -> list[gf.ComponentReference]:
+    """Place ``parts`` end to end from x = 0 at height ``y_um``; export the row's ends."""
+    refs, x = [], 0.0
+    for name, cell in parts:
+        ref = c.add_ref(cell, name=name)
+        ref.move((x - ref.ports["o1"].center[0], y_um - ref.ports["o1"].center[1]))
+        x = ref.ports["o2"].center[0]
+        refs.append(ref)
+    if ports is not None:
+        c.add_port(ports[0], port=refs[0].ports["o1"])
+        c.add_port(ports[1], port=refs[-1].ports["o2"])
+    return refs
+
+
+def _mzi_rows(
+    c: gf.Component, pitch_um: float, upper: tuple[str, str], lower: tuple[str, str] | None
+) -> None:
+    """Heater, coupler, heater, coupler on the upper row; plain waveguides below."""
+    plain = gf.components.straight(length=tech.HEATER.length_um)
+    top = _draw_row(
+        c,
+        [
+            ("phi_heater", heater_straight()),
+            ("upper_coupler1", coupler_arm(pitch_um, lower=False)),
+            ("theta_heater", heater_straight()),
+            ("upper_coupler2", coupler_arm(pitch_um, lower=False)),
+        ],
+        y_um=0.0,
+        ports=upper,
+    )
+    _draw_row(
+        c,
+        [
+            ("lower_in", plain),
+            ("lower_coupler1", coupler_arm(pitch_um, lower=True)),
+            ("lower_mid", plain),
+            ("lower_coupler2", coupler_arm(pitch_um, lower=True)),
+        ],
+        y_um=-pitch_um,
+        ports=lower,
+    )
+    for name, ref in (("e1", top[2]), ("e3", top[0])):  # theta e1/e2, phi e3/e4
+        c.add_port(name, port=ref.ports["e1"])
+        c.add_port(f"e{int(name[1]) + 1}", port=ref.ports["e2"])
+
+
+def _bypass_row(c: gf.Component, pitch_um: float) -> None:
+    """The upper arm's path of an MZI without heaters: same bends, same length."""
+    plain = gf.components.straight(length=tech.HEATER.length_um)
+    _draw_row(
+        c,
+        [
+            ("in", plain),
+            ("coupler1", coupler_arm(pitch_um, lower=False)),
+            ("mid", plain),
+            ("coupler2", coupler_arm(pitch_um, lower=False)),
+        ],
+        y_um=0.0,
+        ports=("o1", "o2"),
+    )
+
+
+@gf.cell
+def mzi(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
+    """2x2 MZI spanning rows m (y = 0) and m+1: o2 -> o3 upper, o1 -> o4 lower."""
+    c = gf.Component()
+    _mzi_rows(c, row_pitch_um, upper=("o2", "o3"), lower=("o1", "o4"))
+    c.info["path_length_um"] = tech.mzi_path_um(row_pitch_um)
+    return c
+
+
+@gf.cell
+def mzi_bypass(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
+    """One row through an MZI column (o1 -> o2)."""
+    c = gf.Component()
+    _bypass_row(c, row_pitch_um)
+    c.info["path_length_um"] = tech.mzi_path_um(row_pitch_um)
+    return c
+
+
+@gf.cell
+def attenuator() -> gf.Component:
+    """Variable attenuator inside one row: a small MZI used from o1 to o2 (upper arm);
+    its lower arm ends unused."""
+    c = gf.Component()
+    _mzi_rows(c, tech.ATTENUATOR_ARM_PITCH_UM, upper=("o1", "o2"), lower=None)
+    c.info["path_length_um"] = tech.attenuator_path_um()
+    return c
+
+
+@gf.cell
+def attenuator_bypass() -> gf.Component:
+    """One row through an attenuator column (o1 -> o2)."""
+    c = gf.Component()
+    _bypass_row(c, tech.ATTENUATOR_ARM_PITCH_UM)
+    c.info["path_length_um"] = tech.attenuator_path_um()
+    return c
+
+
+@gf.cell
+def phase_shifter() -> gf.Component:
+    """Output phase shifter: a heated waveguide (o1 -> o2, heater e1/e2)."""
+    c = gf.Component()
+    ref = c.add_ref(heater_straight(), name="heater")
+    c.add_ports(ref.ports)
+    c.info["path_length_um"] = tech.phase_shifter_path_um()
+    return c
+
+
+@gf.cell
+def phase_shifter_bypass() -> gf.Component:
+    """One row through an output phase-shifter column (o1 -> o2)."""
+    c = gf.Component()
+    ref = c.add_ref(gf.components.straight(length=tech.HEATER.length_um), name="wg")
+    c.add_ports(ref.ports)
+    c.info["path_length_um"] = tech.phase_shifter_path_um()
+    return c
+
+
+#: Netlist cell name -> cell function (the mesh grid uses these).
+GRID_CELLS = {
+    "mzi": mzi,
+    "mzi_bypass": mzi_bypass,
+    "attenuator": attenuator,
+    "attenuator_bypass": attenuator_bypass,
+    "phase_shifter": phase_shifter,
+    "phase_shifter_bypass": phase_shifter_bypass,
+}
