@@ -262,5 +262,40 @@ def layout_command(
         log.info("wrote %s", result.png_path)
 
 
+@main.command("drc")
+@click.argument("layout_file", metavar="LAYOUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="KLayout marker database (.lyrdb) to write.",
+)
+@domain_errors
+def drc_command(layout_file: Path, report: Path | None) -> None:
+    """Check widths, spaces and heater connectivity of LAYOUT; exit 3 on violations."""
+    from optinc_compiler import drc
+    from optinc_compiler.errors import VerificationError
+    from optinc_compiler.report import format_table
+
+    result = drc.check_gds(layout_file)
+    rows = [
+        [r.rule, r.layer, r.limit, str(len(r.violations)), "ok" if not r.violations else "FAIL"]
+        for r in result.results
+    ]
+    click.echo(format_table(["rule", "layer", "limit", "violations", "status"], rows))
+    click.echo(
+        f"nets: {result.n_signal_nets} signal, {result.n_ground_nets} ground; heaters: {result.n_heaters}"
+    )
+    if report is not None:
+        drc.write_marker_db(result, report)
+        log.info("wrote %s", report)
+    if not result.clean:
+        first = result.violations[0]
+        raise VerificationError(
+            f"{len(result.violations)} violation(s); first: {first.rule} on {first.layer} at "
+            f"({first.x_um:.3f}, {first.y_um:.3f}) um: {first.detail}"
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

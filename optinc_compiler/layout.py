@@ -12,6 +12,7 @@ pads, die outline. gdsfactory is imported here, never on the compile path.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import gdsfactory as gf
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import Netlist, layer_netlist
 from optinc_compiler.program import PhaseProgram, mzi_id_prefix
+from optinc_compiler.routing import Heater, RoutingPlan, plan_routing
 from pdk import get_pdk, tech
 from pdk.cells import GRID_CELLS
 
@@ -64,8 +66,11 @@ def _column_lengths(netlist: Netlist) -> list[float]:
     return lengths
 
 
-def layer_component(netlist: Netlist, *, row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
-    """Draw one layer's grid; its ports are the netlist's ``in{j}`` / ``out{i}``."""
+def layer_component(
+    netlist: Netlist, *, row_pitch_um: float = tech.GRID.row_pitch_um, route: bool = True
+) -> gf.Component:
+    """Draw one layer's grid and (``route``) its heater wiring and pads; its ports are
+    the netlist's ``in{j}`` / ``out{i}``."""
     c = _fresh_component(f"{mzi_id_prefix(netlist.name)}_grid")
     x_left = [0.0]
     for length in _column_lengths(netlist):
@@ -80,7 +85,64 @@ def layer_component(netlist: Netlist, *, row_pitch_um: float = tech.GRID.row_pit
         inst_name, inst_port = target.split(",")
         c.add_port(port_name, port=refs[inst_name].ports[inst_port])
     c.info["n_instances"] = len(netlist.instances)
+    if route:
+        plan = plan_routing(
+            _heaters(netlist, refs),
+            n_rows=netlist.n_modes,
+            y_top_um=c.ymax + tech.ROUTING.pitch_um,
+            y_bottom_um=c.ymin - tech.ROUTING.pitch_um,
+        )
+        _draw_plan(c, plan)
+        c.info["n_pads"] = len(plan.pads)
     return c
+
+
+#: Heaters of each cell: (signal port, return port, role suffix of the heater id).
+HEATER_PORTS = {
+    "mzi": (("e1", "e2", "theta"), ("e3", "e4", "phi")),
+    "attenuator": (("e1", "e2", "theta"), ("e3", "e4", "phi")),
+    "phase_shifter": (("e1", "e2", "phase"),),
+}
+
+
+def _heaters(netlist: Netlist, refs: dict[str, Any]) -> list[Heater]:
+    """Every heater of the grid with its contacts' centres (ports sit on their north edges)."""
+    half = tech.TERMINAL.size_um / 2
+    out = []
+    for inst in netlist.instances:
+        for signal, ret, role in HEATER_PORTS.get(inst.component, ()):
+            ps, pr = refs[inst.name].ports[signal], refs[inst.name].ports[ret]
+            out.append(
+                Heater(
+                    heater_id=f"{inst.name}_{role}",
+                    row=inst.mode,
+                    x_signal_um=float(ps.center[0]),
+                    x_return_um=float(pr.center[0]),
+                    y_um=float(ps.center[1]) - half,
+                )
+            )
+    return out
+
+
+def _draw_plan(c: gf.Component, plan: RoutingPlan) -> None:
+    """Wires as rectangles on M2 (each segment extended by half a width: square corners),
+    pads as M2 squares with a passivation opening and a label."""
+    w = tech.ROUTING.width_um / 2
+    for wire in plan.wires:
+        for (x0, y0), (x1, y1) in itertools.pairwise(wire.points):
+            if (x0, y0) == (x1, y1):
+                continue
+            xa, xb, ya, yb = min(x0, x1) - w, max(x0, x1) + w, min(y0, y1) - w, max(y0, y1) + w
+            c.add_polygon([(xa, ya), (xb, ya), (xb, yb), (xa, yb)], layer="M2")
+    size, opening = tech.RULES.pad_size_um / 2, tech.RULES.pad_size_um / 2 - 5.0
+    for pad in plan.pads:
+        for layer, half in (("M2", size), ("PAD", size), ("PADOPEN", opening)):
+            x, y = pad.x_um, pad.y_um
+            c.add_polygon(
+                [(x - half, y - half), (x + half, y - half), (x + half, y + half), (x - half, y + half)],
+                layer=layer,
+            )
+        c.add_label(pad.label, position=(pad.x_um, pad.y_um), layer="TEXT")
 
 
 def chip_component(program: PhaseProgram, *, layer_names: Sequence[str] = ()) -> gf.Component:

@@ -68,16 +68,35 @@ def coupler_arm(row_pitch_um: float = tech.GRID.row_pitch_um, lower: bool = Fals
 
 @gf.cell
 def heater_straight(length_um: float = tech.HEATER.length_um) -> gf.Component:
-    """Waveguide with a TiN heater on top; heater ends e1 (west), e2 (east), pointing north."""
+    """Waveguide with a TiN heater on top and a contact at each end (heater square, via,
+    routing-metal landing): e1 (west) is the signal end, e2 (east) the return; the
+    ports sit on the landings' north edges."""
     c = gf.Component()
     wg = c.add_ref(gf.components.straight(length=length_um), name="wg")
     w = tech.HEATER.width_um
-    c.add_polygon([(0, -w / 2), (length_um, -w / 2), (length_um, w / 2), (0, w / 2)], layer="HEATER")
+    c.add_polygon(_box(0, -w / 2, length_um, w / 2), layer="HEATER")
+    t = tech.TERMINAL
+    for name, x in (("e1", t.size_um / 2), ("e2", length_um - t.size_um / 2)):
+        c.add_polygon(
+            _box(x - t.size_um / 2, -t.size_um / 2, x + t.size_um / 2, t.size_um / 2), layer="HEATER"
+        )
+        c.add_polygon(_box(x - t.via_um / 2, -t.via_um / 2, x + t.via_um / 2, t.via_um / 2), layer="VIA")
+        c.add_polygon(_box(x - t.size_um / 2, -t.size_um / 2, x + t.size_um / 2, t.size_um / 2), layer="M2")
+        c.add_port(
+            name,
+            center=(x, t.size_um / 2),
+            width=t.size_um,
+            orientation=90,
+            layer="M2",
+            port_type="electrical",
+        )
     c.add_port("o1", port=wg.ports["o1"])
     c.add_port("o2", port=wg.ports["o2"])
-    for name, x in (("e1", w / 2), ("e2", length_um - w / 2)):
-        c.add_port(name, center=(x, w / 2), width=w, orientation=90, layer="HEATER", port_type="electrical")
     return c
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
 def _draw_row(
@@ -183,10 +202,15 @@ def attenuator_bypass() -> gf.Component:
 
 @gf.cell
 def phase_shifter() -> gf.Component:
-    """Output phase shifter: a heated waveguide (o1 -> o2, heater e1/e2)."""
+    """Output phase shifter: a heated waveguide with plain margins on both sides, so
+    its return line keeps clear of the next column's contacts (o1 -> o2, e1/e2)."""
     c = gf.Component()
-    ref = c.add_ref(heater_straight(), name="heater")
-    c.add_ports(ref.ports)
+    margin = gf.components.straight(length=tech.PHASE_SHIFTER_MARGIN_UM)
+    refs = _draw_row(
+        c, [("in", margin), ("heater", heater_straight()), ("out", margin)], y_um=0.0, ports=("o1", "o2")
+    )
+    c.add_port("e1", port=refs[1].ports["e1"])
+    c.add_port("e2", port=refs[1].ports["e2"])
     c.info["path_length_um"] = tech.phase_shifter_path_um()
     return c
 
@@ -195,7 +219,7 @@ def phase_shifter() -> gf.Component:
 def phase_shifter_bypass() -> gf.Component:
     """One row through an output phase-shifter column (o1 -> o2)."""
     c = gf.Component()
-    ref = c.add_ref(gf.components.straight(length=tech.HEATER.length_um), name="wg")
+    ref = c.add_ref(gf.components.straight(length=tech.phase_shifter_path_um()), name="wg")
     c.add_ports(ref.ports)
     c.info["path_length_um"] = tech.phase_shifter_path_um()
     return c

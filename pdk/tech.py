@@ -90,7 +90,25 @@ class Grid:
     row_pitch_um: float = 30.0
 
 
+@dataclass(frozen=True)
+class Terminal:
+    """Heater contact: heater square, via, routing-metal landing (centred on the end)."""
+
+    size_um: float = 6.0
+    via_um: float = 4.0
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Heater routing on M2: wire width and centre-to-centre pitch of the tracks."""
+
+    width_um: float = 5.0
+    pitch_um: float = 10.0
+
+
 WAVEGUIDE = Waveguide()
+TERMINAL = Terminal()
+ROUTING = Routing()
 COUPLER = Coupler()
 HEATER = Heater()
 RULES = Rules()
@@ -152,6 +170,10 @@ def attenuator_path_um() -> float:
     return mzi_path_um(ATTENUATOR_ARM_PITCH_UM)
 
 
+#: Plain waveguide on each side of an output phase shifter's heater.
+PHASE_SHIFTER_MARGIN_UM = 10.0
+
+
 def phase_shifter_path_um() -> float:
     """Path length of an output phase shifter cell (and its bypass)."""
-    return HEATER.length_um
+    return HEATER.length_um + 2 * PHASE_SHIFTER_MARGIN_UM

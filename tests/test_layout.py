@@ -39,11 +39,11 @@ def _region(component, layer_name: str):
 def test_grid_cells_have_manhattan_ports_on_polygon_edges(name):
     c = cells.GRID_CELLS[name]()
     wg, dbu = _region(c, "WG")
-    heater, _ = _region(c, "HEATER")
+    metal, _ = _region(c, "M2")
     for port in c.ports:
         assert port.orientation in (0.0, 90.0, 180.0, 270.0)
         x, y = port.center
-        region = wg if port.port_type == "optical" else heater
+        region = wg if port.port_type == "optical" else metal
         probe = kdb.Box(round(x / dbu) - 1, round(y / dbu) - 1, round(x / dbu) + 1, round(y / dbu) + 1)
         on_edge = not region.edges().interacting(kdb.Region(probe)).is_empty()
         assert on_edge, f"{name}.{port.name} at {x, y} is not on a {port.port_type} polygon edge"

@@ -1,0 +1,244 @@
+"""Rule and connectivity checks of a GDS file with ``klayout.db`` (no GUI).
+
+* Width and space per layer from ``pdk.tech.RULES`` on merged regions, with the grid
+  tolerance for discretised bends (ECOSYSTEM.md: a check at exactly the minimum flags
+  hundreds of 1 nm bend edges).
+* Connectivity: merged routing metal (M2) regions are nets; pad labels name them.
+  Every heater contact (VIA) must be on a labelled net; a net may carry one pad
+  (two labels on one net is a short); a signal net reaches exactly one contact; each
+  heater (a merged HEATER polygon) joins one signal net and one ground net.
+
+``write_marker_db`` saves the violations as a KLayout marker database (``.lyrdb``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import klayout.db as kdb
+
+from optinc_compiler.errors import InputError
+from pdk import tech
+
+GROUND_PREFIX = "GND"
+
+#: Edge pairs meeting at this angle or more are not width/space pairs: the end of a
+#: bend meets its side at ~88 deg once discretised, which a plain check reports as a
+#: zero width. Parallel and acute pairs (real thin or close features) are still checked.
+IGNORE_ANGLE_DEG = 80
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One rule violation at a place (um)."""
+
+    rule: str
+    layer: str
+    x_um: float
+    y_um: float
+    detail: str
+    box_um: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """Violations of one rule on one layer."""
+
+    rule: str
+    layer: str
+    limit: str
+    violations: tuple[Violation, ...]
+
+
+@dataclass(frozen=True)
+class DrcReport:
+    """All checks of one layout, and the net counts of the connectivity check."""
+
+    results: tuple[RuleResult, ...]
+    n_signal_nets: int = 0
+    n_ground_nets: int = 0
+    n_heaters: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        """Every violation of every rule."""
+        return tuple(v for r in self.results for v in r.violations)
+
+    @property
+    def clean(self) -> bool:
+        """No violation."""
+        return not self.violations
+
+
+def check_gds(path: str | os.PathLike[str]) -> DrcReport:
+    """Run every check on the top cell of a GDS or OASIS file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"layout file {str(p)!r} does not exist")
+    layout = kdb.Layout()
+    try:
+        layout.read(str(p))
+    except RuntimeError as exc:
+        raise InputError(
+            f"{str(p)!r} is not a readable GDS/OASIS file ({str(exc).splitlines()[0]})"
+        ) from None
+    tops = layout.top_cells()
+    if len(tops) != 1:
+        raise InputError(f"{str(p)!r} has {len(tops)} top cells; expected 1")
+    regions = {name: _region(layout, tops[0], name) for name in tech.LAYERS}
+    results = [*_width_and_space(regions, layout.dbu)]
+    connectivity, (signal, ground, heaters) = _connectivity(layout, tops[0], regions)
+    results.extend(connectivity)
+    return DrcReport(results=tuple(results), n_signal_nets=signal, n_ground_nets=ground, n_heaters=heaters)
+
+
+def _region(layout: kdb.Layout, top: kdb.Cell, name: str) -> kdb.Region:
+    index = layout.find_layer(*tech.LAYERS[name])
+    if index is None:
+        return kdb.Region()
+    return kdb.Region(top.begin_shapes_rec(index)).merged()
+
+
+def _width_and_space(regions: dict[str, kdb.Region], dbu: float) -> list[RuleResult]:
+    tol = tech.RULES.width_tolerance_um
+    out = []
+    for rule, table in (("min_width", tech.RULES.min_width_um), ("min_space", tech.RULES.min_space_um)):
+        for layer, limit in table:
+            threshold = round((limit - tol) / dbu)
+            region = regions[layer]
+            check = region.width_check if rule == "min_width" else region.space_check
+            pairs = check(threshold, ignore_angle=IGNORE_ANGLE_DEG)
+            violations = tuple(
+                Violation(
+                    rule=rule,
+                    layer=layer,
+                    x_um=pair.bbox().center().x * dbu,
+                    y_um=pair.bbox().center().y * dbu,
+                    detail=f"{pair.distance() * dbu:.3f} um < {limit} um",
+                    box_um=_box_um(pair.bbox(), dbu),
+                )
+                for pair in pairs.each()
+            )
+            out.append(RuleResult(rule=rule, layer=layer, limit=f">= {limit} um", violations=violations))
+    return out
+
+
+def _box_um(box: kdb.Box, dbu: float) -> tuple[float, float, float, float]:
+    return (box.left * dbu, box.bottom * dbu, box.right * dbu, box.top * dbu)
+
+
+def _labels(layout: kdb.Layout, top: kdb.Cell) -> list[tuple[str, kdb.Point]]:
+    index = layout.find_layer(*tech.LAYERS["TEXT"])
+    if index is None:
+        return []
+    out = []
+    it = top.begin_shapes_rec(index)
+    while not it.at_end():
+        shape = it.shape()
+        if shape.is_text():
+            out.append((shape.text_string, it.trans() * shape.text.trans.disp.to_p()))
+        it.next()
+    return out
+
+
+def _connectivity(
+    layout: kdb.Layout, top: kdb.Cell, regions: dict[str, kdb.Region]
+) -> tuple[list[RuleResult], tuple[int, int, int]]:
+    dbu = layout.dbu
+    nets = list(regions["M2"].each())
+    net_of_label: dict[str, int] = {}
+    labels_on_net: dict[int, list[str]] = {i: [] for i in range(len(nets))}
+    problems: dict[str, list[Violation]] = {
+        "short": [],
+        "floating": [],
+        "signal_fanout": [],
+        "heater_nets": [],
+    }
+    for text, point in _labels(layout, top):
+        for i, poly in enumerate(nets):
+            if poly.inside(point):
+                labels_on_net[i].append(text)
+                net_of_label[text] = i
+    for i, labels in labels_on_net.items():
+        if len(labels) > 1:
+            problems["short"].append(
+                _at("short", nets[i], dbu, f"one net carries pads {', '.join(sorted(labels))}")
+            )
+    vias = list(regions["VIA"].each())
+    via_net: list[int | None] = []
+    for via in vias:
+        hit = [i for i, poly in enumerate(nets) if poly.touches(via)]
+        via_net.append(hit[0] if hit else None)
+        if not hit or not labels_on_net[hit[0]]:
+            problems["floating"].append(_at("floating", via, dbu, "heater contact on no labelled net"))
+    vias_per_net = Counter(n for n in via_net if n is not None)
+    for i, labels in labels_on_net.items():
+        if len(labels) == 1 and not labels[0].startswith(GROUND_PREFIX) and vias_per_net[i] != 1:
+            problems["signal_fanout"].append(
+                _at(
+                    "signal_fanout",
+                    nets[i],
+                    dbu,
+                    f"pad {labels[0]} reaches {vias_per_net[i]} contacts, expected 1",
+                )
+            )
+
+    def net_kind(net: int | None) -> str | None:
+        if net is None or not labels_on_net[net]:
+            return None
+        return "ground" if labels_on_net[net][0].startswith(GROUND_PREFIX) else "signal"
+
+    heaters = list(regions["HEATER"].each())
+    for heater in heaters:
+        touched = (net_kind(via_net[k]) for k, via in enumerate(vias) if heater.touches(via))
+        kinds = sorted(kind for kind in touched if kind is not None)
+        if kinds != ["ground", "signal"]:
+            problems["heater_nets"].append(
+                _at("heater_nets", heater, dbu, f"heater joins {kinds or 'nothing'}")
+            )
+    results = [
+        RuleResult(rule=rule, layer="M2", limit=limit, violations=tuple(problems[rule]))
+        for rule, limit in (
+            ("short", "one pad per net"),
+            ("floating", "every contact on a pad's net"),
+            ("signal_fanout", "one contact per signal pad"),
+            ("heater_nets", "each heater: one signal + one ground net"),
+        )
+    ]
+    ground = sum(1 for labels in labels_on_net.values() if labels and labels[0].startswith(GROUND_PREFIX))
+    signal = sum(1 for labels in labels_on_net.values() if labels and not labels[0].startswith(GROUND_PREFIX))
+    return results, (signal, ground, len(heaters))
+
+
+def _at(rule: str, poly: kdb.Polygon, dbu: float, detail: str) -> Violation:
+    box = poly.bbox()
+    return Violation(
+        rule=rule,
+        layer="M2",
+        x_um=box.center().x * dbu,
+        y_um=box.center().y * dbu,
+        detail=detail,
+        box_um=_box_um(box, dbu),
+    )
+
+
+def write_marker_db(
+    report: DrcReport, path: str | os.PathLike[str], *, top_cell: str = "optinc_chip"
+) -> None:
+    """Save the violations as a KLayout marker database a designer can open."""
+    import klayout.rdb as rdb
+
+    db = rdb.ReportDatabase("optinc drc")
+    cell = db.create_cell(top_cell)
+    for result in report.results:
+        category = db.create_category(f"{result.rule}_{result.layer}")
+        category.description = f"{result.rule} on {result.layer}: {result.limit}"
+        for v in result.violations:
+            item = db.create_item(cell.rdb_id(), category.rdb_id())
+            item.add_value(kdb.DBox(*v.box_um))
+            item.add_value(v.detail)
+    db.save(str(path))

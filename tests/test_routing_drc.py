@@ -1,0 +1,150 @@
+"""Heater routing and the checks: DRC- and connectivity-clean routed chips for small
+meshes, planted shorts and thin lines caught, exit codes of ``optinc drc``."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import haar
+
+gf = pytest.importorskip("gdsfactory")
+kdb = pytest.importorskip("klayout.db")
+
+from optinc_compiler.cli import main  # noqa: E402
+from optinc_compiler.compiler import CompileOptions, compile_weights  # noqa: E402
+from optinc_compiler.drc import check_gds  # noqa: E402
+from optinc_compiler.errors import InputError  # noqa: E402
+from optinc_compiler.io import NamedMatrix  # noqa: E402
+from optinc_compiler.layout import write_layout  # noqa: E402
+from optinc_compiler.routing import Heater, plan_routing  # noqa: E402
+from pdk import tech  # noqa: E402
+
+
+def _segments(wire):
+    return list(itertools.pairwise(wire.points))
+
+
+def _crosses(a, b, margin):
+    """Do two Manhattan segments (as rectangles of the routing width) overlap?"""
+    (ax0, ay0), (ax1, ay1) = a
+    (bx0, by0), (bx1, by1) = b
+    return (
+        min(ax0, ax1) - margin < max(bx0, bx1)
+        and min(bx0, bx1) - margin < max(ax0, ax1)
+        and min(ay0, ay1) - margin < max(by0, by1)
+        and min(by0, by1) - margin < max(ay0, ay1)
+    )
+
+
+def test_plan_has_one_pad_per_heater_and_no_two_nets_touch():
+    heaters = [
+        Heater(f"h{col}_{row}", row, 300.0 * col + 3, 300.0 * col + 97, -30.0 * row)
+        for col in range(3)
+        for row in range(0, 8, 2)
+    ]
+    plan = plan_routing(heaters, n_rows=8, y_top_um=10.0, y_bottom_um=-220.0)
+    labels = [p.label for p in plan.pads]
+    assert len(labels) == len(set(labels))
+    assert sorted(lab for lab in labels if not lab.startswith("GND")) == sorted(h.heater_id for h in heaters)
+    assert plan.n_signal_pads == len(heaters)
+    # distinct nets keep at least one routing space apart
+    margin = tech.ROUTING.width_um + (tech.ROUTING.pitch_um - tech.ROUTING.width_um) - 1e-6
+    for w1, w2 in itertools.combinations(plan.wires, 2):
+        for s1 in _segments(w1):
+            for s2 in _segments(w2):
+                assert not _crosses(s1, s2, margin), (w1.net, w2.net, s1, s2)
+    pads = sorted(plan.pads, key=lambda p: (p.y_um, p.x_um))
+    for p, q in itertools.pairwise(pads):
+        if p.y_um == q.y_um:
+            assert q.x_um - p.x_um == pytest.approx(tech.RULES.pad_pitch_um)
+
+
+def test_too_many_heaters_in_a_column_is_a_clear_error():
+    heaters = [Heater(f"h{row}", row, 3.0, 97.0, -30.0 * row) for row in range(40)]
+    with pytest.raises(
+        InputError, match=r"20 heaters share one column half .* need the flip-chip area array"
+    ):
+        plan_routing(heaters, n_rows=40, y_top_um=10.0, y_bottom_um=-1200.0)
+
+
+def _chip(tmp_path, shape, method, topology, name="chip.gds"):
+    rng = np.random.default_rng(1)
+    w = haar(shape[0], 2) if method == "unitary" else rng.normal(size=shape)
+    program = compile_weights([NamedMatrix("fc1", w)], CompileOptions(method=method, topology=topology))
+    path = tmp_path / name
+    write_layout(program, path)
+    return path
+
+
+@pytest.mark.parametrize("topology", ["clements", "reck"])
+@pytest.mark.parametrize("n", [2, 3, 4, 8])
+def test_routed_mesh_is_drc_and_connectivity_clean(tmp_path, n, topology):
+    report = check_gds(_chip(tmp_path, (n, n), "unitary", topology))
+    assert report.clean, report.violations[:3]
+    n_heaters = 2 * n * (n - 1) // 2 + n  # two per MZI plus the output screen
+    assert report.n_heaters == n_heaters
+    assert report.n_signal_nets == n_heaters
+
+
+def test_routed_non_square_svd_layer_is_clean(tmp_path):
+    report = check_gds(_chip(tmp_path, (3, 5), "svd", "clements"))
+    assert report.clean, report.violations[:3]
+    # V: 10 MZIs + 5 phases, S: 3 attenuators (2 heaters), U: 3 MZIs + 3 phases
+    assert report.n_heaters == 2 * 10 + 5 + 2 * 3 + 2 * 3 + 3
+
+
+def _add_box(path, layer, box_um, out):
+    layout = kdb.Layout()
+    layout.read(str(path))
+    top = layout.top_cells()[0]
+    top.shapes(layout.layer(*tech.LAYERS[layer])).insert(kdb.DBox(*box_um))
+    layout.write(str(out))
+
+
+def test_planted_short_thin_line_and_cut_wire_are_caught(tmp_path):
+    clean = _chip(tmp_path, (4, 4), "unitary", "clements")
+    layout = kdb.Layout()
+    layout.read(str(clean))
+    top = layout.top_cells()[0]
+    labels = []
+    it = top.begin_shapes_rec(layout.layer(*tech.LAYERS["TEXT"]))
+    while not it.at_end():
+        if it.shape().is_text():
+            p = it.trans() * it.shape().text.trans.disp.to_p()
+            labels.append((it.shape().text_string, p.x * layout.dbu, p.y * layout.dbu))
+        it.next()
+    (a, ax, ay), (b, bx, _) = sorted(
+        (lab for lab in labels if not lab[0].startswith("GND")), key=lambda t: (t[2], t[1])
+    )[:2]
+    _add_box(clean, "M2", (min(ax, bx), ay - 2, max(ax, bx), ay + 2), tmp_path / "short.gds")
+    short = check_gds(tmp_path / "short.gds")
+    assert any(v.rule == "short" and a in v.detail and b in v.detail for v in short.violations)
+    _add_box(clean, "WG", (0, 500, 20, 500.3), tmp_path / "thin.gds")
+    thin = check_gds(tmp_path / "thin.gds")
+    assert [v.rule for v in thin.violations] == ["min_width"]
+    _add_box(clean, "M2", (ax - 30, ay - 100, ax + 30, ay + 100), tmp_path / "big.gds")
+    assert not check_gds(tmp_path / "big.gds").clean
+
+
+def test_drc_cli(tmp_path):
+    clean = _chip(tmp_path, (3, 3), "unitary", "reck")
+    result = CliRunner().invoke(main, ["drc", str(clean), "--report", str(tmp_path / "drc.lyrdb")])
+    assert result.exit_code == 0, result.output
+    assert "heater_nets" in result.output
+    import klayout.rdb as rdb
+
+    db = rdb.ReportDatabase("check")
+    db.load(str(tmp_path / "drc.lyrdb"))
+    assert db.num_items() == 0
+    _add_box(clean, "WG", (0, 500, 20, 500.3), tmp_path / "thin.gds")
+    bad = CliRunner().invoke(main, ["drc", str(tmp_path / "thin.gds")])
+    assert bad.exit_code == 3
+    assert bad.output.strip().endswith(
+        "Error: 1 violation(s); first: min_width on WG at (10.000, 500.150) um: 0.300 um < 0.4 um"
+    )
+    missing = CliRunner().invoke(main, ["drc", str(tmp_path / "nope.gds")])
+    assert missing.exit_code == 1
+    assert "does not exist" in missing.output
