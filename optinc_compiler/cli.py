@@ -297,5 +297,31 @@ def drc_command(layout_file: Path, report: Path | None) -> None:
         )
 
 
+@main.command("lvs")
+@click.argument("layout_file", metavar="LAYOUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--layer", "layers", multiple=True, metavar="NAME", help="Check only this layer (repeatable).")
+@domain_errors
+def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) -> None:
+    """Compare the netlist drawn in LAYOUT with PROGRAM's; exit 3 if they differ."""
+    from optinc_compiler import lvs
+    from optinc_compiler import program as prog
+    from optinc_compiler.errors import VerificationError
+    from optinc_compiler.report import format_table
+
+    program = prog.load(program_file)
+    for name in layers:
+        program.layer(name)
+    results = lvs.lvs_gds(layout_file, program, layer_names=layers)
+    rows = [
+        [r.layer, str(r.n_instances), str(r.n_connections), "ok" if r.ok else "FAIL", r.first_difference]
+        for r in results
+    ]
+    click.echo(format_table(["layer", "instances", "connections", "status", "first difference"], rows))
+    failed = [r.layer for r in results if not r.ok]
+    if failed:
+        raise VerificationError(f"layout differs from the schematic in layer(s) {', '.join(failed)}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -180,7 +180,7 @@ def write_layout(
         raise InputError(f"layout file {str(gds)!r} must end in .gds or .oas")
     activate_pdk()
     chip = chip_component(program, layer_names=layer_names)
-    _atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=False))
+    _atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=True))  # ports, for LVS
     if png is not None:
         aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0
         height_px = int(min(1600, max(300, 1600 * aspect)))

@@ -148,3 +148,29 @@ def test_drc_cli(tmp_path):
     missing = CliRunner().invoke(main, ["drc", str(tmp_path / "nope.gds")])
     assert missing.exit_code == 1
     assert "does not exist" in missing.output
+
+
+def test_lvs_equal_and_a_moved_cell_is_caught(tmp_path):
+    program = compile_weights([NamedMatrix("fc1", haar(4, 5))], CompileOptions(topology="reck"))
+    from optinc_compiler import program as prog
+
+    program_path = prog.save(program, tmp_path / "p.json")
+    write_layout(program, tmp_path / "chip.gds")
+    good = CliRunner().invoke(main, ["lvs", str(tmp_path / "chip.gds"), str(program_path)])
+    assert good.exit_code == 0, good.output
+    assert "fc1    " in good.output and " ok" in good.output
+    layout = kdb.Layout()
+    layout.read(str(tmp_path / "chip.gds"))
+    grid = layout.cell("fc1_grid")
+    inst = next(iter(grid.each_inst()))
+    inst.transform(kdb.Trans(0, round(1000 / layout.dbu)))
+    layout.write(str(tmp_path / "moved.gds"))
+    bad = CliRunner().invoke(main, ["lvs", str(tmp_path / "moved.gds"), str(program_path)])
+    assert bad.exit_code == 3
+    assert "missing connection" in bad.output
+    assert bad.output.strip().endswith("Error: layout differs from the schematic in layer(s) fc1")
+    other = compile_weights([NamedMatrix("head", np.eye(2))], CompileOptions())
+    other_path = prog.save(other, tmp_path / "other.json")
+    wrong = CliRunner().invoke(main, ["lvs", str(tmp_path / "chip.gds"), str(other_path)])
+    assert wrong.exit_code == 1
+    assert "has no cell 'head_grid' for layer 'head'" in wrong.output

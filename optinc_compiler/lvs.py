@@ -1,0 +1,123 @@
+"""Layout versus schematic: the netlist extracted from a GDS file (gdsfactory's
+``get_netlist`` on the imported cells; ports come from the GDS metadata that
+``optinc layout`` writes) against the program's netlist (``optinc_compiler.netlist``):
+same instances with the same cells, same connections, same ports, per layer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optinc_compiler.errors import InputError
+from optinc_compiler.netlist import Netlist, layer_netlist
+from optinc_compiler.program import PhaseProgram, mzi_id_prefix
+
+
+@dataclass(frozen=True)
+class LvsResult:
+    """Differences between the drawn and the schematic netlist of one layer."""
+
+    layer: str
+    n_instances: int
+    n_connections: int
+    missing_instances: tuple[str, ...] = ()
+    extra_instances: tuple[str, ...] = ()
+    wrong_cells: tuple[str, ...] = ()
+    missing_connections: tuple[str, ...] = ()
+    extra_connections: tuple[str, ...] = ()
+    port_mismatches: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Drawn equals schematic."""
+        return not (
+            self.missing_instances
+            or self.extra_instances
+            or self.wrong_cells
+            or self.missing_connections
+            or self.extra_connections
+            or self.port_mismatches
+        )
+
+    @property
+    def first_difference(self) -> str:
+        """One line naming the first difference (empty when equal)."""
+        for label, items in (
+            ("missing instance", self.missing_instances),
+            ("extra instance", self.extra_instances),
+            ("wrong cell", self.wrong_cells),
+            ("missing connection", self.missing_connections),
+            ("extra connection", self.extra_connections),
+            ("port", self.port_mismatches),
+        ):
+            if items:
+                return f"{label} {items[0]}"
+        return ""
+
+
+def compare(schematic: Netlist, extracted: dict[str, Any]) -> LvsResult:
+    """Compare one layer's schematic netlist with a gdsfactory netlist dict."""
+    drawn = extracted.get("instances", {})
+    names = {i.name: i.component for i in schematic.instances}
+    nets = {frozenset(n) for n in schematic.connections}
+    drawn_nets = {frozenset((n["p1"], n["p2"])) for n in extracted.get("nets", [])}
+    ports = dict(schematic.ports)
+    drawn_ports = extracted.get("ports", {})
+    return LvsResult(
+        layer=schematic.name,
+        n_instances=len(drawn),
+        n_connections=len(drawn_nets),
+        missing_instances=tuple(sorted(set(names) - set(drawn))),
+        extra_instances=tuple(sorted(set(drawn) - set(names))),
+        wrong_cells=tuple(
+            sorted(
+                f"{n}: drawn {drawn[n]['component']}, schematic {c}"
+                for n, c in names.items()
+                if n in drawn and drawn[n]["component"] != c
+            )
+        ),
+        missing_connections=tuple(sorted(" - ".join(sorted(n)) for n in nets - drawn_nets)),
+        extra_connections=tuple(sorted(" - ".join(sorted(n)) for n in drawn_nets - nets)),
+        port_mismatches=tuple(
+            sorted(
+                f"{p}: drawn {drawn_ports.get(p)}, schematic {ports.get(p)}"
+                for p in set(ports) | set(drawn_ports)
+                if ports.get(p) != drawn_ports.get(p)
+            )
+        ),
+    )
+
+
+def lvs_gds(
+    gds_path: str | os.PathLike[str], program: PhaseProgram, *, layer_names: Sequence[str] = ()
+) -> tuple[LvsResult, ...]:
+    """Extract every layer's grid from the GDS file and compare it with the program."""
+    import gdsfactory as gf
+
+    from optinc_compiler.layout import activate_pdk
+
+    activate_pdk()
+    path = Path(gds_path)
+    if not path.is_file():
+        raise InputError(f"layout file {str(path)!r} does not exist")
+    layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
+    try:
+        top = gf.import_gds(path)
+    except Exception as exc:  # noqa: BLE001 -- gdsfactory/klayout raise several types
+        raise InputError(f"{str(path)!r} is not a readable GDS/OASIS file ({exc})") from None
+    extracted = top.get_netlist(recursive=True, on_dangling_port="ignore")
+    results = []
+    for layer in layers:
+        cell = f"{mzi_id_prefix(layer.name)}_grid"
+        # an import next to cells of the same name (same process) gets "name$1"
+        found = [k for k in extracted if k == cell or k.startswith(f"{cell}$")]
+        if not found:
+            raise InputError(
+                f"{str(path)!r} has no cell {cell!r} for layer {layer.name!r}; is it this program's chip?"
+            )
+        results.append(compare(layer_netlist(layer), extracted[found[-1]]))
+    return tuple(results)
