@@ -29,7 +29,11 @@ demo: $(STAMP)
 	@mkdir -p $(DEMO_OUT)
 	$(BIN)/optinc compile designs/mlp_demo/weights.npz -o $(DEMO_OUT)/program.json
 	$(BIN)/optinc check $(DEMO_OUT)/program.json --against designs/mlp_demo/weights.npz
+	$(BIN)/optinc layout $(DEMO_OUT)/program.json -o $(DEMO_OUT)/chip.gds --png $(DEMO_OUT)/chip.png
+	$(BIN)/optinc drc $(DEMO_OUT)/chip.gds --report $(DEMO_OUT)/drc.lyrdb
+	$(BIN)/optinc lvs $(DEMO_OUT)/chip.gds $(DEMO_OUT)/program.json
 	@echo "phase program: $(DEMO_OUT)/program.json"
+	@echo "layout:        $(DEMO_OUT)/chip.gds ($(DEMO_OUT)/chip.png), DRC markers $(DEMO_OUT)/drc.lyrdb"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -41,6 +45,7 @@ $(VENV)/.bench-installed: $(STAMP)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_decompose.py
+	$(BIN)/python benchmarks/bench_layout.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -67,7 +67,7 @@ def _configure_logging(verbose: int, quiet: int) -> None:
 EXAMPLES = """\b
 Examples:
   optinc compile model.npz -o program.json
-  optinc compile U.npy --method unitary --mesh reck -o program.json
+  optinc compile U.npy --method unitary --mesh reck -o unitary.json
   optinc inspect program.json
   optinc check program.json --against model.npz
 """
@@ -243,9 +243,10 @@ def check_command(
     "--layer", "layers", multiple=True, metavar="NAME", help="Lay out only this layer (repeatable)."
 )
 @click.option("--pdk", "pdk_name", default="optinc", show_default=True, help="PDK to draw with.")
+@click.option("--no-route", is_flag=True, help="Draw the meshes without heater wiring and pads.")
 @domain_errors
 def layout_command(
-    program_file: Path, output: Path, png: Path | None, layers: tuple[str, ...], pdk_name: str
+    program_file: Path, output: Path, png: Path | None, layers: tuple[str, ...], pdk_name: str, no_route: bool
 ) -> None:
     """Draw the meshes of PROGRAM as a GDS layout (and a PNG)."""
     from optinc_compiler import program as prog
@@ -256,7 +257,7 @@ def layout_command(
     from optinc_compiler import layout
 
     layout.activate_pdk(pdk_name)
-    result = layout.write_layout(program, output, png_path=png, layer_names=layers)
+    result = layout.write_layout(program, output, png_path=png, layer_names=layers, route=not no_route)
     log.info("wrote %s (%d cells, %.0f x %.0f um)", result.gds_path, result.n_instances, *result.size_um)
     if result.png_path is not None:
         log.info("wrote %s", result.png_path)
@@ -270,14 +271,17 @@ def layout_command(
     default=None,
     help="KLayout marker database (.lyrdb) to write.",
 )
+@click.option(
+    "--no-connectivity", is_flag=True, help="Widths and spaces only (layouts drawn with --no-route)."
+)
 @domain_errors
-def drc_command(layout_file: Path, report: Path | None) -> None:
+def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool) -> None:
     """Check widths, spaces and heater connectivity of LAYOUT; exit 3 on violations."""
     from optinc_compiler import drc
     from optinc_compiler.errors import VerificationError
     from optinc_compiler.report import format_table
 
-    result = drc.check_gds(layout_file)
+    result = drc.check_gds(layout_file, connectivity=not no_connectivity)
     rows = [
         [r.rule, r.layer, r.limit, str(len(r.violations)), "ok" if not r.violations else "FAIL"]
         for r in result.results

@@ -74,8 +74,9 @@ class DrcReport:
         return not self.violations
 
 
-def check_gds(path: str | os.PathLike[str]) -> DrcReport:
-    """Run every check on the top cell of a GDS or OASIS file."""
+def check_gds(path: str | os.PathLike[str], *, connectivity: bool = True) -> DrcReport:
+    """Run every check on the top cell of a GDS or OASIS file (``connectivity=False``:
+    width and space only, for layouts drawn without heater wiring)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"layout file {str(p)!r} does not exist")
@@ -91,8 +92,10 @@ def check_gds(path: str | os.PathLike[str]) -> DrcReport:
         raise InputError(f"{str(p)!r} has {len(tops)} top cells; expected 1")
     regions = {name: _region(layout, tops[0], name) for name in tech.LAYERS}
     results = [*_width_and_space(regions, layout.dbu)]
-    connectivity, (signal, ground, heaters) = _connectivity(layout, tops[0], regions)
-    results.extend(connectivity)
+    if not connectivity:
+        return DrcReport(results=tuple(results), n_heaters=regions["HEATER"].count())
+    net_results, (signal, ground, heaters) = _connectivity(layout, tops[0], regions)
+    results.extend(net_results)
     return DrcReport(results=tuple(results), n_signal_nets=signal, n_ground_nets=ground, n_heaters=heaters)
 
 

@@ -29,7 +29,7 @@ from pdk import get_pdk, tech
 from pdk.cells import GRID_CELLS
 
 #: Vertical space between the grids of two layers.
-LAYER_SPACING_UM = 100.0
+LAYER_SPACING_UM = 300.0
 
 
 @dataclass(frozen=True)
@@ -145,13 +145,15 @@ def _draw_plan(c: gf.Component, plan: RoutingPlan) -> None:
         c.add_label(pad.label, position=(pad.x_um, pad.y_um), layer="TEXT")
 
 
-def chip_component(program: PhaseProgram, *, layer_names: Sequence[str] = ()) -> gf.Component:
+def chip_component(
+    program: PhaseProgram, *, layer_names: Sequence[str] = (), route: bool = True
+) -> gf.Component:
     """All (or the named) layers of the program, stacked top to bottom."""
     layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
     chip = _fresh_component("optinc_chip")
     y = 0.0
     for layer in layers:
-        grid = layer_component(layer_netlist(layer))
+        grid = layer_component(layer_netlist(layer), route=route)
         ref = chip.add_ref(grid, name=mzi_id_prefix(layer.name))
         ref.move((0.0, y - ref.ymax))
         y = ref.ymin - LAYER_SPACING_UM
@@ -166,11 +168,14 @@ def write_layout(
     *,
     png_path: str | os.PathLike[str] | None = None,
     layer_names: Sequence[str] = (),
+    route: bool = True,
 ) -> LayoutResult:
     """Build the chip and write GDS (or OASIS for ``.oas``) and optionally a PNG.
 
-    Files are written next to their target under a temporary name, then renamed, so a
-    failure leaves no partial file. Same program, same bytes (no timestamps).
+    ``route=False`` draws the meshes without heater wiring and pads (for meshes too
+    large for edge pads). Files are written next to their target under a temporary
+    name, then renamed, so a failure leaves no partial file. Same program, same bytes
+    (no timestamps).
     """
     gds, png = Path(gds_path), Path(png_path) if png_path is not None else None
     for path in (gds, png):
@@ -179,7 +184,7 @@ def write_layout(
     if gds.suffix.lower() not in (".gds", ".oas"):
         raise InputError(f"layout file {str(gds)!r} must end in .gds or .oas")
     activate_pdk()
-    chip = chip_component(program, layer_names=layer_names)
+    chip = chip_component(program, layer_names=layer_names, route=route)
     _atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=True))  # ports, for LVS
     if png is not None:
         aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0

@@ -109,7 +109,7 @@ def _tracks(heaters: list[Heater], y_edge_um: float) -> list[tuple[float, Wire]]
         raise InputError(
             f"{len(heaters)} heaters share one column half at x = {heaters[0].x_signal_um:.1f} um; edge "
             f"pads fit {capacity} (grids up to 16 rows): larger meshes need the flip-chip area array, "
-            "which is not implemented yet"
+            "which is not implemented yet (draw it unrouted: optinc layout --no-route)"
         )
     out = []
     for k, h in enumerate(heaters):

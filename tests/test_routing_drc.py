@@ -158,7 +158,8 @@ def test_lvs_equal_and_a_moved_cell_is_caught(tmp_path):
     write_layout(program, tmp_path / "chip.gds")
     good = CliRunner().invoke(main, ["lvs", str(tmp_path / "chip.gds"), str(program_path)])
     assert good.exit_code == 0, good.output
-    assert "fc1    " in good.output and " ok" in good.output
+    assert "fc1    " in good.output
+    assert " ok" in good.output
     layout = kdb.Layout()
     layout.read(str(tmp_path / "chip.gds"))
     grid = layout.cell("fc1_grid")
@@ -174,3 +175,24 @@ def test_lvs_equal_and_a_moved_cell_is_caught(tmp_path):
     wrong = CliRunner().invoke(main, ["lvs", str(tmp_path / "chip.gds"), str(other_path)])
     assert wrong.exit_code == 1
     assert "has no cell 'head_grid' for layer 'head'" in wrong.output
+
+
+def test_large_mesh_is_refused_for_routing_and_drawn_unrouted(tmp_path):
+    from optinc_compiler import program as prog
+
+    program = compile_weights([NamedMatrix("big", haar(20, 1))], CompileOptions())
+    program_path = prog.save(program, tmp_path / "p.json")
+    refused = CliRunner().invoke(main, ["layout", str(program_path), "-o", str(tmp_path / "chip.gds")])
+    assert refused.exit_code == 1
+    assert "larger meshes need the flip-chip area array" in refused.output
+    assert "optinc layout --no-route" in refused.output
+    assert not (tmp_path / "chip.gds").exists()
+    drawn = CliRunner().invoke(
+        main, ["layout", str(program_path), "-o", str(tmp_path / "chip.gds"), "--no-route"]
+    )
+    assert drawn.exit_code == 0, drawn.output
+    geometry = CliRunner().invoke(main, ["drc", str(tmp_path / "chip.gds"), "--no-connectivity"])
+    assert geometry.exit_code == 0, geometry.output
+    assert "floating" not in geometry.output
+    unrouted = check_gds(tmp_path / "chip.gds")
+    assert {v.rule for v in unrouted.violations} == {"floating", "heater_nets"}

@@ -1,0 +1,84 @@
+"""Layout speed and memory, printed as a table (not a timed test).
+
+    python benchmarks/bench_layout.py [--sizes 8 16 32 64]
+
+For each N, a Haar-random N x N unitary is compiled (Clements), then ``optinc layout``
+draws it (routed where edge pads fit: N <= 16; unrouted above, ``--no-route``) and
+``optinc drc`` checks it. Each step is one fresh process, so the times include
+start-up (``import gdsfactory`` is 3-5 s); peak RSS is per process (GNU ``time``).
+One BLAS thread.
+
+Targets (layout issue): N=16 routed chip <= 10 s with start-up; N=64 with all 4,096
+heaters routed <= 120 s and 4 GB (routing at N=64 needs the flip-chip array: not yet);
+DRC of the N=64 chip <= 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import unitary_group
+
+from optinc_compiler.report import format_table
+
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+
+
+def run(cmd: list[str]) -> tuple[float, float]:
+    """Wall time (s) and peak RSS (MB) of one child process (GNU time's %M)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".txt") as rss:
+        t0 = time.perf_counter()
+        subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd],
+            check=True,
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+        )
+        elapsed = time.perf_counter() - t0
+        peak_kb = float(rss.read().split()[-1])
+    return elapsed, peak_kb / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64])
+    args = parser.parse_args()
+    exe = shutil.which("optinc") or str(Path(sys.executable).with_name("optinc"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            u = Path(tmp) / f"u{n}.npy"
+            np.save(u, unitary_group.rvs(n, random_state=n))
+            program, gds = Path(tmp) / f"p{n}.json", Path(tmp) / f"chip{n}.gds"
+            subprocess.run([exe, "-q", "compile", str(u), "-o", str(program)], check=True, env=ENV)
+            routed = n <= 16
+            cmd = [exe, "-q", "layout", str(program), "-o", str(gds)] + ([] if routed else ["--no-route"])
+            t_layout, mb_layout = run(cmd)
+            t_drc, mb_drc = run([exe, "-q", "drc", str(gds)] + ([] if routed else ["--no-connectivity"]))
+            rows.append(
+                [
+                    str(n),
+                    str(n * (n - 1) // 2),
+                    "yes" if routed else "no",
+                    f"{t_layout:.1f}",
+                    f"{mb_layout:.0f}",
+                    f"{gds.stat().st_size / 1e6:.2f}",
+                    f"{t_drc:.1f}",
+                    f"{mb_drc:.0f}",
+                ]
+            )
+    headers = ["N", "MZIs", "routed", "layout_s", "layout_peak_MB", "gds_MB", "drc_s", "drc_peak_MB"]
+    print("OPENBLAS_NUM_THREADS=1; times are whole processes (start-up included)")
+    print(format_table(headers, rows))
+
+
+if __name__ == "__main__":
+    main()
