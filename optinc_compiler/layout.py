@@ -3,7 +3,7 @@
 Each layer's grid netlist (``optinc_compiler.netlist``) is drawn by placing one PDK cell
 per instance, named as in the netlist, at (sum of the column lengths to its left,
 ``-mode * row_pitch``): the cells' ports coincide, so there is no optical routing and
-``get_netlist`` finds every connection. Layers are stacked top to bottom. The phase
+``get_netlist`` finds every connection. Layers sit side by side in a die outline. The phase
 settings do not change the geometry, so one cell per kind serves all instances.
 
 Not drawn yet (next increment of the layout issue): I/O couplers, heater routing to
@@ -28,8 +28,9 @@ from optinc_compiler.routing import Heater, RoutingPlan, plan_routing
 from pdk import get_pdk, tech
 from pdk.cells import GRID_CELLS
 
-#: Vertical space between the grids of two layers.
+#: Space between the drawings of two layers, and from the drawings to the die edge.
 LAYER_SPACING_UM = 300.0
+DIE_MARGIN_UM = 100.0
 
 
 @dataclass(frozen=True)
@@ -148,17 +149,21 @@ def _draw_plan(c: gf.Component, plan: RoutingPlan) -> None:
 def chip_component(
     program: PhaseProgram, *, layer_names: Sequence[str] = (), route: bool = True
 ) -> gf.Component:
-    """All (or the named) layers of the program, stacked top to bottom."""
+    """All (or the named) layers of the program side by side, top edges aligned (their
+    top pad rows form the die's top edge), inside a die outline on FLOORPLAN."""
     layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
     chip = _fresh_component("optinc_chip")
-    y = 0.0
+    x = 0.0
     for layer in layers:
         grid = layer_component(layer_netlist(layer), route=route)
         ref = chip.add_ref(grid, name=mzi_id_prefix(layer.name))
-        ref.move((0.0, y - ref.ymax))
-        y = ref.ymin - LAYER_SPACING_UM
+        ref.move((x - ref.xmin, -ref.ymax))
+        x = ref.xmax + LAYER_SPACING_UM
         for port in ref.ports:
             chip.add_port(f"{mzi_id_prefix(layer.name)}_{port.name}", port=port)
+    m = DIE_MARGIN_UM
+    x0, y0, x1, y1 = chip.xmin - m, chip.ymin - m, chip.xmax + m, chip.ymax + m
+    chip.add_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], layer="FLOORPLAN")
     return chip
 
 
@@ -213,6 +218,15 @@ def render_png(gds_path: Path, png_path: Path, *, width_px: int = 1600, height_p
 
     view = lay.LayoutView()
     view.load_layout(str(gds_path), True)
+    view.set_config("text-visible", "false")  # pad labels: readable in KLayout, clutter here
+    floorplan = tech.LAYERS["FLOORPLAN"]
+    it = view.begin_layers()
+    while not it.at_end():
+        props = it.current()
+        if (props.source_layer, props.source_datatype) == floorplan:
+            props.dither_pattern = 1  # hollow: the die outline only
+            view.set_layer_properties(it, props)
+        it.next()
     view.max_hier()
     view.zoom_fit()
     view.save_image(str(png_path), width_px, height_px)
