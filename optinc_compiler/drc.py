@@ -1,9 +1,11 @@
 """Rule and connectivity checks of a GDS file with ``klayout.db`` (no GUI).
 
+* Enclosure: vias inside the heater and the routing metal, pad openings inside pads.
 * Width and space per layer from ``pdk.tech.RULES`` on merged regions, with the grid
   tolerance for discretised bends (ECOSYSTEM.md: a check at exactly the minimum flags
   hundreds of 1 nm bend edges).
-* Connectivity: merged routing metal (M2) regions are nets; pad labels name them.
+* Connectivity: merged routing and pad metal (M2, PAD) regions are nets; pad labels
+  name them (each label once, each on a pad).
   Every heater contact (VIA) must be on a labelled net; a net may carry one pad
   (two labels on one net is a short); a signal net reaches exactly one contact; each
   heater (a merged HEATER polygon) joins one signal net and one ground net.
@@ -91,7 +93,7 @@ def check_gds(path: str | os.PathLike[str], *, connectivity: bool = True) -> Drc
     if len(tops) != 1:
         raise InputError(f"{str(p)!r} has {len(tops)} top cells; expected 1")
     regions = {name: _region(layout, tops[0], name) for name in tech.LAYERS}
-    results = [*_width_and_space(regions, layout.dbu)]
+    results = [*_width_and_space(regions, layout.dbu), *_enclosures(regions, layout.dbu)]
     if not connectivity:
         return DrcReport(results=tuple(results), n_heaters=regions["HEATER"].count())
     net_results, (signal, ground, heaters) = _connectivity(layout, tops[0], regions)
@@ -130,6 +132,29 @@ def _width_and_space(regions: dict[str, kdb.Region], dbu: float) -> list[RuleRes
     return out
 
 
+#: (inner layer, outer layer): every inner shape must lie inside the outer layer.
+ENCLOSURES = (("VIA", "HEATER"), ("VIA", "M2"), ("PADOPEN", "PAD"))
+
+
+def _enclosures(regions: dict[str, kdb.Region], dbu: float) -> list[RuleResult]:
+    out = []
+    for inner, outer in ENCLOSURES:
+        outside = regions[inner] - regions[outer]
+        violations = tuple(
+            Violation(
+                rule="enclosure",
+                layer=inner,
+                x_um=p.bbox().center().x * dbu,
+                y_um=p.bbox().center().y * dbu,
+                detail=f"{inner} outside {outer}",
+                box_um=_box_um(p.bbox(), dbu),
+            )
+            for p in outside.each()
+        )
+        out.append(RuleResult(rule="enclosure", layer=inner, limit=f"inside {outer}", violations=violations))
+    return out
+
+
 def _box_um(box: kdb.Box, dbu: float) -> tuple[float, float, float, float]:
     return (box.left * dbu, box.bottom * dbu, box.right * dbu, box.top * dbu)
 
@@ -152,7 +177,8 @@ def _connectivity(
     layout: kdb.Layout, top: kdb.Cell, regions: dict[str, kdb.Region]
 ) -> tuple[list[RuleResult], tuple[int, int, int]]:
     dbu = layout.dbu
-    nets = list(regions["M2"].each())
+    # routing metal and pad metal conduct together: a pad-layer bridge is a short too
+    nets = list((regions["M2"] + regions["PAD"]).merged().each())
     net_of_label: dict[str, int] = {}
     labels_on_net: dict[int, list[str]] = {i: [] for i in range(len(nets))}
     problems: dict[str, list[Violation]] = {
@@ -160,8 +186,16 @@ def _connectivity(
         "floating": [],
         "signal_fanout": [],
         "heater_nets": [],
+        "labels": [],
     }
+    pads = list(regions["PAD"].each())
+    seen: set[str] = set()
     for text, point in _labels(layout, top):
+        if text in seen:
+            problems["labels"].append(_point("labels", point, dbu, f"pad label {text} appears twice"))
+        seen.add(text)
+        if not any(pad.inside(point) for pad in pads):
+            problems["labels"].append(_point("labels", point, dbu, f"label {text} is not on a pad"))
         for i, poly in enumerate(nets):
             if poly.inside(point):
                 labels_on_net[i].append(text)
@@ -210,11 +244,19 @@ def _connectivity(
             ("floating", "every contact on a pad's net"),
             ("signal_fanout", "one contact per signal pad"),
             ("heater_nets", "each heater: one signal + one ground net"),
+            ("labels", "one label per pad, each on a pad"),
         )
     ]
     ground = sum(1 for labels in labels_on_net.values() if labels and labels[0].startswith(GROUND_PREFIX))
     signal = sum(1 for labels in labels_on_net.values() if labels and not labels[0].startswith(GROUND_PREFIX))
     return results, (signal, ground, len(heaters))
+
+
+def _point(rule: str, point: kdb.Point, dbu: float, detail: str) -> Violation:
+    x, y = point.x * dbu, point.y * dbu
+    return Violation(
+        rule=rule, layer="TEXT", x_um=x, y_um=y, detail=detail, box_um=(x - 1, y - 1, x + 1, y + 1)
+    )
 
 
 def _at(rule: str, poly: kdb.Polygon, dbu: float, detail: str) -> Violation:

@@ -92,6 +92,7 @@ def layer_component(
             n_rows=netlist.n_modes,
             y_top_um=c.ymax + tech.ROUTING.pitch_um,
             y_bottom_um=c.ymin - tech.ROUTING.pitch_um,
+            ground_label=f"GND_{mzi_id_prefix(netlist.name)}_",
         )
         _draw_plan(c, plan)
         c.info["n_pads"] = len(plan.pads)

@@ -16,7 +16,7 @@ What ECOSYSTEM.md found to work, made deterministic:
    wires moving left likewise, so no two wires cross.
 
 Pads are labelled with the heater id (``{instance}_{theta|phi|phase}``) or
-``GND{k}``. Larger meshes need a flip-chip area array (not implemented yet): the plan
+``GND_{layer}_{k}``. Larger meshes need a flip-chip area array (not implemented yet): the plan
 refuses regions with more heaters than fit between two contacts.
 """
 
@@ -74,9 +74,10 @@ class RoutingPlan:
 
 
 def plan_routing(
-    heaters: Sequence[Heater], *, n_rows: int, y_top_um: float, y_bottom_um: float
+    heaters: Sequence[Heater], *, n_rows: int, y_top_um: float, y_bottom_um: float, ground_label: str = "GND"
 ) -> RoutingPlan:
-    """Plan the wires and pads of one grid whose rows span ``y_bottom_um .. y_top_um``."""
+    """Plan the wires and pads of one grid whose rows span ``y_bottom_um .. y_top_um``;
+    ground pads are labelled ``{ground_label}{k}`` (make it unique per grid)."""
     regions: dict[float, list[Heater]] = defaultdict(list)
     for h in heaters:
         regions[h.x_signal_um].append(h)
@@ -91,8 +92,8 @@ def plan_routing(
         x_return = members[0].x_return_um
         ground = Wire(net="", points=((x_return, y_bottom_um), (x_return, y_top_um)))
         top.append((x_return, ground))
-    wires, pads = _fan_out(top, y_top_um, direction=1.0, ground_prefix="GND")
-    wires_b, pads_b = _fan_out(bottom, y_bottom_um, direction=-1.0, ground_prefix="GND")
+    wires, pads = _fan_out(top, y_top_um, direction=1.0, ground_prefix=ground_label)
+    wires_b, pads_b = _fan_out(bottom, y_bottom_um, direction=-1.0, ground_prefix=ground_label)
     return RoutingPlan(wires=tuple(wires + wires_b), pads=tuple(pads + pads_b))
 
 

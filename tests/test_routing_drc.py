@@ -127,6 +127,35 @@ def test_planted_short_thin_line_and_cut_wire_are_caught(tmp_path):
     assert [v.rule for v in thin.violations] == ["min_width"]
     _add_box(clean, "M2", (ax - 30, ay - 100, ax + 30, ay + 100), tmp_path / "big.gds")
     assert not check_gds(tmp_path / "big.gds").clean
+    _add_box(clean, "PAD", (min(ax, bx), ay - 2, max(ax, bx), ay + 2), tmp_path / "padshort.gds")
+    assert any(v.rule == "short" for v in check_gds(tmp_path / "padshort.gds").violations)
+    _add_box(clean, "VIA", (0, 700, 4, 704), tmp_path / "via.gds")
+    assert {(v.rule, v.layer) for v in check_gds(tmp_path / "via.gds").violations} >= {("enclosure", "VIA")}
+    _add_box(clean, "PADOPEN", (0, 900, 60, 960), tmp_path / "open.gds")
+    assert ("enclosure", "PADOPEN") in {
+        (v.rule, v.layer) for v in check_gds(tmp_path / "open.gds").violations
+    }
+
+
+def test_duplicate_and_stray_labels_are_flagged(tmp_path):
+    clean = _chip(tmp_path, (2, 2), "unitary", "clements")
+    layout = kdb.Layout()
+    layout.read(str(clean))
+    top = layout.top_cells()[0]
+    text_layer = layout.layer(*tech.LAYERS["TEXT"])
+    top.shapes(text_layer).insert(kdb.Text("fc1_U_c0_m0_theta", kdb.Trans(-5_000_000, -5_000_000)))
+    layout.write(str(tmp_path / "labels.gds"))
+    details = [v.detail for v in check_gds(tmp_path / "labels.gds").violations if v.rule == "labels"]
+    assert "pad label fc1_U_c0_m0_theta appears twice" in details
+    assert "label fc1_U_c0_m0_theta is not on a pad" in details
+
+
+def test_ground_labels_are_unique_across_layers(tmp_path):
+    weights = [NamedMatrix("a", haar(3, 0)), NamedMatrix("b", haar(3, 1))]
+    write_layout(compile_weights(weights, CompileOptions()), tmp_path / "two.gds")
+    report = check_gds(tmp_path / "two.gds")
+    assert report.clean, report.violations[:3]
+    assert report.n_ground_nets > 0
 
 
 def test_drc_cli(tmp_path):
