@@ -1,11 +1,13 @@
 """Layout versus schematic: the netlist extracted from a GDS file (gdsfactory's
 ``get_netlist`` on the imported cells; ports come from the GDS metadata that
 ``optinc layout`` writes) against the program's netlist (``optinc_compiler.netlist``):
-same instances with the same cells, same connections, same ports, per layer.
+same instances with the same cells, same connections, same ports, per layer; and the
+heater wiring traced through the drawn metal: each heater's pad carries its id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from typing import Any
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import Netlist, layer_netlist
 from optinc_compiler.program import PhaseProgram, mzi_id_prefix
+from pdk.cells import GRID_CELLS
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class LvsResult:
     missing_connections: tuple[str, ...] = ()
     extra_connections: tuple[str, ...] = ()
     port_mismatches: tuple[str, ...] = ()
+    wiring_mismatches: tuple[str, ...] = ()
+    cell_mismatches: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -41,6 +46,8 @@ class LvsResult:
             or self.missing_connections
             or self.extra_connections
             or self.port_mismatches
+            or self.wiring_mismatches
+            or self.cell_mismatches
         )
 
     @property
@@ -53,6 +60,8 @@ class LvsResult:
             ("missing connection", self.missing_connections),
             ("extra connection", self.extra_connections),
             ("port", self.port_mismatches),
+            ("wiring", self.wiring_mismatches),
+            ("geometry", self.cell_mismatches),
         ):
             if items:
                 return f"{label} {items[0]}"
@@ -105,11 +114,14 @@ def lvs_gds(
     if not path.is_file():
         raise InputError(f"layout file {str(path)!r} does not exist")
     layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
+    # built before the import, so they keep the plain cell names and the file's get "$1"
+    references = {cell.name: cell for cell in (make() for make in GRID_CELLS.values())}
     try:
         top = gf.import_gds(path)
     except Exception as exc:  # noqa: BLE001 -- gdsfactory/klayout raise several types
         raise InputError(f"{str(path)!r} is not a readable GDS/OASIS file ({exc})") from None
     extracted = top.get_netlist(recursive=True, on_dangling_port="ignore")
+    cell_diffs = cell_geometry_mismatches(top, references)
     results = []
     for layer in layers:
         cell = f"{mzi_id_prefix(layer.name)}_grid"
@@ -119,5 +131,72 @@ def lvs_gds(
             raise InputError(
                 f"{str(path)!r} has no cell {cell!r} for layer {layer.name!r}; is it this program's chip?"
             )
-        results.append(compare(layer_netlist(layer), extracted[found[-1]]))
+        schematic = layer_netlist(layer)
+        result = compare(schematic, extracted[found[-1]])
+        grid = next(ref.cell for ref in top.insts if ref.cell.name == found[-1])
+        wiring = heater_wiring_mismatches(grid, schematic)
+        results.append(dataclasses.replace(result, wiring_mismatches=wiring, cell_mismatches=cell_diffs))
     return tuple(results)
+
+
+def cell_geometry_mismatches(top: Any, references: dict[str, Any]) -> tuple[str, ...]:
+    """Every PDK grid cell used in the file must have the PDK's shapes on every layer
+    (an edit inside a cell changes every instance of it but no netlist). ``references``
+    maps PDK cell names to freshly built cells."""
+    import klayout.db as kdb
+
+    from pdk import tech
+
+    layout = top.kcl.layout
+    used: dict[str, Any] = {}
+    for grid in (ref.cell for ref in top.insts):
+        for inst in grid.insts:
+            base = inst.cell.name.split("$")[0]
+            if base in references:
+                used[base] = inst.cell
+    out = []
+    for name, drawn in sorted(used.items()):
+        for layer_name, (layer, datatype) in tech.LAYERS.items():
+            index = layout.find_layer(layer, datatype)
+            if index is None:
+                continue
+            a = kdb.Region(drawn.kdb_cell.begin_shapes_rec(index)).merged()
+            b = kdb.Region(references[name].kdb_cell.begin_shapes_rec(index)).merged()
+            if not (a ^ b).is_empty():
+                out.append(f"cell {name} differs from the PDK on {layer_name}")
+    return tuple(out)
+
+
+def heater_wiring_mismatches(grid: Any, schematic: Netlist) -> tuple[str, ...]:
+    """Follow each heater's signal contact through the drawn metal (M2 + PAD) to its
+    pad: the pad must carry that heater's id, so the lab drives the right heater."""
+    import klayout.db as kdb
+
+    from optinc_compiler.drc import _labels
+    from optinc_compiler.layout import HEATER_PORTS
+    from pdk import tech
+
+    layout = grid.kcl.layout
+    cell = grid.kdb_cell
+
+    def region(name: str) -> kdb.Region:
+        index = layout.find_layer(*tech.LAYERS[name])
+        return kdb.Region() if index is None else kdb.Region(cell.begin_shapes_rec(index))
+
+    nets = list((region("M2") + region("PAD")).merged().each())
+    labels = _labels(layout, cell)
+    dbu, half = layout.dbu, tech.TERMINAL.size_um / 2
+    drawn = {inst.name: inst for inst in grid.insts}
+    out = []
+    for inst in schematic.instances:
+        for signal, _, role in HEATER_PORTS.get(inst.component, ()):
+            heater_id = f"{inst.name}_{role}"
+            if inst.name not in drawn:
+                continue  # reported as a missing instance
+            x, y = drawn[inst.name].ports[signal].center
+            contact = kdb.Point(round(x / dbu), round((y - half) / dbu))
+            net = next((poly for poly in nets if poly.inside(contact)), None)
+            pads = sorted(text for text, p in labels if net is not None and net.inside(p))
+            if pads != [heater_id]:
+                out.append(f"{heater_id} reaches pad(s) {', '.join(pads) or 'none'}")
+    return tuple(sorted(out))

@@ -199,6 +199,29 @@ def test_lvs_equal_and_a_moved_cell_is_caught(tmp_path):
     assert bad.exit_code == 3
     assert "missing connection" in bad.output
     assert bad.output.strip().endswith("Error: layout differs from the schematic in layer(s) fc1")
+    # swapped pad labels: geometry and netlist unchanged, but the lab would drive the
+    # wrong heaters
+    layout = kdb.Layout()
+    layout.read(str(tmp_path / "chip.gds"))
+    grid = layout.cell("fc1_grid")
+    texts = [sh for sh in grid.shapes(layout.layer(*tech.LAYERS["TEXT"])).each() if sh.is_text()]
+    signal = [sh for sh in texts if not sh.text_string.startswith("GND")][:2]
+    first, second = signal[0].text_string, signal[1].text_string
+    signal[0].text_string, signal[1].text_string = second, first
+    layout.write(str(tmp_path / "swapped.gds"))
+    swapped = CliRunner().invoke(main, ["lvs", str(tmp_path / "swapped.gds"), str(program_path)])
+    assert swapped.exit_code == 3
+    assert f"wiring {min(first, second)} reaches pad(s) {max(first, second)}" in swapped.output
+    # an edit inside a library cell: every instance changes, the netlist does not
+    layout = kdb.Layout()
+    layout.read(str(tmp_path / "chip.gds"))
+    arm = next(c for c in layout.each_cell() if c.name.startswith("coupler_arm") and "LTrue" in c.name)
+    next(arm.each_inst()).transform(kdb.Trans(0, round(-2 / layout.dbu)))
+    layout.write(str(tmp_path / "arm.gds"))
+    edited = CliRunner().invoke(main, ["lvs", str(tmp_path / "arm.gds"), str(program_path)])
+    assert edited.exit_code == 3
+    assert "geometry cell mzi" in edited.output
+    assert "differs from the PDK on WG" in edited.output
     other = compile_weights([NamedMatrix("head", np.eye(2))], CompileOptions())
     other_path = prog.save(other, tmp_path / "other.json")
     wrong = CliRunner().invoke(main, ["lvs", str(tmp_path / "chip.gds"), str(other_path)])
