@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,15 +190,17 @@ def _connectivity(
         "labels": [],
     }
     pads = list(regions["PAD"].each())
+    net_index, pad_index = _BoxIndex(nets), _BoxIndex(pads)
     seen: set[str] = set()
     for text, point in _labels(layout, top):
         if text in seen:
             problems["labels"].append(_point("labels", point, dbu, f"pad label {text} appears twice"))
         seen.add(text)
-        if not any(pad.inside(point) for pad in pads):
+        probe = kdb.Box(point, point)
+        if not any(pads[k].inside(point) for k in pad_index.near(probe)):
             problems["labels"].append(_point("labels", point, dbu, f"label {text} is not on a pad"))
-        for i, poly in enumerate(nets):
-            if poly.inside(point):
+        for i in net_index.near(probe):
+            if nets[i].inside(point):
                 labels_on_net[i].append(text)
                 net_of_label[text] = i
     for i, labels in labels_on_net.items():
@@ -208,7 +211,7 @@ def _connectivity(
     vias = list(regions["VIA"].each())
     via_net: list[int | None] = []
     for via in vias:
-        hit = [i for i, poly in enumerate(nets) if poly.touches(via)]
+        hit = [i for i in net_index.near(via.bbox()) if nets[i].touches(via)]
         via_net.append(hit[0] if hit else None)
         if not hit or not labels_on_net[hit[0]]:
             problems["floating"].append(_at("floating", via, dbu, "heater contact on no labelled net"))
@@ -230,8 +233,9 @@ def _connectivity(
         return "ground" if labels_on_net[net][0].startswith(GROUND_PREFIX) else "signal"
 
     heaters = list(regions["HEATER"].each())
+    via_index = _BoxIndex(vias)
     for heater in heaters:
-        touched = (net_kind(via_net[k]) for k, via in enumerate(vias) if heater.touches(via))
+        touched = (net_kind(via_net[k]) for k in via_index.near(heater.bbox()) if heater.touches(vias[k]))
         kinds = sorted(kind for kind in touched if kind is not None)
         if kinds != ["ground", "signal"]:
             problems["heater_nets"].append(
@@ -250,6 +254,31 @@ def _connectivity(
     ground = sum(1 for labels in labels_on_net.values() if labels and labels[0].startswith(GROUND_PREFIX))
     signal = sum(1 for labels in labels_on_net.values() if labels and not labels[0].startswith(GROUND_PREFIX))
     return results, (signal, ground, len(heaters))
+
+
+class _BoxIndex:
+    """Polygons bucketed by bounding box on a coarse grid: ``near(box)`` gives the
+    indices of those whose box may touch ``box`` (keeps the net checks linear)."""
+
+    def __init__(self, polygons: Sequence[kdb.Polygon], cell_dbu: int = 500_000) -> None:
+        self.cell = cell_dbu
+        self.buckets: dict[tuple[int, int], list[int]] = {}
+        self.boxes = [p.bbox() for p in polygons]
+        for i, box in enumerate(self.boxes):
+            for key in self._keys(box):
+                self.buckets.setdefault(key, []).append(i)
+
+    def _keys(self, box: kdb.Box) -> list[tuple[int, int]]:
+        c = self.cell
+        return [
+            (ix, iy)
+            for ix in range(box.left // c, box.right // c + 1)
+            for iy in range(box.bottom // c, box.top // c + 1)
+        ]
+
+    def near(self, box: kdb.Box) -> list[int]:
+        found = {i for key in self._keys(box) for i in self.buckets.get(key, ())}
+        return sorted(i for i in found if self.boxes[i].touches(box))
 
 
 def _point(rule: str, point: kdb.Point, dbu: float, detail: str) -> Violation:

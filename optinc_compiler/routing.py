@@ -10,7 +10,8 @@ What ECOSYSTEM.md found to work, made deterministic:
    Tracks are assigned monotonically (further rows get tracks further from the
    contacts), so no stub crosses a track (ECOSYSTEM.md: one track per terminal).
 3. The return contacts of a region share x: one vertical ground line through all of
-   them, from grid edge to grid edge, ends in a ground pad at the top.
+   them, from grid edge to grid edge, ends in a ground pad, at the top for every
+   other region and at the bottom for the rest (pad rows of about equal length).
 4. Above (below) the grid, a monotone fan-out takes the wires, in x order, to a row of
    pads at the pad pitch: wires moving right turn lower the further right they are,
    wires moving left likewise, so no two wires cross.
@@ -83,17 +84,19 @@ def plan_routing(
         regions[h.x_signal_um].append(h)
     top: list[tuple[float, Wire]] = []  # (x where the wire leaves the grid, wire so far)
     bottom: list[tuple[float, Wire]] = []
-    for x_signal in sorted(regions):
+    for k, x_signal in enumerate(sorted(regions)):
         members = regions[x_signal]
         up = sorted((h for h in members if 2 * h.row < n_rows), key=lambda h: h.row)
         down = sorted((h for h in members if 2 * h.row >= n_rows), key=lambda h: -h.row)
         top += _tracks(up, y_top_um)
         bottom += _tracks(down, y_bottom_um)
         x_return = members[0].x_return_um
-        ground = Wire(net="", points=((x_return, y_bottom_um), (x_return, y_top_um)))
-        top.append((x_return, ground))
-    wires, pads = _fan_out(top, y_top_um, direction=1.0, ground_prefix=ground_label)
-    wires_b, pads_b = _fan_out(bottom, y_bottom_um, direction=-1.0, ground_prefix=ground_label)
+        if k % 2 == 0:  # ground lines alternate between the edges: pad rows of equal length
+            top.append((x_return, Wire(net="", points=((x_return, y_bottom_um), (x_return, y_top_um)))))
+        else:
+            bottom.append((x_return, Wire(net="", points=((x_return, y_top_um), (x_return, y_bottom_um)))))
+    wires, pads = _fan_out(top, y_top_um, direction=1.0, ground_prefix=f"{ground_label}t")
+    wires_b, pads_b = _fan_out(bottom, y_bottom_um, direction=-1.0, ground_prefix=f"{ground_label}b")
     return RoutingPlan(wires=tuple(wires + wires_b), pads=tuple(pads + pads_b))
 
 
