@@ -119,14 +119,7 @@ def _width_and_space(regions: dict[str, kdb.Region], dbu: float) -> list[RuleRes
             check = region.width_check if rule == "min_width" else region.space_check
             pairs = check(threshold, ignore_angle=IGNORE_ANGLE_DEG)
             violations = tuple(
-                Violation(
-                    rule=rule,
-                    layer=layer,
-                    x_um=pair.bbox().center().x * dbu,
-                    y_um=pair.bbox().center().y * dbu,
-                    detail=f"{pair.distance() * dbu:.3f} um < {limit} um",
-                    box_um=_box_um(pair.bbox(), dbu),
-                )
+                _violation(rule, layer, pair.bbox(), dbu, f"{pair.distance() * dbu:.3f} um < {limit} um")
                 for pair in pairs.each()
             )
             out.append(RuleResult(rule=rule, layer=layer, limit=f">= {limit} um", violations=violations))
@@ -142,22 +135,10 @@ def _enclosures(regions: dict[str, kdb.Region], dbu: float) -> list[RuleResult]:
     for inner, outer in ENCLOSURES:
         outside = regions[inner] - regions[outer]
         violations = tuple(
-            Violation(
-                rule="enclosure",
-                layer=inner,
-                x_um=p.bbox().center().x * dbu,
-                y_um=p.bbox().center().y * dbu,
-                detail=f"{inner} outside {outer}",
-                box_um=_box_um(p.bbox(), dbu),
-            )
-            for p in outside.each()
+            _violation("enclosure", inner, p.bbox(), dbu, f"{inner} outside {outer}") for p in outside.each()
         )
         out.append(RuleResult(rule="enclosure", layer=inner, limit=f"inside {outer}", violations=violations))
     return out
-
-
-def _box_um(box: kdb.Box, dbu: float) -> tuple[float, float, float, float]:
-    return (box.left * dbu, box.bottom * dbu, box.right * dbu, box.top * dbu)
 
 
 def _labels(layout: kdb.Layout, top: kdb.Cell) -> list[tuple[str, kdb.Point]]:
@@ -289,14 +270,18 @@ def _point(rule: str, point: kdb.Point, dbu: float, detail: str) -> Violation:
 
 
 def _at(rule: str, poly: kdb.Polygon, dbu: float, detail: str) -> Violation:
-    box = poly.bbox()
+    return _violation(rule, "M2", poly.bbox(), dbu, detail)
+
+
+def _violation(rule: str, layer: str, box: kdb.Box, dbu: float, detail: str) -> Violation:
+    """A violation marked by a box (database units) on ``layer``."""
     return Violation(
         rule=rule,
-        layer="M2",
+        layer=layer,
         x_um=box.center().x * dbu,
         y_um=box.center().y * dbu,
         detail=detail,
-        box_um=_box_um(box, dbu),
+        box_um=(box.left * dbu, box.bottom * dbu, box.right * dbu, box.top * dbu),
     )
 
 
