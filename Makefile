@@ -46,6 +46,7 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_decompose.py
 	$(BIN)/python benchmarks/bench_layout.py
+	$(BIN)/python benchmarks/bench_verify.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -327,5 +327,89 @@ def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) 
         raise VerificationError(f"layout differs from the schematic in layer(s) {', '.join(failed)}")
 
 
+@main.command("verify")
+@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--against",
+    "weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Weights to compare with (default: the program's own matrices).",
+)
+@click.option(
+    "--models",
+    "model_set",
+    type=click.Choice(["ideal", "pdk"]),
+    default="pdk",
+    show_default=True,
+    help="ideal: lossless 50:50 cells; pdk: the PDK's dispersive, lossy models.",
+)
+@click.option(
+    "--wl",
+    "wl_um",
+    type=click.FloatRange(min=0.5, max=3.0),
+    default=1.55,
+    show_default=True,
+    callback=finite,
+    help="Wavelength in um.",
+)
+@click.option(
+    "--min-fidelity",
+    type=click.FloatRange(min=0, max=1),
+    default=0.999,
+    show_default=True,
+    callback=finite,
+    help="Exit 3 below this fidelity.",
+)
+@click.option("--layer", "layers", multiple=True, metavar="NAME", help="Verify only this layer (repeatable).")
+@domain_errors
+def verify_command(
+    program_file: Path,
+    weights: Path | None,
+    model_set: str,
+    wl_um: float,
+    min_fidelity: float,
+    layers: tuple[str, ...],
+) -> None:
+    """Simulate PROGRAM's circuits with sax models and compare with the targets."""
+    from optinc_compiler import program as prog
+    from optinc_compiler import simulate
+    from optinc_compiler.decompose import as_complex_matrix
+    from optinc_compiler.errors import InputError, VerificationError
+    from optinc_compiler.io import load_weights
+    from optinc_compiler.report import format_table
+
+    program = prog.load(program_file)
+    chosen = [program.layer(n) for n in layers] if layers else list(program.layers)
+    targets = {layer.name: layer.matrix() for layer in chosen}
+    if weights is not None:
+        for w in load_weights(weights, layers=[layer.name for layer in chosen]).layers:
+            targets[w.name] = as_complex_matrix(w.matrix, what=f"layer {w.name!r}")
+            if targets[w.name].shape != program.layer(w.name).shape:
+                raise InputError(f"layer {w.name!r} has another shape in the weights than in the program")
+    rows, failed = [], []
+    for layer in chosen:
+        s = simulate.layer_smatrix(layer, wl_um=wl_um, model_set=model_set)[0]
+        f = simulate.fidelity(s, targets[layer.name], scale=layer.scale)
+        ok = f.fidelity >= min_fidelity
+        failed += [] if ok else [layer.name]
+        rows.append(
+            [
+                layer.name,
+                model_set,
+                f"{wl_um:.4f}",
+                f"{f.fidelity:.6f}",
+                f"{f.max_abs_error:.3g}",
+                f"{f.insertion_loss_dB:.3f}",
+                "ok" if ok else "FAIL",
+            ]
+        )
+    click.echo(
+        format_table(["layer", "models", "wl_um", "fidelity", "max_abs_error", "loss_dB", "status"], rows)
+    )
+    if failed:
+        raise VerificationError(f"fidelity below {min_fidelity} in layer(s) {', '.join(failed)}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
