@@ -85,6 +85,18 @@ def main(verbose: int, quiet: int) -> None:
     _configure_logging(verbose, quiet)
 
 
+program_argument = click.argument(
+    "program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path)
+)
+
+
+def layers_option(what: str) -> Callable[[F], F]:
+    """``--layer NAME`` (repeatable), with the verb of the command in its help."""
+    return click.option(
+        "--layer", "layers", multiple=True, metavar="NAME", help=f"{what} only this layer (repeatable)."
+    )
+
+
 output_option = click.option(
     "-o",
     "--output",
@@ -108,9 +120,7 @@ output_option = click.option(
 @click.option(
     "--mesh", "topology", type=click.Choice(["clements", "reck"]), default="clements", show_default=True
 )
-@click.option(
-    "--layer", "layers", multiple=True, metavar="NAME", help="Compile only this layer (repeatable)."
-)
+@layers_option("Compile")
 @click.option(
     "--block-size",
     type=click.IntRange(min=1),
@@ -166,7 +176,7 @@ def compile_command(
 
 
 @main.command("inspect")
-@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@program_argument
 @domain_errors
 def inspect_command(program_file: Path) -> None:
     """Print a per-layer summary of a phase program."""
@@ -179,7 +189,7 @@ def inspect_command(program_file: Path) -> None:
 
 
 @main.command("check")
-@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@program_argument
 @click.option(
     "--against",
     "weights",
@@ -187,7 +197,7 @@ def inspect_command(program_file: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Weights file the program was compiled from.",
 )
-@click.option("--layer", "layers", multiple=True, metavar="NAME", help="Check only this layer (repeatable).")
+@layers_option("Check")
 @click.option(
     "--rtol",
     type=click.FloatRange(min=0),
@@ -228,7 +238,7 @@ def check_command(
 
 
 @main.command("layout")
-@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@program_argument
 @click.option(
     "-o",
     "--output",
@@ -239,9 +249,7 @@ def check_command(
 @click.option(
     "--png", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also render a PNG."
 )
-@click.option(
-    "--layer", "layers", multiple=True, metavar="NAME", help="Lay out only this layer (repeatable)."
-)
+@layers_option("Lay out")
 @click.option("--pdk", "pdk_name", default="optinc", show_default=True, help="PDK to draw with.")
 @click.option("--no-route", is_flag=True, help="Draw the meshes without heater wiring and pads.")
 @domain_errors
@@ -303,8 +311,8 @@ def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool) -
 
 @main.command("lvs")
 @click.argument("layout_file", metavar="LAYOUT", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--layer", "layers", multiple=True, metavar="NAME", help="Check only this layer (repeatable).")
+@program_argument
+@layers_option("Check")
 @domain_errors
 def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) -> None:
     """Compare the netlist drawn in LAYOUT with PROGRAM's; exit 3 if they differ."""
@@ -328,7 +336,7 @@ def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) 
 
 
 @main.command("verify")
-@click.argument("program_file", metavar="PROGRAM", type=click.Path(dir_okay=False, path_type=Path))
+@program_argument
 @click.option(
     "--against",
     "weights",
@@ -361,7 +369,7 @@ def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) 
     callback=finite,
     help="Exit 3 below this fidelity.",
 )
-@click.option("--layer", "layers", multiple=True, metavar="NAME", help="Verify only this layer (repeatable).")
+@layers_option("Verify")
 @domain_errors
 def verify_command(
     program_file: Path,
