@@ -23,7 +23,7 @@ import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import Netlist, layer_netlist
-from optinc_compiler.program import PhaseProgram, mzi_id_prefix
+from optinc_compiler.program import PhaseProgram, check_output_folder, mzi_id_prefix, write_atomic
 from optinc_compiler.routing import Heater, RoutingPlan, plan_routing
 from pdk import get_pdk, tech
 from pdk.cells import GRID_CELLS
@@ -185,32 +185,21 @@ def write_layout(
     """
     gds, png = Path(gds_path), Path(png_path) if png_path is not None else None
     for path in (gds, png):
-        if path is not None and not path.parent.is_dir():
-            raise InputError(f"output folder {str(path.parent)!r} does not exist; create it first")
+        if path is not None:
+            check_output_folder(path)
     if gds.suffix.lower() not in (".gds", ".oas"):
         raise InputError(f"layout file {str(gds)!r} must end in .gds or .oas")
     activate_pdk()
     chip = chip_component(program, layer_names=layer_names, route=route)
-    _atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=True))  # ports, for LVS
+    write_atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=True))  # ports, for LVS
     if png is not None:
         aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0
         height_px = int(min(1600, max(300, 1600 * aspect)))
-        _atomic(png, lambda tmp: render_png(gds, tmp, width_px=1600, height_px=height_px))
+        write_atomic(png, lambda tmp: render_png(gds, tmp, width_px=1600, height_px=height_px))
     n_instances = sum(ref.cell.info.get("n_instances", 0) for ref in chip.insts)
     return LayoutResult(
         gds_path=gds, png_path=png, n_instances=int(n_instances), size_um=(chip.xsize, chip.ysize)
     )
-
-
-def _atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def render_png(gds_path: Path, png_path: Path, *, width_px: int = 1600, height_px: int = 900) -> None:

@@ -27,8 +27,7 @@ import json
 import math
 import os
 import re
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -326,38 +325,33 @@ def save(program: PhaseProgram, path: str | os.PathLike[str]) -> Path:
     return write_text_atomic(Path(path), to_json(program))
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary sibling and ``os.replace``.
-
-    Raises InputError, naming the folder, when the folder does not exist.
-    """
+def check_output_folder(path: Path) -> None:
+    """InputError, naming the folder, unless ``path``'s folder exists and is a folder."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.exists():
         raise InputError(f"output folder {str(folder)!r} does not exist; create it first")
     if not folder.is_dir():
         raise InputError(f"output folder {str(folder)!r} is a file, not a folder")
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Let ``write`` fill a temporary sibling of ``path`` (same suffix, so writers that
+    pick a format by suffix still do), then rename it: no partial file on failure."""
+    check_output_folder(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InputError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
+        write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise InputError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8, \\n line ends) to ``path`` atomically."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"))
 
 
 def schema() -> dict[str, Any]:

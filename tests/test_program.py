@@ -202,9 +202,10 @@ def test_unwritable_output_is_one_line(tmp_path, program, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(prog.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(prog.os, "replace", refuse)
     with pytest.raises(InputError, match=r"cannot write '.*p.json': Permission denied"):
         prog.save(program, tmp_path / "p.json")
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone too
 
 
 def test_output_folder_that_is_a_file(tmp_path, program):
