@@ -335,8 +335,38 @@ def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) 
         raise VerificationError(f"layout differs from the schematic in layer(s) {', '.join(failed)}")
 
 
-@main.command("verify")
-@program_argument
+VERIFY_EXAMPLES = """\b
+Examples:
+  optinc verify program.json --against model.npz
+  optinc verify program.json --sweep 1.50:1.60:101 --report out/
+  optinc verify program.json --monte-carlo 500 --coupler-sigma 0.02 --phase-sigma-rad 0.01 --seed 1
+  optinc verify chip.gds --program program.json
+"""
+
+LAYOUT_SUFFIXES = (".gds", ".oas")
+
+
+def _sweep_wavelengths(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...]:
+    """Click callback: ``START:STOP:N`` -> wavelengths (a usage error, exit 2, if bad)."""
+    if value is None:
+        return ()
+    from optinc_compiler.verify import parse_sweep
+
+    try:
+        return parse_sweep(value)
+    except OptincError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command("verify", epilog=VERIFY_EXAMPLES)
+@click.argument("source_file", metavar="PROGRAM|LAYOUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--program",
+    "program_for_layout",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The phase program of a LAYOUT (.gds/.oas): its phases set the extracted circuit.",
+)
 @click.option(
     "--against",
     "weights",
@@ -359,7 +389,7 @@ def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) 
     default=1.55,
     show_default=True,
     callback=finite,
-    help="Wavelength in um.",
+    help="Design wavelength in um.",
 )
 @click.option(
     "--min-fidelity",
@@ -367,56 +397,139 @@ def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) 
     default=0.999,
     show_default=True,
     callback=finite,
-    help="Exit 3 below this fidelity.",
+    help="Exit 3 below this fidelity at the design wavelength.",
+)
+@click.option(
+    "--sweep",
+    "sweep_wl_um",
+    metavar="START:STOP:N",
+    default=None,
+    callback=_sweep_wavelengths,
+    help="Wavelength sweep in um, N points.",
+)
+@click.option(
+    "--monte-carlo", "samples", type=click.IntRange(min=1), default=None, help="Monte Carlo samples."
+)
+@click.option(
+    "--coupler-sigma",
+    type=click.FloatRange(min=0, max=0.5),
+    default=0.0,
+    show_default=True,
+    callback=finite,
+    help="Std of each coupler's power coupling (0.5 nominal).",
+)
+@click.option(
+    "--phase-sigma-rad",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    callback=finite,
+    help="Std of each heater's phase.",
+)
+@click.option(
+    "--loss-sigma-dB",
+    "loss_sigma_dB",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    callback=finite,
+    help="Scale of each cell's extra loss (half-normal).",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Monte Carlo seed.")
+@click.option(
+    "--min-yield",
+    type=click.FloatRange(min=0, max=1),
+    default=None,
+    callback=finite,
+    help="Exit 3 when the Monte Carlo yield is below this fraction.",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for verify.json, verify.md and the plots.",
 )
 @layers_option("Verify")
 @domain_errors
 def verify_command(
-    program_file: Path,
+    source_file: Path,
+    program_for_layout: Path | None,
     weights: Path | None,
     model_set: str,
     wl_um: float,
     min_fidelity: float,
+    sweep_wl_um: tuple[float, ...],
+    samples: int | None,
+    coupler_sigma: float,
+    phase_sigma_rad: float,
+    loss_sigma_dB: float,
+    seed: int,
+    min_yield: float | None,
+    report_dir: Path | None,
     layers: tuple[str, ...],
 ) -> None:
-    """Simulate PROGRAM's circuits with sax models and compare with the targets."""
+    """Simulate a program's circuits (or a chip's, extracted from its LAYOUT) with sax
+    models and compare them with the targets; exit 3 below a threshold."""
     from optinc_compiler import program as prog
-    from optinc_compiler import simulate
-    from optinc_compiler.decompose import as_complex_matrix
-    from optinc_compiler.errors import InputError, VerificationError
-    from optinc_compiler.io import load_weights
-    from optinc_compiler.report import format_table
+    from optinc_compiler import simulate, verify
+    from optinc_compiler.errors import VerificationError
+    from optinc_compiler.netlist import extracted_netlist, layer_netlist
 
-    program = prog.load(program_file)
+    is_layout = source_file.suffix.lower() in LAYOUT_SUFFIXES
+    if is_layout and program_for_layout is None:
+        raise click.UsageError(f"{source_file} is a layout: give its phase program with --program")
+    if not is_layout and program_for_layout is not None:
+        raise click.UsageError("--program is only for a layout file (.gds or .oas)")
+    if report_dir is not None:
+        verify.check_report_folder(report_dir)
+    options = verify.VerifyOptions(
+        model_set=model_set,
+        wl_um=wl_um,
+        min_fidelity=min_fidelity,
+        sweep_wl_um=sweep_wl_um,
+        monte_carlo_samples=samples or 0,
+        variability=simulate.Variability(coupler_sigma, phase_sigma_rad, loss_sigma_dB),
+        seed=seed,
+        min_yield=min_yield,
+    )
+    program = prog.load(program_for_layout if program_for_layout is not None else source_file)
     chosen = [program.layer(n) for n in layers] if layers else list(program.layers)
+    targets = _verify_targets(program, chosen, weights)
+    if is_layout:
+        from optinc_compiler.lvs import extract_layers
+
+        _, extracted = extract_layers(source_file, program, layer_names=[layer.name for layer in chosen])
+        netlists = {x.layer.name: extracted_netlist(x.extracted, x.schematic) for x in extracted}
+    else:
+        netlists = {layer.name: layer_netlist(layer) for layer in chosen}
+    result = verify.verify_targets(
+        [verify.Target(layer, netlists[layer.name], targets[layer.name]) for layer in chosen],
+        options,
+        source="layout" if is_layout else "program",
+    )
+    click.echo(verify.summary_table(result))
+    if report_dir is not None:
+        for path in verify.write_report(result, report_dir):
+            log.info("wrote %s", path)
+    failure = result.failure()
+    if failure is not None:
+        raise VerificationError(failure)
+
+
+def _verify_targets(program: Any, chosen: list[Any], weights: Path | None) -> dict[str, Any]:
+    """Target matrix per layer: the program's own, or the weights file's."""
+    from optinc_compiler.decompose import as_complex_matrix
+    from optinc_compiler.errors import InputError
+    from optinc_compiler.io import load_weights
+
     targets = {layer.name: layer.matrix() for layer in chosen}
     if weights is not None:
         for w in load_weights(weights, layers=[layer.name for layer in chosen]).layers:
             targets[w.name] = as_complex_matrix(w.matrix, what=f"layer {w.name!r}")
             if targets[w.name].shape != program.layer(w.name).shape:
                 raise InputError(f"layer {w.name!r} has another shape in the weights than in the program")
-    rows, failed = [], []
-    for layer in chosen:
-        s = simulate.layer_smatrix(layer, wl_um=wl_um, model_set=model_set)[0]
-        f = simulate.fidelity(s, targets[layer.name], scale=layer.scale)
-        ok = f.fidelity >= min_fidelity
-        failed += [] if ok else [layer.name]
-        rows.append(
-            [
-                layer.name,
-                model_set,
-                f"{wl_um:.4f}",
-                f"{f.fidelity:.6f}",
-                f"{f.max_abs_error:.3g}",
-                f"{f.insertion_loss_dB:.3f}",
-                "ok" if ok else "FAIL",
-            ]
-        )
-    click.echo(
-        format_table(["layer", "models", "wl_um", "fidelity", "max_abs_error", "loss_dB", "status"], rows)
-    )
-    if failed:
-        raise VerificationError(f"fidelity below {min_fidelity} in layer(s) {', '.join(failed)}")
+    return targets
 
 
 if __name__ == "__main__":  # pragma: no cover

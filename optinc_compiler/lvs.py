@@ -16,7 +16,7 @@ from typing import Any
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import Netlist, layer_netlist
-from optinc_compiler.program import PhaseProgram, mzi_id_prefix
+from optinc_compiler.program import Layer, PhaseProgram, mzi_id_prefix
 from pdk.cells import GRID_CELLS
 
 
@@ -101,10 +101,21 @@ def compare(schematic: Netlist, extracted: dict[str, Any]) -> LvsResult:
     )
 
 
-def lvs_gds(
+@dataclass(frozen=True)
+class ExtractedLayer:
+    """One layer's grid as found in a GDS file, beside its schematic netlist."""
+
+    layer: Layer
+    schematic: Netlist
+    extracted: dict[str, Any]  # gdsfactory netlist dict of the grid cell
+    grid: Any  # the imported grid cell (gdsfactory Component)
+
+
+def extract_layers(
     gds_path: str | os.PathLike[str], program: PhaseProgram, *, layer_names: Sequence[str] = ()
-) -> tuple[LvsResult, ...]:
-    """Extract every layer's grid from the GDS file and compare it with the program."""
+) -> tuple[Any, tuple[ExtractedLayer, ...]]:
+    """Import the GDS file and extract every chosen layer's grid netlist
+    (``get_netlist``, recursive); returns the top cell and the layers."""
     import gdsfactory as gf
 
     from optinc_compiler.layout import activate_pdk
@@ -114,15 +125,12 @@ def lvs_gds(
     if not path.is_file():
         raise InputError(f"layout file {str(path)!r} does not exist")
     layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
-    # built before the import, so they keep the plain cell names and the file's get "$1"
-    references = {cell.name: cell for cell in (make() for make in GRID_CELLS.values())}
     try:
         top = gf.import_gds(path)
     except Exception as exc:  # noqa: BLE001 -- gdsfactory/klayout raise several types
         raise InputError(f"{str(path)!r} is not a readable GDS/OASIS file ({exc})") from None
     extracted = top.get_netlist(recursive=True, on_dangling_port="ignore")
-    cell_diffs = cell_geometry_mismatches(top, references)
-    results = []
+    out = []
     for layer in layers:
         cell = f"{mzi_id_prefix(layer.name)}_grid"
         # an import next to cells of the same name (same process) gets "name$1"
@@ -131,10 +139,23 @@ def lvs_gds(
             raise InputError(
                 f"{str(path)!r} has no cell {cell!r} for layer {layer.name!r}; is it this program's chip?"
             )
-        schematic = layer_netlist(layer)
-        result = compare(schematic, extracted[found[-1]])
         grid = next(ref.cell for ref in top.insts if ref.cell.name == found[-1])
-        wiring = heater_wiring_mismatches(grid, schematic)
+        out.append(ExtractedLayer(layer, layer_netlist(layer), extracted[found[-1]], grid))
+    return top, tuple(out)
+
+
+def lvs_gds(
+    gds_path: str | os.PathLike[str], program: PhaseProgram, *, layer_names: Sequence[str] = ()
+) -> tuple[LvsResult, ...]:
+    """Extract every layer's grid from the GDS file and compare it with the program."""
+    # built before the import, so they keep the plain cell names and the file's get "$1"
+    references = {cell.name: cell for cell in (make() for make in GRID_CELLS.values())}
+    top, layers = extract_layers(gds_path, program, layer_names=layer_names)
+    cell_diffs = cell_geometry_mismatches(top, references)
+    results = []
+    for x in layers:
+        result = compare(x.schematic, x.extracted)
+        wiring = heater_wiring_mismatches(x.grid, x.schematic)
         results.append(dataclasses.replace(result, wiring_mismatches=wiring, cell_mismatches=cell_diffs))
     return tuple(results)
 

@@ -9,7 +9,7 @@ in the order light meets them. Every grid cell holds exactly one instance:
 * rows a column does not use hold a bypass of the same cell length and optical length
   (``<cell>_bypass``), so every path through a column sees the same propagation phase.
 
-Cells and their ports (the PDK draws them so, ``pdk/``)::
+Cells and their ports (``pdk.tech.PORTS``; the PDK draws them so)::
 
     mzi (2 rows):      o2 -> [upper, mode m]   -> o3       2-port cells:
                        o1 -> [lower, mode m+1] -> o4         o1 -> [cell] -> o2
@@ -30,6 +30,7 @@ from typing import Any
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.program import DiagonalStage, Layer, MeshStage, mzi_id_prefix
+from pdk.tech import PORTS
 
 #: The 2-port cells and the bypass that stands in for each on an unused row.
 BYPASS = {"mzi": "mzi_bypass", "phase_shifter": "phase_shifter_bypass", "attenuator": "attenuator_bypass"}
@@ -61,14 +62,14 @@ class Instance:
     def port_in(self, row: int) -> str:
         """``instance,port`` where light on ``row`` enters."""
         if self.component == "mzi":
-            return f"{self.name},{'o2' if row == self.mode else 'o1'}"
-        return f"{self.name},o1"
+            return f"{self.name},{PORTS.upper_in if row == self.mode else PORTS.lower_in}"
+        return f"{self.name},{PORTS.through_in}"
 
     def port_out(self, row: int) -> str:
         """``instance,port`` where light on ``row`` leaves."""
         if self.component == "mzi":
-            return f"{self.name},{'o3' if row == self.mode else 'o4'}"
-        return f"{self.name},o2"
+            return f"{self.name},{PORTS.upper_out if row == self.mode else PORTS.lower_out}"
+        return f"{self.name},{PORTS.through_out}"
 
 
 @dataclass(frozen=True)
@@ -196,3 +197,38 @@ def _at(column: list[Instance], row: int) -> Instance:
         if row in inst.rows:
             return inst
     raise AssertionError(f"row {row} is empty")  # _fill_column covers every row
+
+
+def extracted_netlist(extracted: dict[str, Any], schematic: Netlist) -> Netlist:
+    """A Netlist from a gdsfactory netlist dict extracted from a layout, for simulation.
+
+    The drawing gives the instances, their cells and the optical connections (nets
+    between ``o*`` ports); the phase settings come from the schematic instance of the
+    same name and cell, so a misplaced or mis-wired cell simulates as drawn. Drawn
+    instances unknown to the schematic keep their cells' default settings."""
+    settings = {i.name: (i.component, i.settings) for i in schematic.instances}
+    optical = {PORTS.upper_in, PORTS.upper_out, PORTS.lower_in, PORTS.lower_out}
+    instances = []
+    for name, spec in sorted(extracted.get("instances", {}).items()):
+        component = str(spec["component"])
+        known = settings.get(name)
+        chosen = known[1] if known is not None and known[0] == component else ()
+        instances.append(Instance(name=name, component=component, column=0, mode=0, settings=chosen))
+    connections = tuple(
+        sorted(
+            (net["p1"], net["p2"])
+            for net in extracted.get("nets", [])
+            if net["p1"].rsplit(",", 1)[-1] in optical and net["p2"].rsplit(",", 1)[-1] in optical
+        )
+    )
+    ports = tuple(
+        sorted((k, v) for k, v in extracted.get("ports", {}).items() if k.startswith(("in", "out")))
+    )
+    return Netlist(
+        name=schematic.name,
+        n_modes=schematic.n_modes,
+        n_columns=schematic.n_columns,
+        instances=tuple(instances),
+        connections=connections,
+        ports=ports,
+    )

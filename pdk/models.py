@@ -1,12 +1,13 @@
 """sax models of the OptINC PDK cells: same cell names and ports as ``pdk.cells``.
 
-Pure functions, keyword-only, ``wl`` (um) first, returning ``sax.reciprocal`` S-dicts;
+Pure functions, keyword-only, ``wl`` (um) first, returning reciprocal sax S-dicts;
 settings are broadcast, so one call evaluates many instances and wavelengths at once.
-The optical ports follow the netlist (``optinc_compiler.netlist``): an MZI maps
-``o2 -> o3`` (upper row, mode m) and ``o1 -> o4`` (lower row, mode m+1) with
-``T(theta, phi) = B P(theta) B P(phi)`` (``optinc_compiler.mzi``); 2-port cells map
-``o1 -> o2``. Electrical ports are declared with zero entries so a raw layout netlist
-simulates.
+The optical ports are ``pdk.tech.PORTS``: an MZI maps ``o2 -> o3`` (upper row,
+mode m) and ``o1 -> o4`` (lower row, mode m+1) with ``T(theta, phi) = B P(theta) B
+P(phi)`` (``optinc_compiler.mzi``); 2-port cells map ``o1 -> o2``. Electrical ports
+are declared with zero entries so a raw layout netlist simulates. Fabrication errors
+(coupler splitting, heater phase, extra loss) are settings with zero defaults, so a
+Monte Carlo sample is the same netlist with other settings.
 
 ``models(ideal=True)`` gives lossless, dispersion-free versions (50:50 couplers, no
 propagation phase) that reproduce the phase program's matrices exactly.
@@ -19,12 +20,12 @@ from functools import partial
 from typing import Any
 
 import jax.numpy as jnp
-import sax
 
 from pdk import tech
 
 SDict = Any
 WL = tech.WL_CENTER_UM
+_THROUGH = (tech.PORTS.through_in, tech.PORTS.through_out)
 
 
 def _propagation(wl: Any, length_um: float, wg: tech.Waveguide = tech.WAVEGUIDE) -> Any:
@@ -34,25 +35,39 @@ def _propagation(wl: Any, length_um: float, wg: tech.Waveguide = tech.WAVEGUIDE)
     return amplitude * jnp.exp(2j * jnp.pi * neff * length_um / wl)
 
 
-def _coupler_matrix(wl: Any, *, ideal: bool, cp: tech.Coupler = tech.COUPLER) -> tuple[Any, Any]:
-    """(t, k): through and cross amplitudes, ``B = [[t, i k], [i k, t]]``."""
+def _coupler_matrix(
+    wl: Any, *, ideal: bool, dkappa2: Any = 0.0, cp: tech.Coupler = tech.COUPLER
+) -> tuple[Any, Any]:
+    """(t, k): through and cross amplitudes, ``B = [[t, i k], [i k, t]]``.
+
+    ``dkappa2`` shifts the power coupling kappa^2 (a fabrication error, ideal or not)."""
     if ideal:
-        half = jnp.sqrt(0.5) * jnp.ones_like(jnp.asarray(wl, dtype=float))
-        return half, half
-    kappa2 = jnp.clip(cp.coupling_at_center + cp.dkappa2_dwl_per_um * (wl - WL), 0.0, 1.0)
+        kappa2 = jnp.clip(0.5 + dkappa2 + 0.0 * jnp.asarray(wl, dtype=float), 0.0, 1.0)
+        return jnp.sqrt(1 - kappa2), jnp.sqrt(kappa2)
+    kappa2 = jnp.clip(cp.coupling_at_center + cp.dkappa2_dwl_per_um * (wl - WL) + dkappa2, 0.0, 1.0)
     loss = 10 ** (-cp.excess_loss_dB / 20)
     return loss * jnp.sqrt(1 - kappa2), loss * jnp.sqrt(kappa2)
 
 
-def _mzi_entries(wl: Any, theta: Any, phi: Any, *, ideal: bool) -> tuple[Any, Any, Any, Any]:
-    """T00, T01, T10, T11 of ``B P(theta) B P(phi)`` (row m is index 0)."""
-    t, k = _coupler_matrix(wl, ideal=ideal)
+def _mzi_entries(
+    wl: Any, theta: Any, phi: Any, *, ideal: bool, dkappa2_1: Any = 0.0, dkappa2_2: Any = 0.0
+) -> tuple[Any, Any, Any, Any]:
+    """T00, T01, T10, T11 of ``B2 P(theta) B1 P(phi)`` (row m is index 0); light meets
+    coupler B1 first. With equal couplers this is DESIGN.md's ``B P(theta) B P(phi)``."""
+    t1, k1 = _coupler_matrix(wl, ideal=ideal, dkappa2=dkappa2_1)
+    t2, k2 = _coupler_matrix(wl, ideal=ideal, dkappa2=dkappa2_2)
     et, ep = jnp.exp(1j * theta), jnp.exp(1j * phi)
-    # B P(theta) B = [[t^2 e - k^2, i t k (e + 1)], [i t k (e + 1), t^2 - k^2 e]]
-    m00 = t * t * et - k * k
-    m01 = 1j * t * k * (et + 1)
-    m11 = t * t - k * k * et
-    return m00 * ep, m01, m01 * ep, m11
+    # B2 P(theta) B1 = [[t2 t1 e - k2 k1, i (t2 k1 e + k2 t1)], [i (k2 t1 e + t2 k1), t2 t1 - k2 k1 e]]
+    m00 = t2 * t1 * et - k2 * k1
+    m01 = 1j * (t2 * k1 * et + k2 * t1)
+    m10 = 1j * (k2 * t1 * et + t2 * k1)
+    m11 = t2 * t1 - k2 * k1 * et
+    return m00 * ep, m01, m10 * ep, m11
+
+
+def _extra_loss(loss_dB: Any) -> Any:
+    """Amplitude factor of an extra loss (a fabrication error) in dB."""
+    return 10 ** (-jnp.asarray(loss_dB) / 20)
 
 
 def mzi(
@@ -60,52 +75,80 @@ def mzi(
     wl: Any = WL,
     theta_rad: Any = 0.0,
     phi_rad: Any = 0.0,
+    dkappa2_1: Any = 0.0,
+    dkappa2_2: Any = 0.0,
+    loss_dB: Any = 0.0,
     ideal: bool = False,
     row_pitch_um: float = tech.GRID.row_pitch_um,
 ) -> SDict:
-    """2x2 MZI: o2/o1 in (rows m, m+1), o3/o4 out; heaters e1, e2 (theta), e3, e4 (phi)."""
-    t00, t01, t10, t11 = _mzi_entries(wl, theta_rad, phi_rad, ideal=ideal)
-    prop = 1.0 if ideal else _propagation(wl, tech.mzi_path_um(row_pitch_um))
-    return sax.reciprocal(
+    """2x2 MZI: o2/o1 in (rows m, m+1), o3/o4 out; heaters e1, e2 (theta), e3, e4 (phi).
+
+    Fabrication errors as settings: ``dkappa2_1``/``dkappa2_2`` shift the power coupling
+    of the first/second coupler, ``loss_dB`` is an extra loss on both arms."""
+    t00, t01, t10, t11 = _mzi_entries(
+        wl, theta_rad, phi_rad, ideal=ideal, dkappa2_1=dkappa2_1, dkappa2_2=dkappa2_2
+    )
+    prop = _extra_loss(loss_dB) * (1.0 if ideal else _propagation(wl, tech.mzi_path_um(row_pitch_um)))
+    p = tech.PORTS
+    return _reciprocal(
         {
-            ("o2", "o3"): prop * t00,
-            ("o1", "o3"): prop * t01,
-            ("o2", "o4"): prop * t10,
-            ("o1", "o4"): prop * t11,
+            (p.upper_in, p.upper_out): prop * t00,
+            (p.lower_in, p.upper_out): prop * t01,
+            (p.upper_in, p.lower_out): prop * t10,
+            (p.lower_in, p.lower_out): prop * t11,
             **_electrical(4),
         }
     )
 
 
-def attenuator(*, wl: Any = WL, amplitude: Any = 1.0, phase_rad: Any = 0.0, ideal: bool = False) -> SDict:
+def attenuator(
+    *,
+    wl: Any = WL,
+    amplitude: Any = 1.0,
+    phase_rad: Any = 0.0,
+    theta_error_rad: Any = 0.0,
+    phi_error_rad: Any = 0.0,
+    dkappa2_1: Any = 0.0,
+    dkappa2_2: Any = 0.0,
+    loss_dB: Any = 0.0,
+    ideal: bool = False,
+) -> SDict:
     """Variable attenuator: a small MZI used row-to-row, ``a exp(i p)`` at WL_CENTER_UM.
 
     The heaters are set for 50:50 couplers: ``theta = 2 arcsin(a)`` and
     ``phi = p - pi/2 - theta/2``, so ``T00 = a exp(i p)``; away from the centre the
-    couplers' dispersion changes the transmission.
+    couplers' dispersion changes the transmission. Errors as settings: heater phase
+    errors ``theta_error_rad``/``phi_error_rad``, coupler and loss errors as in ``mzi``.
     """
     theta = 2 * jnp.arcsin(jnp.clip(amplitude, 0.0, 1.0))
     phi = phase_rad - jnp.pi / 2 - theta / 2
-    t00, _, _, _ = _mzi_entries(wl, theta, phi, ideal=ideal)
-    prop = 1.0 if ideal else _propagation(wl, tech.attenuator_path_um())
-    return sax.reciprocal({("o1", "o2"): prop * t00, **_electrical(4)})
+    t00, _, _, _ = _mzi_entries(
+        wl,
+        theta + theta_error_rad,
+        phi + phi_error_rad,
+        ideal=ideal,
+        dkappa2_1=dkappa2_1,
+        dkappa2_2=dkappa2_2,
+    )
+    prop = _extra_loss(loss_dB) * (1.0 if ideal else _propagation(wl, tech.attenuator_path_um()))
+    return _reciprocal({_THROUGH: prop * t00, **_electrical(4)})
 
 
-def phase_shifter(*, wl: Any = WL, phase_rad: Any = 0.0, ideal: bool = False) -> SDict:
+def phase_shifter(*, wl: Any = WL, phase_rad: Any = 0.0, loss_dB: Any = 0.0, ideal: bool = False) -> SDict:
     """Thermo-optic phase shifter: ``exp(i phase)``; heater e1, e2."""
-    prop = 1.0 if ideal else _propagation(wl, tech.phase_shifter_path_um())
-    return sax.reciprocal({("o1", "o2"): prop * jnp.exp(1j * jnp.asarray(phase_rad)), **_electrical(2)})
+    prop = _extra_loss(loss_dB) * (1.0 if ideal else _propagation(wl, tech.phase_shifter_path_um()))
+    return _reciprocal({_THROUGH: prop * jnp.exp(1j * jnp.asarray(phase_rad)), **_electrical(2)})
 
 
-def bypass(*, wl: Any = WL, length_um: float, ideal: bool = False) -> SDict:
+def bypass(*, wl: Any = WL, length_um: float, loss_dB: Any = 0.0, ideal: bool = False) -> SDict:
     """A waveguide standing in for a cell on an unused row (same path length)."""
-    prop = 1.0 if ideal else _propagation(wl, length_um)
-    return sax.reciprocal({("o1", "o2"): prop * jnp.ones_like(jnp.asarray(wl, dtype=complex))})
+    prop = _extra_loss(loss_dB) * (1.0 if ideal else _propagation(wl, length_um))
+    return _reciprocal({_THROUGH: prop * jnp.ones_like(jnp.asarray(wl, dtype=complex))})
 
 
-def straight(*, wl: Any = WL, length_um: float = 10.0, ideal: bool = False) -> SDict:
+def straight(*, wl: Any = WL, length_um: float = 10.0, loss_dB: Any = 0.0, ideal: bool = False) -> SDict:
     """Strip waveguide."""
-    return bypass(wl=wl, length_um=length_um, ideal=ideal)
+    return bypass(wl=wl, length_um=length_um, loss_dB=loss_dB, ideal=ideal)
 
 
 def grating_coupler(
@@ -113,9 +156,15 @@ def grating_coupler(
 ) -> SDict:
     """Fibre grating coupler (o1 waveguide, o2 fibre): Gaussian passband at WL_CENTER_UM."""
     if ideal:
-        return sax.reciprocal({("o1", "o2"): jnp.ones_like(jnp.asarray(wl, dtype=complex))})
+        return _reciprocal({("o1", "o2"): jnp.ones_like(jnp.asarray(wl, dtype=complex))})
     loss_dB = peak_loss_dB + (wl - WL) ** 2 / (bandwidth_1dB_um / 2) ** 2
-    return sax.reciprocal({("o1", "o2"): (10 ** (-loss_dB / 20)).astype(complex)})
+    return _reciprocal({("o1", "o2"): (10 ** (-loss_dB / 20)).astype(complex)})
+
+
+def _reciprocal(sdict: SDict) -> SDict:
+    """``S[j, i] = S[i, j]``, as ``sax.reciprocal``; sax itself is imported only by the
+    flat circuit path (its import takes seconds, the fast path needs only jax)."""
+    return {**sdict, **{(b, a): v for (a, b), v in sdict.items()}}
 
 
 def _electrical(n: int) -> dict[tuple[str, str], float]:

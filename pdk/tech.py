@@ -22,6 +22,23 @@ LAYERS: dict[str, tuple[int, int]] = {
     "TEXT": (66, 0),  # labels (heater ids on pads)
 }
 
+@dataclass(frozen=True)
+class OpticalPorts:
+    """Optical port names of the cells, shared by cells, models, netlist and simulation.
+
+    A 2x2 cell (MZI) spans rows m ("upper") and m+1 ("lower"); a 2-port cell has one
+    row from ``through_in`` to ``through_out``."""
+
+    upper_in: str = "o2"
+    upper_out: str = "o3"
+    lower_in: str = "o1"
+    lower_out: str = "o4"
+    through_in: str = "o1"
+    through_out: str = "o2"
+
+
+PORTS = OpticalPorts()
+
 # Band and wavelength constants: one place for every model and check.
 WL_CENTER_UM = 1.55
 WL_BAND_UM = (1.50, 1.60)

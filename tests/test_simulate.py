@@ -84,3 +84,198 @@ def test_verify_cli(tmp_path):
     assert bad.exit_code == 1
     assert "no layer 'nope' in the program" in bad.output
     assert CliRunner().invoke(main, ["verify", str(path), "--min-fidelity", "nan"]).exit_code == 2
+
+
+# --- the feed-forward plan on any netlist, Monte Carlo ----------------------------------
+
+from dataclasses import replace  # noqa: E402
+
+from conftest import B, _p  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from optinc_compiler.errors import InputError  # noqa: E402
+
+
+def _swap_rows(netlist, left_out: tuple[str, str], right_in: tuple[str, str]):
+    """The netlist with the two connections into ``right_in`` crossed (a drawing error)."""
+    connections = []
+    for a, b in netlist.connections:
+        if b == right_in[0]:
+            b = right_in[1]
+        elif b == right_in[1]:
+            b = right_in[0]
+        connections.append((a, b))
+    return replace(netlist, connections=tuple(connections))
+
+
+@pytest.mark.parametrize("model_set", ["ideal", "pdk"])
+@pytest.mark.parametrize(("shape", "method"), [((3, 3), "unitary"), ((3, 2), "svd"), ((2, 3), "ud")])
+def test_monte_carlo_samples_equal_the_flat_circuit_of_the_perturbed_netlist(model_set, shape, method):
+    rng = np.random.default_rng(7)
+    w = haar(3, 5) if method == "unitary" else rng.normal(size=shape)
+    netlist = layer_netlist(compile_layer("L", w, CompileOptions(method=method)))
+    var = sim.Variability(coupler_sigma=0.05, phase_sigma_rad=0.1, loss_sigma_dB=0.2)
+    errors = sim.sample_errors(netlist.instances, var, 3, np.random.default_rng(1))
+    batch = sim.sample_smatrices(
+        netlist, errors, n_in=shape[1], n_out=shape[0], wl_um=1.54, model_set=model_set
+    )
+    assert batch.shape == (3, 1, *shape)
+    for k in range(3):
+        flat = sim.flat_smatrix(
+            sim.perturbed_netlist(netlist, errors, k),
+            n_in=shape[1],
+            n_out=shape[0],
+            wl_um=1.54,
+            model_set=model_set,
+        )
+        np.testing.assert_allclose(batch[k, 0], flat, atol=1e-9)
+    assert not np.allclose(batch[0, 0], batch[1, 0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    theta=st.floats(0, np.pi),
+    phi=st.floats(0, 2 * np.pi),
+    d1=st.floats(-0.2, 0.2),
+    d2=st.floats(-0.2, 0.2),
+    loss_dB=st.floats(0, 3),
+)
+def test_perturbed_mzi_equals_the_transfer_matrix_product(theta, phi, d1, d2, loss_dB):
+    """Ideal model with coupler errors = B2 P(theta) B1 P(phi), written out here."""
+    from optinc_compiler.netlist import Instance, Netlist
+
+    mzi = Instance("m", "mzi", 0, 0, (("phi_rad", phi), ("theta_rad", theta)))
+    netlist = Netlist(
+        "X", 2, 1, (mzi,), (), (("in0", "m,o2"), ("in1", "m,o1"), ("out0", "m,o3"), ("out1", "m,o4"))
+    )
+    errors = {n: np.zeros((1, 1)) for n, _ in sim._ERROR_DRAWS}
+    errors.update(dkappa2_1=np.array([[d1]]), dkappa2_2=np.array([[d2]]), loss_dB=np.array([[loss_dB]]))
+    s = sim.sample_smatrices(netlist, errors, n_in=2, n_out=2, model_set="ideal")[0, 0]
+
+    def coupler(d):
+        k = np.sqrt(0.5 + d)
+        return np.array([[np.sqrt(1 - k**2), 1j * k], [1j * k, np.sqrt(1 - k**2)]])
+
+    expected = 10 ** (-loss_dB / 20) * coupler(d2) @ _p(theta) @ coupler(d1) @ _p(phi)
+    np.testing.assert_allclose(s, expected, atol=1e-12)
+    if d1 == d2 == loss_dB == 0:
+        np.testing.assert_allclose(s, B @ _p(theta) @ B @ _p(phi), atol=1e-12)
+
+
+def test_monte_carlo_is_seeded_and_longer_runs_extend_shorter_ones():
+    layer = compile_layer("L", haar(4, 3), CompileOptions())
+    netlist, w = layer_netlist(layer), layer.matrix()
+    var = sim.Variability(coupler_sigma=0.02, phase_sigma_rad=0.01)
+    kw = {"scale": layer.scale, "variability": var, "model_set": "ideal"}
+    short = sim.monte_carlo(netlist, w, n_samples=10, seed=1, **kw)
+    long = sim.monte_carlo(netlist, w, n_samples=sim.MC_CHUNK + 12, seed=1, **kw)
+    assert short.fidelity == long.fidelity[:10]
+    assert len(long.fidelity) == sim.MC_CHUNK + 12
+    assert sim.monte_carlo(netlist, w, n_samples=10, seed=2, **kw).fidelity != short.fidelity
+    assert max(long.fidelity) < 1.0
+    exact = sim.monte_carlo(netlist, w, n_samples=5, seed=1, **{**kw, "variability": sim.Variability()})
+    np.testing.assert_allclose(exact.fidelity, 1.0, atol=1e-12)
+    assert exact.yield_fraction == 1.0
+
+
+def test_larger_fabrication_errors_give_lower_fidelity_and_yield():
+    layer = compile_layer("L", haar(6, 4), CompileOptions())
+    netlist, w = layer_netlist(layer), layer.matrix()
+
+    def run(sigma):
+        return sim.monte_carlo(
+            netlist,
+            w,
+            scale=layer.scale,
+            n_samples=64,
+            seed=0,
+            variability=sim.Variability(coupler_sigma=sigma),
+            model_set="ideal",
+            min_fidelity=0.99,
+        )
+
+    small, large = run(0.005), run(0.05)
+    assert np.median(large.fidelity) < np.median(small.fidelity) < 1.0
+    assert small.yield_fraction == 1.0
+    assert large.yield_fraction < 0.5
+
+
+def test_variability_and_sample_count_are_checked():
+    with pytest.raises(InputError, match=r"^coupler_sigma is -0.1; allowed: a finite number >= 0$"):
+        sim.Variability(coupler_sigma=-0.1)
+    with pytest.raises(InputError, match=r"^phase_sigma_rad is nan; allowed"):
+        sim.Variability(phase_sigma_rad=float("nan"))
+    layer = compile_layer("L", haar(2, 1), CompileOptions())
+    with pytest.raises(InputError, match="at least 1 sample, got 0"):
+        sim.monte_carlo(
+            layer_netlist(layer),
+            layer.matrix(),
+            scale=1.0,
+            n_samples=0,
+            variability=sim.Variability(),
+            seed=0,
+        )
+
+
+def test_a_swapped_connection_simulates_as_wired_and_loses_fidelity():
+    layer = compile_layer("L", haar(4, 8), CompileOptions())
+    netlist = layer_netlist(layer)
+    right = next(i for i in netlist.instances if i.column == 1 and i.component == "mzi")
+    broken = _swap_rows(netlist, (), (f"{right.name},o2", f"{right.name},o1"))
+    fast = sim.netlist_smatrix(broken, n_in=4, n_out=4)[0]
+    np.testing.assert_allclose(fast, sim.flat_smatrix(broken, n_in=4, n_out=4), atol=1e-9)
+    assert sim.fidelity(fast, layer.matrix(), scale=layer.scale).fidelity < 0.99
+
+
+def test_the_plan_rejects_netlists_that_are_not_feed_forward_chains():
+    layer = compile_layer("L", haar(2, 1), CompileOptions())
+    netlist = layer_netlist(layer)
+    (mzi,) = [i for i in netlist.instances if i.component == "mzi"]
+    ps = [i for i in netlist.instances if i.component == "phase_shifter"]
+    loop = replace(netlist, connections=(*netlist.connections, (f"{ps[0].name},o2", f"{mzi.name},o1")))
+    with pytest.raises(
+        InputError, match=rf"^netlist 'L' is not feed-forward: a loop runs through {mzi.name}$"
+    ):
+        sim.netlist_smatrix(loop, n_in=2, n_out=2)
+    twice = replace(netlist, connections=(*netlist.connections, (f"{mzi.name},o3", f"{ps[1].name},o1")))
+    with pytest.raises(InputError, match=rf"^netlist 'L': port {ps[1].name},o1 is connected twice$"):
+        sim.netlist_smatrix(twice, n_in=2, n_out=2)
+    outs = replace(netlist, connections=((f"{mzi.name},o3", f"{mzi.name},o4"),))
+    with pytest.raises(
+        InputError, match=rf"^netlist 'L': connection {mzi.name},o3 - {mzi.name},o4 joins two outputs$"
+    ):
+        sim.netlist_smatrix(outs, n_in=2, n_out=2)
+    unknown = replace(netlist, connections=((f"{mzi.name},o9", f"{ps[0].name},o1"),))
+    with pytest.raises(InputError, match=rf"uses an unknown port {mzi.name},o9$"):
+        sim.netlist_smatrix(unknown, n_in=2, n_out=2)
+    cycle = replace(
+        netlist,
+        connections=((f"{mzi.name},o3", f"{ps[0].name},o1"), (f"{ps[0].name},o2", f"{mzi.name},o2")),
+        ports=(("in0", f"{mzi.name},o1"), ("out0", f"{mzi.name},o4")),
+    )
+    with pytest.raises(InputError, match="is not feed-forward: a loop runs through"):
+        sim.netlist_smatrix(cycle, n_in=1, n_out=1)
+    with pytest.raises(InputError, match=r"port in1 is missing, not a cell input"):
+        sim.netlist_smatrix(cycle, n_in=2, n_out=1)
+    with pytest.raises(InputError, match=r"^no model for cell 'mystery' \(instance"):
+        sim.netlist_smatrix(
+            replace(
+                netlist,
+                instances=tuple(
+                    replace(i, component="mystery") if i is ps[0] else i for i in netlist.instances
+                ),
+            ),
+            n_in=2,
+            n_out=2,
+        )
+
+
+def test_sweep_and_fidelity_report_per_input_loss():
+    layer = compile_layer("L", haar(3, 2), CompileOptions())
+    sw = sim.sweep(layer_netlist(layer), layer.matrix(), scale=layer.scale, wl_um=[1.53, 1.55, 1.57])
+    assert sw.wl_um == (1.53, 1.55, 1.57)
+    assert len(sw.fidelity) == len(sw.insertion_loss_dB) == len(sw.max_abs_error) == 3
+    assert sw.fidelity[1] == max(sw.fidelity)
+    f = sim.fidelity(0.5 * np.eye(3), np.diag([1.0, 1.0, 0.0]), scale=1.0)
+    assert f.path_loss_dB == pytest.approx((6.0206, 6.0206, 0.0), abs=1e-4)
