@@ -148,6 +148,9 @@ def lvs_gds(
     gds_path: str | os.PathLike[str], program: PhaseProgram, *, layer_names: Sequence[str] = ()
 ) -> tuple[LvsResult, ...]:
     """Extract every layer's grid from the GDS file and compare it with the program."""
+    from optinc_compiler.layout import activate_pdk
+
+    activate_pdk()
     # built before the import, so they keep the plain cell names and the file's get "$1"
     references = {cell.name: cell for cell in (make() for make in GRID_CELLS.values())}
     top, layers = extract_layers(gds_path, program, layer_names=layer_names)

@@ -109,8 +109,10 @@ class FeedForwardPlan:
     levels: tuple[Level, ...]
 
 
+@functools.lru_cache(maxsize=16)
 def feed_forward_plan(netlist: Netlist, *, n_in: int, n_out: int) -> FeedForwardPlan:
-    """Slots and levels of ``netlist`` (InputError for loops, unknown or doubly used ports)."""
+    """Slots and levels of ``netlist`` (InputError for loops, unknown or doubly used ports);
+    cached, so repeated evaluations of one netlist (sweeps, reruns) plan once."""
     index = {inst.name: k for k, inst in enumerate(netlist.instances)}
     inputs: dict[str, str] = {}  # "inst,port" -> "inst,port" of the same row's output
     outputs: set[str] = set()

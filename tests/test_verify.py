@@ -4,6 +4,8 @@ chip's netlist extracted from its GDS, where a drawing error must show as a fail
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -29,7 +31,7 @@ def program_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def chip_path(program_path):
     chip = program_path.with_name("chip.gds")
-    result = CliRunner().invoke(main, ["layout", str(program_path), "-o", str(chip), "--no-route"])
+    result = CliRunner().invoke(main, ["layout", str(program_path), "-o", str(chip)])
     assert result.exit_code == 0, result.output
     return chip
 
@@ -115,6 +117,19 @@ def test_layout_simulates_like_the_program(program_path, chip_path):
     assert from_layout.exit_code == 0, from_layout.output
     assert from_layout.output == from_program.output
     assert _invoke(str(chip_path)).exit_code == 2
+
+
+def test_layout_commands_in_a_fresh_process(program_path, chip_path):
+    """The CLI as a user runs it: a new interpreter, nothing activated beforehand."""
+    for args in (
+        ["lvs", str(chip_path), str(program_path)],
+        ["verify", str(chip_path), "--program", str(program_path)],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "optinc_compiler.cli", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert "fc1" in done.stdout
 
 
 def _swap_instances(gds_in, gds_out, cell_name: str, a: str, b: str) -> None:
