@@ -39,6 +39,22 @@ def test_composed_path_equals_flat_sax_circuit(model_set, shape, method, topolog
     np.testing.assert_allclose(fast, flat, atol=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("shape", "method"), [((4, 4), "svd"), ((3, 5), "svd"), ((8, 3), "svd"), ((3, 6), "ud")]
+)
+def test_ideal_models_reproduce_svd_and_non_square_layers(shape, method):
+    layer = compile_layer("L", np.random.default_rng(9).normal(size=shape), CompileOptions(method=method))
+    s = sim.layer_smatrix(layer, model_set="ideal")[0]
+    np.testing.assert_allclose(layer.scale * s, layer.matrix(), atol=1e-9)
+
+
+def test_composed_path_equals_flat_sax_circuit_at_n8():
+    layer = compile_layer("L", haar(8, 2), CompileOptions())
+    fast = sim.layer_smatrix(layer, wl_um=1.57)[0]
+    flat = sim.flat_smatrix(layer_netlist(layer), n_in=8, n_out=8, wl_um=1.57)
+    np.testing.assert_allclose(fast, flat, atol=1e-9)
+
+
 @pytest.mark.parametrize("topology", ["clements", "reck"])
 @pytest.mark.parametrize("n", [2, 3, 4, 8])
 def test_ideal_models_reproduce_the_program(topology, n):
