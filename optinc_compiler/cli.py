@@ -70,6 +70,7 @@ Examples:
   optinc compile U.npy --method unitary --mesh reck -o unitary.json
   optinc inspect program.json
   optinc check program.json --against model.npz
+  optinc program program.json --dac-bits 12 -o heaters.csv
 """
 
 
@@ -333,6 +334,91 @@ def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) 
     failed = [r.layer for r in results if not r.ok]
     if failed:
         raise VerificationError(f"layout differs from the schematic in layer(s) {', '.join(failed)}")
+
+
+PROGRAM_EXAMPLES = """\b
+Examples:
+  optinc program program.json -o heaters.csv
+  optinc program program.json --calibration chip_cal.json --dac-bits 12 -o heaters.csv
+  optinc program program.json --rounding aware --gds chip.gds -o lab.json
+"""
+
+
+@main.command("program", epilog=PROGRAM_EXAMPLES)
+@program_argument
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="heaters.csv (the heater table) or .json (the phase program with its heaters).",
+)
+@click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Chip calibration (.json or .csv); default: the PDK's heater model.",
+)
+@click.option("--dac-bits", type=click.IntRange(1, 24), default=12, show_default=True, help="DAC resolution.")
+@click.option(
+    "--rounding",
+    type=click.Choice(["nearest", "aware"]),
+    default="nearest",
+    show_default=True,
+    help="aware: adjust codes by one step where that lowers the layer's matrix error.",
+)
+@click.option(
+    "--crosstalk/--no-crosstalk",
+    default=True,
+    show_default=True,
+    help="Compensate thermal crosstalk between neighbouring heaters.",
+)
+@click.option(
+    "--gds",
+    "gds_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Check that every heater has its pad label in this layout and no pad is unused.",
+)
+@domain_errors
+def program_command(
+    program_file: Path,
+    output: Path,
+    calibration_file: Path | None,
+    dac_bits: int,
+    rounding: str,
+    crosstalk: bool,
+    gds_file: Path | None,
+) -> None:
+    """Heater settings of PROGRAM for the lab: phase, power, voltage and DAC code per heater."""
+    from optinc_compiler import calibration as cal
+    from optinc_compiler import program as prog
+    from optinc_compiler.errors import VerificationError
+    from optinc_compiler.report import format_table
+
+    prog.check_output_folder(output)
+    if output.suffix.lower() not in (".csv", ".json"):
+        raise click.BadParameter(f"{output}: allowed suffixes .csv and .json", param_hint="'-o'")
+    program = prog.load(program_file)
+    calibration = cal.load_calibration(calibration_file) if calibration_file is not None else None
+    heaters = cal.heater_program(
+        program, calibration, dac_bits=dac_bits, rounding=rounding, crosstalk=crosstalk
+    )
+    if gds_file is not None:
+        pads = cal.check_pads(heaters, cal.pad_labels(gds_file))
+        if not pads.ok:
+            first = (
+                f"heater {pads.missing[0]} has no pad label"
+                if pads.missing
+                else f"pad {pads.unused[0]} is unused"
+            )
+            counts = f"{len(pads.missing)} heater(s) without a pad, {len(pads.unused)} unused pad(s)"
+            raise VerificationError(f"{gds_file}: {counts}; {first}")
+    realised = cal.quantised_program(heaters, program, calibration)
+    click.echo(format_table(*cal.summary(heaters, program, realised)))
+    cal.write_heater_program(heaters, program, output)
+    log.info("wrote %s (%d heaters, calibration %r)", output, len(heaters.heaters), heaters.calibration)
 
 
 VERIFY_EXAMPLES = """\b

@@ -232,3 +232,16 @@ def extracted_netlist(extracted: dict[str, Any], schematic: Netlist) -> Netlist:
         connections=connections,
         ports=ports,
     )
+
+
+#: The heaters of each cell kind, by their place in the cell (pad label suffix).
+HEATER_ROLES: dict[str, tuple[str, ...]] = {
+    "mzi": ("theta", "phi"),
+    "attenuator": ("theta", "phi"),
+    "phase_shifter": ("phase",),
+}
+
+
+def heater_roles(component: str) -> tuple[str, ...]:
+    """The heaters of a cell kind (none for bypasses and waveguides)."""
+    return HEATER_ROLES.get(component, ())

@@ -214,14 +214,17 @@ def mzi_ids(prefix: str, stage: str, mesh: Mesh) -> tuple[str, ...]:
 # ------------------------------------------------------------------------------ JSON
 
 
-def to_json(program: PhaseProgram) -> str:
-    """Serialise to the v1 JSON text: deterministic, one MZI per line, floats round-trip."""
+def to_json(program: PhaseProgram, *, extra: dict[str, Any] | None = None) -> str:
+    """Serialise to the v1 JSON text: deterministic, one MZI per line, floats round-trip.
+    ``extra``: further top-level keys the schema allows (the lab's ``heater_program`` and
+    ``heaters``, from ``optinc_compiler.calibration``)."""
     doc = {
         "format": FORMAT,
         "version": VERSION,
         "generator": program.generator,
         "convention": CONVENTION,
         "layers": [_layer_to_dict(layer) for layer in program.layers],
+        **(extra or {}),
     }
     return "".join(_emit(doc, 0)) + "\n"
 

@@ -120,8 +120,7 @@ def attenuator(
     couplers' dispersion changes the transmission. Errors as settings: heater phase
     errors ``theta_error_rad``/``phi_error_rad``, coupler and loss errors as in ``mzi``.
     """
-    theta = 2 * jnp.arcsin(jnp.clip(amplitude, 0.0, 1.0))
-    phi = phase_rad - jnp.pi / 2 - theta / 2
+    theta, phi = tech.attenuator_heater_phases(amplitude, phase_rad, jnp)
     t00, _, _, _ = _mzi_entries(
         wl,
         theta + theta_error_rad,

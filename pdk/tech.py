@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 #: GDS (layer, datatype) of each drawn layer.
 LAYERS: dict[str, tuple[int, int]] = {
@@ -78,6 +79,17 @@ class Heater:
 
 
 @dataclass(frozen=True)
+class ThermalCrosstalk:
+    """Heat from a heater reaching its neighbours in the same grid column: a neighbour
+    ``d`` um away sees ``coefficient_at_pitch * exp(-(d - pitch) / decay_um)`` of the
+    heater's power as if it were its own (zero beyond ``cutoff_rows`` rows)."""
+
+    coefficient_at_pitch: float = 0.05
+    decay_um: float = 20.0
+    cutoff_rows: int = 4
+
+
+@dataclass(frozen=True)
 class Rules:
     """Design rules as data: minimum width and space per layer, pads, grid."""
 
@@ -128,6 +140,7 @@ TERMINAL = Terminal()
 ROUTING = Routing()
 COUPLER = Coupler()
 HEATER = Heater()
+THERMAL = ThermalCrosstalk()
 RULES = Rules()
 GRID = Grid()
 
@@ -194,3 +207,14 @@ PHASE_SHIFTER_MARGIN_UM = 10.0
 def phase_shifter_path_um() -> float:
     """Path length of an output phase shifter cell (and its bypass)."""
     return HEATER.length_um + 2 * PHASE_SHIFTER_MARGIN_UM
+
+
+def attenuator_heater_phases(amplitude: Any, phase_rad: Any, xp: Any = None) -> tuple[Any, Any]:
+    """(theta, phi) heater phases of an attenuator set to ``amplitude * exp(1j phase)``
+    with 50:50 couplers: ``T00 = a e^{ip}`` for ``theta = 2 arcsin(a)``,
+    ``phi = p - pi/2 - theta/2``. ``xp``: the array module (numpy by default, jax.numpy
+    in the sax models)."""
+    if xp is None:
+        import numpy as xp
+    theta = 2 * xp.arcsin(xp.clip(amplitude, 0.0, 1.0))
+    return theta, phase_rad - xp.pi / 2 - theta / 2

@@ -1,0 +1,662 @@
+r"""Heater model, chip calibration, thermal crosstalk and DAC codes: the phase program a
+lab loads (issue "phase program for the lab").
+
+Heater model (thermo-optic, linear in power)::
+
+    phase = phase_offset + pi * P / P_pi,    P = V^2 / R,    code = round(V / V_max * (2^n - 1))
+
+Phases are defined mod 2 pi, so each heater is driven with the least power that gives its
+phase: ``P = wrap(phase - offset) / pi * P_pi`` with ``wrap`` into [0, 2 pi). Thermal
+crosstalk is linear in power: heater i sees ``sum_j K_ij P_j`` (``K_ii = 1``); the powers
+that give the intended phases solve ``K P = P_wanted`` (a heater whose solution is negative
+is moved up by 2 pi and the system solved again). Defaults come from the PDK
+(``pdk.tech.HEATER``, ``pdk.tech.THERMAL``); a calibration file overrides them per heater.
+
+Calibration file (JSON)::
+
+    {"format": "optinc-calibration", "version": 1, "name": "chip 7, 2026-11-20",
+     "v_max_V": 10.0,
+     "default": {"p_pi_mW": 25.0, "resistance_ohm": 500.0, "phase_offset_rad": 0.0},
+     "heaters": {"fc1_U_c0_m0_theta": {"p_pi_mW": 24.1, "resistance_ohm": 510.0,
+                                        "phase_offset_rad": 0.3}, ...},
+     "splitters": {"fc1_U_c0_m0": [0.51, 0.48], ...},   # kappa^2 of coupler 1 and 2
+     "crosstalk": [{"victim": "...", "aggressor": "...", "coefficient": 0.02}, ...]}
+
+or CSV with a header ``id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,kappa2_2``:
+heater rows fill the first three values, MZI rows the splitter ratios (empty cells keep
+the defaults).
+
+Heater ids are the pad labels of the layout: ``{instance}_{theta|phi|phase}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from optinc_compiler import __version__
+from optinc_compiler.errors import InputError
+from optinc_compiler.netlist import heater_roles, layer_netlist
+from optinc_compiler.program import DiagonalStage, MeshStage, PhaseProgram, mzi_id_prefix
+from pdk import tech
+
+TWO_PI = 2 * math.pi
+CAL_FORMAT = "optinc-calibration"
+CSV_COLUMNS = ("id", "pad", "mzi", "role", "phase_rad", "power_mW", "voltage_V", "dac_code")
+ROUNDINGS = ("nearest", "aware")
+
+
+# --- calibration data -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeaterCal:
+    """One heater: power for a pi shift, resistance, phase at zero power."""
+
+    p_pi_mW: float = tech.HEATER.p_pi_mW
+    resistance_ohm: float = tech.HEATER.resistance_ohm
+    phase_offset_rad: float = 0.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Heater parameters (a default plus per-heater values), measured splitter ratios per
+    MZI and thermal crosstalk coefficients (added to the PDK's distance model)."""
+
+    name: str = "pdk-default"
+    v_max_V: float = tech.HEATER.v_max_V
+    default: HeaterCal = field(default_factory=HeaterCal)
+    heaters: Mapping[str, HeaterCal] = field(default_factory=dict)
+    splitters: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    crosstalk: tuple[tuple[str, str, float], ...] = ()
+
+    def heater(self, heater_id: str) -> HeaterCal:
+        """The calibration of one heater (the default when not measured)."""
+        return self.heaters.get(heater_id, self.default)
+
+
+def _positive(value: Any, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InputError(f"{what} is {value!r}; allowed: a number > 0")
+    return float(value)
+
+
+def _finite(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{what} is {value!r}; allowed: a finite number")
+    return float(value)
+
+
+def _kappa2(value: Any, what: str) -> float:
+    x = _finite(value, what)
+    if not 0 <= x <= 1:
+        raise InputError(f"{what} is {value!r}; allowed: a power coupling ratio in [0, 1]")
+    return x
+
+
+def _heater_cal(doc: Any, where: str, base: HeaterCal) -> HeaterCal:
+    if not isinstance(doc, dict):
+        raise InputError(f"{where} must be an object with p_pi_mW, resistance_ohm, phase_offset_rad")
+    unknown = sorted(set(doc) - {"p_pi_mW", "resistance_ohm", "phase_offset_rad"})
+    if unknown:
+        raise InputError(
+            f"{where}: unknown key {unknown[0]!r}; allowed: p_pi_mW, resistance_ohm, phase_offset_rad"
+        )
+    return HeaterCal(
+        p_pi_mW=_positive(doc.get("p_pi_mW", base.p_pi_mW), f"{where}.p_pi_mW"),
+        resistance_ohm=_positive(doc.get("resistance_ohm", base.resistance_ohm), f"{where}.resistance_ohm"),
+        phase_offset_rad=_finite(
+            doc.get("phase_offset_rad", base.phase_offset_rad), f"{where}.phase_offset_rad"
+        ),
+    )
+
+
+def calibration_from_dict(doc: Any, *, name: str) -> Calibration:
+    """A calibration from its JSON document; errors name the JSON path."""
+    if not isinstance(doc, dict) or doc.get("format") != CAL_FORMAT or doc.get("version") != 1:
+        raise InputError(f"{name}: not an {CAL_FORMAT} file of version 1 (format/version keys)")
+    allowed = {"format", "version", "name", "v_max_V", "default", "heaters", "splitters", "crosstalk"}
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise InputError(f"{name}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    default = _heater_cal(doc.get("default", {}), "default", HeaterCal())
+    heaters = doc.get("heaters", {})
+    splitters = doc.get("splitters", {})
+    crosstalk = doc.get("crosstalk", [])
+    if not isinstance(heaters, dict) or not isinstance(splitters, dict) or not isinstance(crosstalk, list):
+        raise InputError(f"{name}: heaters and splitters must be objects, crosstalk a list")
+    pairs = {}
+    for mzi, ratios in splitters.items():
+        if not isinstance(ratios, list) or len(ratios) != 2:
+            raise InputError(f"splitters.{mzi} must be [kappa2_1, kappa2_2]")
+        pairs[mzi] = (_kappa2(ratios[0], f"splitters.{mzi}[0]"), _kappa2(ratios[1], f"splitters.{mzi}[1]"))
+    links = []
+    for k, item in enumerate(crosstalk):
+        if not isinstance(item, dict) or set(item) != {"victim", "aggressor", "coefficient"}:
+            raise InputError(f"crosstalk[{k}] must be {{victim, aggressor, coefficient}}")
+        c = _finite(item["coefficient"], f"crosstalk[{k}].coefficient")
+        if not 0 <= c < 1:
+            raise InputError(f"crosstalk[{k}].coefficient is {c}; allowed: 0 <= c < 1")
+        links.append((str(item["victim"]), str(item["aggressor"]), c))
+    return Calibration(
+        name=str(doc.get("name", name)),
+        v_max_V=_positive(doc.get("v_max_V", tech.HEATER.v_max_V), "v_max_V"),
+        default=default,
+        heaters={h: _heater_cal(v, f"heaters.{h}", default) for h, v in heaters.items()},
+        splitters=pairs,
+        crosstalk=tuple(links),
+    )
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """Read a calibration file (.json or .csv)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"calibration file {str(p)!r} does not exist")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() == ".json":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{str(p)!r} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        return calibration_from_dict(doc, name=p.name)
+    if p.suffix.lower() == ".csv":
+        return _calibration_from_csv(text, name=p.name)
+    raise InputError(f"calibration file {str(p)!r}: allowed suffixes .json, .csv")
+
+
+def _calibration_from_csv(text: str, *, name: str) -> Calibration:
+    columns = ["id", "p_pi_mW", "resistance_ohm", "phase_offset_rad", "kappa2_1", "kappa2_2"]
+    rows = list(csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#")))
+    if not rows or list(rows[0]) != columns:
+        raise InputError(f"{name}: the CSV header must be {','.join(columns)}")
+    heaters: dict[str, Any] = {}
+    splitters: dict[str, Any] = {}
+    for k, row in enumerate(rows, start=2):
+        values = {c: _csv_number(row[c], f"{name} line {k}, {c}") for c in columns[1:] if row[c].strip()}
+        if any(c in values for c in columns[1:4]):
+            heaters[row["id"]] = {c: values[c] for c in columns[1:4] if c in values}
+        if "kappa2_1" in values or "kappa2_2" in values:
+            splitters[row["id"]] = [values.get("kappa2_1", 0.5), values.get("kappa2_2", 0.5)]
+    doc = {"format": CAL_FORMAT, "version": 1, "name": name, "heaters": heaters, "splitters": splitters}
+    return calibration_from_dict(doc, name=name)
+
+
+def _csv_number(text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{where} is {text!r}; allowed: a number") from None
+
+
+# --- heaters of a program -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeaterSpec:
+    """A heater of the compiled chip and the phase it must give.
+
+    ``role``: ``theta`` / ``phi`` (MZI), ``output`` (output phase screen) or
+    ``attenuator`` (both heaters of an attenuator); ``column``/``row`` place it in its
+    layer's grid (for the crosstalk distance model)."""
+
+    id: str
+    layer: str
+    mzi: str | None
+    role: str
+    phase_rad: float
+    column: int
+    row: int
+    position: str  # which heater of its cell: theta, phi or phase (the pad label suffix)
+
+
+def program_heaters(program: PhaseProgram) -> tuple[HeaterSpec, ...]:
+    """Every heater of every layer in netlist order, with the phase it must give."""
+    out = []
+    for layer in program.layers:
+        for inst in layer_netlist(layer).instances:
+            settings = dict(inst.settings)
+            phases: dict[str, float]
+            if inst.component == "mzi":
+                phases = {"theta": settings["theta_rad"], "phi": settings["phi_rad"]}
+            elif inst.component == "attenuator":
+                theta, phi = tech.attenuator_heater_phases(settings["amplitude"], settings["phase_rad"])
+                phases = {"theta": float(theta), "phi": float(phi)}
+            elif inst.component == "phase_shifter":
+                phases = {"phase": settings["phase_rad"]}
+            else:
+                continue
+            for position in heater_roles(inst.component):
+                role = {"mzi": position, "attenuator": "attenuator"}.get(inst.component, "output")
+                out.append(
+                    HeaterSpec(
+                        id=f"{inst.name}_{position}",
+                        layer=layer.name,
+                        mzi=inst.name if inst.component == "mzi" else None,
+                        role=role,
+                        phase_rad=float(phases[position]),
+                        column=inst.column,
+                        row=inst.mode,
+                        position=position,
+                    )
+                )
+    return tuple(out)
+
+
+def crosstalk_matrix(heaters: Sequence[HeaterSpec], calibration: Calibration) -> Any:
+    """Sparse ``K`` (heaters x heaters, ``K_ii = 1``): the PDK distance model between
+    heaters at the same place of cells in one grid column, plus the calibration's
+    measured coefficients."""
+    import scipy.sparse as sp
+
+    th, pitch = tech.THERMAL, tech.GRID.row_pitch_um
+    index = {h.id: k for k, h in enumerate(heaters)}
+    groups: dict[tuple[str, int, str], list[int]] = {}
+    for k, h in enumerate(heaters):
+        groups.setdefault((h.layer, h.column, h.position), []).append(k)
+    rows, cols, vals = list(range(len(heaters))), list(range(len(heaters))), [1.0] * len(heaters)
+    for members in groups.values():
+        for i in members:
+            for j in members:
+                d_rows = abs(heaters[i].row - heaters[j].row)
+                if 0 < d_rows <= th.cutoff_rows:
+                    rows.append(i)
+                    cols.append(j)
+                    vals.append(th.coefficient_at_pitch * math.exp(-(d_rows - 1) * pitch / th.decay_um))
+    for victim, aggressor, c in calibration.crosstalk:
+        for name in (victim, aggressor):
+            if name not in index:
+                raise InputError(
+                    f"calibration crosstalk names heater {name!r}, which the program does not have"
+                )
+        rows.append(index[victim])
+        cols.append(index[aggressor])
+        vals.append(c)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(heaters), len(heaters)))
+
+
+# --- heater settings --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeaterSetting:
+    """What the lab sets on one heater (the ``heaters`` list of the phase program)."""
+
+    id: str
+    pad: str
+    mzi: str | None
+    role: str
+    phase_rad: float
+    power_mW: float
+    voltage_V: float
+    dac_code: int
+
+
+@dataclass(frozen=True)
+class HeaterProgram:
+    """Heater settings of a whole program and what they were computed for."""
+
+    heaters: tuple[HeaterSetting, ...]
+    calibration: str
+    dac_bits: int
+    v_max_V: float
+    rounding: str
+    crosstalk: bool
+    generator: str = f"optinc-compiler {__version__}"
+
+    def header(self) -> dict[str, Any]:
+        """The ``heater_program`` block of the JSON file."""
+        return {
+            "generator": self.generator,
+            "calibration": self.calibration,
+            "dac_bits": self.dac_bits,
+            "v_max_V": self.v_max_V,
+            "rounding": self.rounding,
+            "crosstalk_compensated": self.crosstalk,
+        }
+
+    def to_csv(self) -> str:
+        """The heaters as CSV (same columns as the JSON list), after a ``#`` comment line
+        naming the tool version and the calibration."""
+        out = io.StringIO()
+        h = self.header()
+        out.write("# " + "; ".join(f"{k}: {v}" for k, v in h.items()) + "\n")
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for s in self.heaters:
+            writer.writerow(
+                [
+                    s.id,
+                    s.pad,
+                    s.mzi or "",
+                    s.role,
+                    repr(s.phase_rad),
+                    repr(s.power_mW),
+                    repr(s.voltage_V),
+                    s.dac_code,
+                ]
+            )
+        return out.getvalue()
+
+
+def drive_phases(
+    phase_rad: npt.NDArray[np.float64], offset_rad: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Least non-negative heater phase shift giving ``phase`` (mod 2 pi) over the offset."""
+    d = np.mod(phase_rad - offset_rad, TWO_PI)
+    return np.where(d >= TWO_PI, 0.0, d)
+
+
+def solve_powers(
+    wanted_rad: npt.NDArray[np.float64], p_pi_mW: npt.NDArray[np.float64], k: Any, *, max_rounds: int = 8
+) -> npt.NDArray[np.float64]:
+    """Powers with ``pi / P_pi * (K P) = wanted + 2 pi n`` and ``P >= 0``: solve, move
+    heaters with negative power up by 2 pi, repeat."""
+    import scipy.sparse.linalg as spla
+
+    wanted = wanted_rad.copy()
+    for _ in range(max_rounds):
+        p = np.atleast_1d(spla.spsolve(k.tocsc(), wanted * p_pi_mW / math.pi))
+        negative = p < -1e-12
+        if not negative.any():
+            return np.maximum(p, 0.0)
+        wanted[negative] += TWO_PI
+    raise InputError("crosstalk compensation found no non-negative heater powers; check the crosstalk matrix")
+
+
+def heater_program(
+    program: PhaseProgram,
+    calibration: Calibration | None = None,
+    *,
+    dac_bits: int = 12,
+    rounding: str = "nearest",
+    crosstalk: bool = True,
+) -> HeaterProgram:
+    """Phase -> power -> voltage -> DAC code for every heater of the program.
+
+    InputError naming the heaters whose voltage would exceed ``v_max_V``."""
+    cal = calibration or Calibration()
+    if not 1 <= dac_bits <= 24:
+        raise InputError(f"dac_bits is {dac_bits}; allowed: 1 to 24")
+    if rounding not in ROUNDINGS:
+        raise InputError(f"rounding {rounding!r}; allowed: {', '.join(ROUNDINGS)}")
+    specs = program_heaters(program)
+    arrays = _heater_arrays(specs, cal)
+    wanted = drive_phases(arrays.phase_rad, arrays.offset_rad)
+    k = crosstalk_matrix(specs, cal) if crosstalk else None
+    power = solve_powers(wanted, arrays.p_pi_mW, k) if k is not None else wanted / math.pi * arrays.p_pi_mW
+    voltage = np.sqrt(power * 1e-3 * arrays.resistance_ohm)
+    too_high = np.flatnonzero(voltage > cal.v_max_V * (1 + 1e-12))
+    if too_high.size:
+        names = ", ".join(specs[k].id for k in too_high[:5]) + (" ..." if too_high.size > 5 else "")
+        raise InputError(
+            f"{too_high.size} heater(s) need more than v_max_V = {cal.v_max_V} V "
+            f"(up to {voltage.max():.3f} V) with calibration {cal.name!r}: {names}"
+        )
+    full = (1 << dac_bits) - 1
+    codes = np.rint(np.minimum(voltage, cal.v_max_V) / cal.v_max_V * full).astype(np.int64)
+    if rounding == "aware":
+        codes = aware_codes(program, specs, cal, codes, k, dac_bits=dac_bits)
+    settings = tuple(
+        HeaterSetting(
+            id=h.id,
+            pad=h.id,
+            mzi=h.mzi,
+            role=h.role,
+            phase_rad=float(np.mod(h.phase_rad, TWO_PI)),
+            power_mW=float(p),
+            voltage_V=float(v),
+            dac_code=int(c),
+        )
+        for h, p, v, c in zip(specs, power.tolist(), voltage.tolist(), codes.tolist(), strict=True)
+    )
+    return HeaterProgram(settings, cal.name, dac_bits, cal.v_max_V, rounding, crosstalk)
+
+
+@dataclass(frozen=True)
+class _Arrays:
+    phase_rad: npt.NDArray[np.float64]
+    offset_rad: npt.NDArray[np.float64]
+    p_pi_mW: npt.NDArray[np.float64]
+    resistance_ohm: npt.NDArray[np.float64]
+
+
+def _heater_arrays(specs: Sequence[HeaterSpec], cal: Calibration) -> _Arrays:
+    cals = [cal.heater(h.id) for h in specs]
+    return _Arrays(
+        phase_rad=np.array([h.phase_rad for h in specs]),
+        offset_rad=np.array([c.phase_offset_rad for c in cals]),
+        p_pi_mW=np.array([c.p_pi_mW for c in cals]),
+        resistance_ohm=np.array([c.resistance_ohm for c in cals]),
+    )
+
+
+# --- what the chip does with given codes ---------------------------------------------------
+
+
+def realised_phases(
+    codes: npt.NDArray[np.int64], arrays: _Arrays, k: Any, *, v_max_V: float, dac_bits: int
+) -> npt.NDArray[np.float64]:
+    """The phase each heater gives for the DAC codes; ``k``: crosstalk matrix or None."""
+    voltage = codes / ((1 << dac_bits) - 1) * v_max_V
+    power = voltage**2 / arrays.resistance_ohm * 1e3
+    heat = k @ power if k is not None else power
+    return np.asarray(arrays.offset_rad + math.pi * heat / arrays.p_pi_mW)
+
+
+def quantised_program(
+    heater_prog: HeaterProgram, program: PhaseProgram, calibration: Calibration | None = None
+) -> PhaseProgram:
+    """The program the chip realises with ``heater_prog``'s DAC codes (and its crosstalk)."""
+    cal = calibration or Calibration()
+    specs = program_heaters(program)
+    k = crosstalk_matrix(specs, cal) if heater_prog.crosstalk else None
+    codes = np.array([s.dac_code for s in heater_prog.heaters], dtype=np.int64)
+    phases = realised_phases(
+        codes, _heater_arrays(specs, cal), k, v_max_V=cal.v_max_V, dac_bits=heater_prog.dac_bits
+    )
+    return program_with_phases(program, dict(zip((h.id for h in specs), phases.tolist(), strict=True)))
+
+
+def program_with_phases(program: PhaseProgram, phases: Mapping[str, float]) -> PhaseProgram:
+    """The program whose heaters give ``phases`` (by heater id; others keep theirs).
+    Heater ids follow ``optinc_compiler.netlist``: ``{mzi id}_theta|phi``,
+    ``{prefix}_{stage}_ps_m{m}_phase``, ``{prefix}_{stage}_att_m{m}_theta|phi``."""
+    layers = []
+    for layer in program.layers:
+        prefix = mzi_id_prefix(layer.name)
+        blocks = []
+        for block in layer.blocks:
+            stages = tuple(
+                _stage_with_phases(stage, f"{prefix}_{stage.name}", phases) for stage in block.stages
+            )
+            blocks.append(replace(block, stages=stages))
+        layers.append(replace(layer, blocks=tuple(blocks)))
+    return replace(program, layers=tuple(layers))
+
+
+def _stage_with_phases(
+    stage: MeshStage | DiagonalStage, name: str, phases: Mapping[str, float]
+) -> MeshStage | DiagonalStage:
+    if isinstance(stage, MeshStage):
+        m = stage.mesh
+        ids = stage.mzi_ids
+        thetas = [phases.get(f"{i}_theta", t) for i, t in zip(ids, m.theta_rad.tolist(), strict=True)]
+        phis = [phases.get(f"{i}_phi", p) for i, p in zip(ids, m.phi_rad.tolist(), strict=True)]
+        out = [phases.get(f"{name}_ps_m{k}_phase", x) for k, x in enumerate(m.output_phases_rad.tolist())]
+        mesh = replace(m, theta_rad=np.array(thetas), phi_rad=np.array(phis), output_phases_rad=np.array(out))
+        return replace(stage, mesh=mesh)
+    nominal = tech.attenuator_heater_phases(stage.amplitude, stage.phase_rad)
+    theta = np.array([phases.get(f"{name}_att_m{k}_theta", t) for k, t in enumerate(nominal[0].tolist())])
+    phi = np.array([phases.get(f"{name}_att_m{k}_phi", p) for k, p in enumerate(nominal[1].tolist())])
+    # T00 = e^{i phi} (e^{i theta} - 1) / 2 = sin(theta/2) e^{i (phi + theta/2 + pi/2)}
+    a = np.sin(theta / 2)
+    return replace(
+        stage, amplitude=np.abs(a), phase_rad=phi + theta / 2 + math.pi / 2 + np.where(a < 0, math.pi, 0)
+    )
+
+
+def layer_errors(program: PhaseProgram, realised: PhaseProgram) -> dict[str, float]:
+    """``||W_realised - W||_F / ||W||_F`` per layer."""
+    out = {}
+    for a, b in zip(program.layers, realised.layers, strict=True):
+        w = a.matrix()
+        out[a.name] = float(np.linalg.norm(b.matrix() - w) / max(float(np.linalg.norm(w)), 1e-300))
+    return out
+
+
+def aware_codes(
+    program: PhaseProgram,
+    specs: Sequence[HeaterSpec],
+    cal: Calibration,
+    codes: npt.NDArray[np.int64],
+    k_full: Any,
+    *,
+    dac_bits: int,
+    sweeps: int = 2,
+) -> npt.NDArray[np.int64]:
+    """Quantisation-aware rounding: starting from nearest rounding, move each heater's
+    code one step where that lowers its layer's matrix error (coordinate descent over
+    ``sweeps`` passes), so later heaters compensate the rounding of earlier ones."""
+    codes = codes.copy()
+    full = (1 << dac_bits) - 1
+    for layer in program.layers:
+        idx = np.array([k for k, h in enumerate(specs) if h.layer == layer.name], dtype=np.int64)
+        sub_specs = [specs[k] for k in idx]
+        arrays = _heater_arrays(sub_specs, cal)
+        k = k_full[idx][:, idx] if k_full is not None else None
+        ids = [h.id for h in sub_specs]
+        single, target = PhaseProgram(layers=(layer,)), layer.matrix()
+
+        def error(c: npt.NDArray[np.int64]) -> float:
+            phases = realised_phases(c, arrays, k, v_max_V=cal.v_max_V, dac_bits=dac_bits)  # noqa: B023
+            realised = program_with_phases(single, dict(zip(ids, phases.tolist(), strict=True)))  # noqa: B023
+            return float(np.linalg.norm(realised.layers[0].matrix() - target))  # noqa: B023
+
+        local = codes[idx]
+        best = error(local)
+        for _ in range(sweeps):
+            improved = False
+            for j in range(local.size):
+                for step in (-1, 1):
+                    if not 0 <= local[j] + step <= full:
+                        continue
+                    local[j] += step
+                    e = error(local)
+                    if e < best - 1e-15:
+                        best, improved = e, True
+                        break
+                    local[j] -= step
+            if not improved:
+                break
+        codes[idx] = local
+    return codes
+
+
+# --- files and checks ---------------------------------------------------------------------
+
+
+def to_json(heater_prog: HeaterProgram, program: PhaseProgram) -> str:
+    """The phase program v1 with the lab's ``heater_program`` block and ``heaters`` list."""
+    from optinc_compiler.program import to_json as program_json
+
+    heaters = [{c: getattr(h, c) for c in CSV_COLUMNS} for h in heater_prog.heaters]
+    return program_json(program, extra={"heater_program": heater_prog.header(), "heaters": heaters})
+
+
+def write_heater_program(heater_prog: HeaterProgram, program: PhaseProgram, path: Path) -> Path:
+    """Write ``.csv`` (the heaters) or ``.json`` (the whole lab program), atomically."""
+    from optinc_compiler.program import write_text_atomic
+
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return write_text_atomic(path, heater_prog.to_csv())
+    if suffix == ".json":
+        return write_text_atomic(path, to_json(heater_prog, program))
+    raise InputError(f"output {str(path)!r}: allowed suffixes .csv (heaters) and .json (phase program)")
+
+
+@dataclass(frozen=True)
+class PadCheck:
+    """Heaters without a pad label in the GDS, and heater pads the program does not use."""
+
+    missing: tuple[str, ...]
+    unused: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Every heater has its pad and every heater pad has its heater."""
+        return not self.missing and not self.unused
+
+
+def pad_labels(gds_path: Path) -> set[str]:
+    """Texts on the label layer of a GDS file (the pads' labels), all cells."""
+    import klayout.db as kdb
+
+    if not gds_path.is_file():
+        raise InputError(f"layout file {str(gds_path)!r} does not exist")
+    layout = kdb.Layout()
+    try:
+        layout.read(str(gds_path))
+    except RuntimeError as exc:
+        raise InputError(f"{str(gds_path)!r} is not a readable GDS/OASIS file ({exc})") from None
+    index = layout.find_layer(*tech.LAYERS["TEXT"])
+    if index is None:
+        return set()
+    labels = set()
+    for top in layout.top_cells():
+        shapes = top.begin_shapes_rec(index)
+        while not shapes.at_end():
+            if shapes.shape().is_text():
+                labels.add(shapes.shape().text_string)
+            shapes.next()
+    return labels
+
+
+def check_pads(heater_prog: HeaterProgram, labels: set[str]) -> PadCheck:
+    """Compare the heaters' pads with the GDS labels (ground pads ``GND_*`` aside)."""
+    pads = {h.pad for h in heater_prog.heaters}
+    signal_labels = {label for label in labels if not label.startswith("GND")}
+    return PadCheck(missing=tuple(sorted(pads - labels)), unused=tuple(sorted(signal_labels - pads)))
+
+
+def summary(
+    heater_prog: HeaterProgram, program: PhaseProgram, realised: PhaseProgram
+) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the per-layer table ``optinc program`` prints: heaters, power,
+    largest voltage, and what the DAC codes give (relative matrix error, fidelity)."""
+    from optinc_compiler.simulate import fidelity
+
+    errors = layer_errors(program, realised)
+    rows = []
+    for layer, real in zip(program.layers, realised.layers, strict=True):
+        prefix = mzi_id_prefix(layer.name) + "_"
+        mine = [h for h in heater_prog.heaters if h.id.startswith(prefix)]
+        fid = fidelity(real.matrix(), layer.matrix(), scale=1.0).fidelity
+        rows.append(
+            [
+                layer.name,
+                str(len(mine)),
+                f"{sum(h.power_mW for h in mine):.1f}",
+                f"{max((h.voltage_V for h in mine), default=0.0):.3f}",
+                f"{heater_prog.dac_bits} ({heater_prog.rounding})",
+                f"{errors[layer.name]:.3g}",
+                f"{fid:.6f}",
+            ]
+        )
+    headers = ["layer", "heaters", "power_mW", "max_voltage_V", "dac_bits", "rel_error", "fidelity"]
+    return headers, rows

@@ -1,0 +1,282 @@
+"""Heater model, calibration files, crosstalk compensation, DAC codes and optinc program."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import haar
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optinc_compiler import calibration as cal
+from optinc_compiler import program as prog
+from optinc_compiler.cli import main
+from optinc_compiler.compiler import CompileOptions, compile_layer, compile_weights
+from optinc_compiler.errors import InputError
+from optinc_compiler.io import NamedMatrix
+from optinc_compiler.program import PhaseProgram
+
+
+def _program(n: int = 4, seed: int = 1, method: str = "auto", shape=None) -> PhaseProgram:
+    w = haar(n, seed) if shape is None else np.random.default_rng(seed).normal(size=shape)
+    return PhaseProgram(layers=(compile_layer("L", w, CompileOptions(method=method)),))
+
+
+def _realised(hp: cal.HeaterProgram, program: PhaseProgram, calibration=None) -> np.ndarray:
+    specs = cal.program_heaters(program)
+    c = calibration or cal.Calibration()
+    k = cal.crosstalk_matrix(specs, c) if hp.crosstalk else None
+    codes = np.array([h.dac_code for h in hp.heaters])
+    return cal.realised_phases(
+        codes, cal._heater_arrays(specs, c), k, v_max_V=c.v_max_V, dac_bits=hp.dac_bits
+    )
+
+
+def test_every_heater_of_the_program_is_listed_once_with_its_role():
+    program = _program(shape=(3, 4), method="svd")
+    layer = program.layers[0]
+    hp = cal.heater_program(program)
+    ids = [h.id for h in hp.heaters]
+    outputs = 4 + 3  # output phase screens of the V (4 modes) and U (3 modes) meshes
+    assert len(ids) == len(set(ids)) == 2 * layer.n_mzis + 2 * layer.n_attenuators + outputs
+    roles = {h.role for h in hp.heaters}
+    assert roles == {"theta", "phi", "output", "attenuator"}
+    mzi = next(h for h in hp.heaters if h.role == "theta")
+    assert mzi.id == f"{mzi.mzi}_theta" == mzi.pad
+    assert all(h.mzi is None for h in hp.heaters if h.role in ("output", "attenuator"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), bits=st.integers(6, 16))
+def test_phase_to_code_and_back_is_within_one_lsb(seed, bits):
+    program = _program(3, seed)
+    hp = cal.heater_program(program, dac_bits=bits, crosstalk=False)
+    realised = _realised(hp, program)
+    c = cal.Calibration()
+    lsb_V = c.v_max_V / ((1 << bits) - 1)
+    for h, phase in zip(hp.heaters, realised, strict=True):
+        # phase is quadratic in V: one LSB at this voltage is worth d(phase)/dV * LSB
+        one_lsb_rad = (
+            math.pi
+            / c.default.p_pi_mW
+            * ((h.voltage_V + lsb_V) ** 2 - h.voltage_V**2)
+            / c.default.resistance_ohm
+            * 1e3
+        )
+        err = (phase - h.phase_rad + math.pi) % (2 * math.pi) - math.pi
+        assert abs(err) <= one_lsb_rad, (h.id, err, one_lsb_rad)
+        assert h.voltage_V == pytest.approx(math.sqrt(h.power_mW * 1e-3 * c.default.resistance_ohm))
+
+
+def test_least_power_equivalent_phase_is_chosen():
+    wanted = np.array([0.0, 0.5, 2 * math.pi - 1e-9, 3.0])
+    offsets = np.array([0.0, 1.0, 0.0, 3.5])
+    drive = cal.drive_phases(wanted, offsets)
+    np.testing.assert_allclose(drive, [0.0, 2 * math.pi - 0.5, 2 * math.pi - 1e-9, 2 * math.pi - 0.5])
+    assert np.all((drive >= 0) & (drive < 2 * math.pi))
+
+
+def test_unreachable_phases_are_rejected_naming_the_heaters():
+    program = _program(4, 2)
+    weak = cal.Calibration(name="weak chip", v_max_V=3.0)
+    with pytest.raises(InputError) as info:
+        cal.heater_program(program, weak, crosstalk=False)
+    message = str(info.value)
+    assert message.startswith(
+        "heater(s) need more than v_max_V = 3.0 V".join(message.split("heater(s) need")[:1]) + "heater(s)"
+    )
+    assert "need more than v_max_V = 3.0 V" in message
+    assert "with calibration 'weak chip': L_U_c" in message
+
+
+def test_crosstalk_compensation_restores_the_intended_phases_in_simulation():
+    from optinc_compiler import simulate
+
+    program = _program(6, 3)
+    layer = program.layers[0]
+    compensated = cal.heater_program(program, dac_bits=20, crosstalk=True)
+    naive = cal.heater_program(program, dac_bits=20, crosstalk=False)
+    # the chip has crosstalk either way: evaluate the naive codes with it
+    naive_on_chip = cal.HeaterProgram(naive.heaters, naive.calibration, 20, naive.v_max_V, "nearest", True)
+    for hp, lowest, highest in ((compensated, 0.99999, 1.0), (naive_on_chip, 0.0, 0.99)):
+        realised = cal.quantised_program(hp, program).layers[0]
+        s = simulate.layer_smatrix(realised, model_set="ideal")[0]
+        f = simulate.fidelity(s, layer.matrix(), scale=layer.scale).fidelity
+        assert lowest <= f <= highest, f
+    k = cal.crosstalk_matrix(cal.program_heaters(program), cal.Calibration())
+    assert k.nnz > k.shape[0]  # neighbours couple
+
+
+def test_aware_rounding_beats_nearest_rounding():
+    program = _program(6, 5)
+    errors = {}
+    for rounding in ("nearest", "aware"):
+        hp = cal.heater_program(program, dac_bits=6, rounding=rounding)
+        errors[rounding] = cal.layer_errors(program, cal.quantised_program(hp, program))["L"]
+    assert errors["aware"] < 0.8 * errors["nearest"]
+
+
+def test_calibration_files_json_and_csv(tmp_path):
+    doc = {
+        "format": "optinc-calibration",
+        "version": 1,
+        "name": "chip 7",
+        "v_max_V": 12.0,
+        "default": {"p_pi_mW": 20.0},
+        "heaters": {"L_U_c0_m0_theta": {"p_pi_mW": 30.0, "phase_offset_rad": 0.25}},
+        "splitters": {"L_U_c0_m0": [0.52, 0.47]},
+        "crosstalk": [{"victim": "L_U_c0_m0_theta", "aggressor": "L_U_c0_m2_theta", "coefficient": 0.01}],
+    }
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    c = cal.load_calibration(tmp_path / "c.json")
+    assert c.name == "chip 7" and c.v_max_V == 12.0
+    assert c.heater("L_U_c0_m0_theta") == cal.HeaterCal(30.0, 500.0, 0.25)
+    assert c.heater("other") == cal.HeaterCal(20.0, 500.0, 0.0)
+    assert c.splitters == {"L_U_c0_m0": (0.52, 0.47)}
+    (tmp_path / "c.csv").write_text(
+        "# measured 2026-11-20\nid,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,kappa2_2\n"
+        "L_U_c0_m0_theta,30,,0.25,,\nL_U_c0_m0,,,,0.52,0.47\n"
+    )
+    c2 = cal.load_calibration(tmp_path / "c.csv")
+    assert c2.heater("L_U_c0_m0_theta") == cal.HeaterCal(30.0, 500.0, 0.25)
+    assert c2.splitters == {"L_U_c0_m0": (0.52, 0.47)}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"version": 2}, "c.json: not an optinc-calibration file of version 1 (format/version keys)"),
+        (
+            {"colour": 1},
+            "c.json: unknown key 'colour'; allowed: crosstalk, default, format, heaters, name, splitters, v_max_V, version",
+        ),
+        ({"default": {"p_pi_mW": -1}}, "default.p_pi_mW is -1; allowed: a number > 0"),
+        (
+            {"heaters": {"h": {"R": 1}}},
+            "heaters.h: unknown key 'R'; allowed: p_pi_mW, resistance_ohm, phase_offset_rad",
+        ),
+        ({"splitters": {"m": [0.5]}}, "splitters.m must be [kappa2_1, kappa2_2]"),
+        (
+            {"splitters": {"m": [0.5, 1.5]}},
+            "splitters.m[1] is 1.5; allowed: a power coupling ratio in [0, 1]",
+        ),
+        ({"v_max_V": "high"}, "v_max_V is 'high'; allowed: a number > 0"),
+    ],
+)
+def test_bad_calibrations_name_the_value(tmp_path, change, message):
+    doc = {"format": "optinc-calibration", "version": 1, **change}
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError) as info:
+        cal.load_calibration(tmp_path / "c.json")
+    assert str(info.value) == message
+
+
+def test_crosstalk_naming_an_unknown_heater_is_rejected():
+    c = cal.Calibration(crosstalk=(("nope", "L_U_c0_m0_theta", 0.01),))
+    with pytest.raises(
+        InputError, match="^calibration crosstalk names heater 'nope', which the program does not have$"
+    ):
+        cal.heater_program(_program(2, 1), c)
+
+
+@pytest.fixture
+def program_file(tmp_path):
+    program = compile_weights([NamedMatrix("fc1", haar(4, 6))], CompileOptions())
+    return prog.save(program, tmp_path / "p.json")
+
+
+def test_program_cli_writes_csv_and_a_loadable_json(program_file, tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(
+        main, ["program", str(program_file), "-o", str(tmp_path / "h.csv"), "--dac-bits", "10"]
+    )
+    assert out.exit_code == 0, out.output
+    assert "fc1    16       " in out.output
+    lines = (tmp_path / "h.csv").read_text().splitlines()
+    assert lines[0] == (
+        "# generator: optinc-compiler 0.1.0; calibration: pdk-default; dac_bits: 10; v_max_V: 10.0; "
+        "rounding: nearest; crosstalk_compensated: True"
+    )
+    assert lines[1] == "id,pad,mzi,role,phase_rad,power_mW,voltage_V,dac_code"
+    assert len(lines) == 2 + 16
+    again = runner.invoke(
+        main, ["program", str(program_file), "-o", str(tmp_path / "h2.csv"), "--dac-bits", "10"]
+    )
+    assert again.exit_code == 0
+    assert (tmp_path / "h.csv").read_bytes() == (tmp_path / "h2.csv").read_bytes()
+    assert (
+        runner.invoke(main, ["program", str(program_file), "-o", str(tmp_path / "lab.json")]).exit_code == 0
+    )
+    doc = json.loads((tmp_path / "lab.json").read_text())
+    assert doc["heater_program"]["dac_bits"] == 12
+    assert len(doc["heaters"]) == 16
+    assert set(doc["heaters"][0]) == {
+        "id",
+        "pad",
+        "mzi",
+        "role",
+        "phase_rad",
+        "power_mW",
+        "voltage_V",
+        "dac_code",
+    }
+    reloaded = prog.load(tmp_path / "lab.json")  # schema-valid, the same layers
+    np.testing.assert_allclose(reloaded.layers[0].matrix(), prog.load(program_file).layers[0].matrix())
+
+
+def test_program_cli_errors(program_file, tmp_path):
+    runner = CliRunner()
+    bad_suffix = runner.invoke(main, ["program", str(program_file), "-o", str(tmp_path / "h.txt")])
+    assert bad_suffix.exit_code == 2
+    assert "allowed suffixes .csv and .json" in bad_suffix.output
+    missing = runner.invoke(
+        main, ["program", str(program_file), "-o", str(tmp_path / "h.csv"), "--calibration", "no.json"]
+    )
+    assert missing.exit_code == 1
+    assert missing.output.strip() == "Error: calibration file 'no.json' does not exist"
+    (tmp_path / "weak.json").write_text(
+        json.dumps({"format": "optinc-calibration", "version": 1, "v_max_V": 1.0})
+    )
+    weak = runner.invoke(
+        main,
+        [
+            "program",
+            str(program_file),
+            "-o",
+            str(tmp_path / "h.csv"),
+            "--calibration",
+            str(tmp_path / "weak.json"),
+        ],
+    )
+    assert weak.exit_code == 1
+    assert "need more than v_max_V = 1.0 V" in weak.output
+    assert not (tmp_path / "h.csv").exists()
+    assert (
+        runner.invoke(
+            main, ["program", str(program_file), "-o", str(tmp_path / "h.csv"), "--dac-bits", "0"]
+        ).exit_code
+        == 2
+    )
+
+
+def test_program_cli_checks_pads_against_the_gds(program_file, tmp_path):
+    pytest.importorskip("gdsfactory")
+    runner = CliRunner()
+    chip = tmp_path / "chip.gds"
+    assert runner.invoke(main, ["layout", str(program_file), "-o", str(chip)]).exit_code == 0
+    ok = runner.invoke(
+        main, ["program", str(program_file), "-o", str(tmp_path / "h.csv"), "--gds", str(chip)]
+    )
+    assert ok.exit_code == 0, ok.output
+    other = prog.save(
+        compile_weights([NamedMatrix("fc2", haar(4, 7))], CompileOptions()), tmp_path / "q.json"
+    )
+    wrong = runner.invoke(main, ["program", str(other), "-o", str(tmp_path / "x.csv"), "--gds", str(chip)])
+    assert wrong.exit_code == 3
+    assert wrong.output.strip().endswith(
+        f"Error: {chip}: 16 heater(s) without a pad, 16 unused pad(s); heater fc2_U_c0_m0_phi has no pad label"
+    )
