@@ -133,7 +133,8 @@ def test_calibration_files_json_and_csv(tmp_path):
     }
     (tmp_path / "c.json").write_text(json.dumps(doc))
     c = cal.load_calibration(tmp_path / "c.json")
-    assert c.name == "chip 7" and c.v_max_V == 12.0
+    assert c.name == "chip 7"
+    assert c.v_max_V == 12.0
     assert c.heater("L_U_c0_m0_theta") == cal.HeaterCal(30.0, 500.0, 0.25)
     assert c.heater("other") == cal.HeaterCal(20.0, 500.0, 0.0)
     assert c.splitters == {"L_U_c0_m0": (0.52, 0.47)}
@@ -152,7 +153,8 @@ def test_calibration_files_json_and_csv(tmp_path):
         ({"version": 2}, "c.json: not an optinc-calibration file of version 1 (format/version keys)"),
         (
             {"colour": 1},
-            "c.json: unknown key 'colour'; allowed: crosstalk, default, format, heaters, name, splitters, v_max_V, version",
+            "c.json: unknown key 'colour'; allowed: "
+            "crosstalk, default, format, heaters, name, splitters, v_max_V, version",
         ),
         ({"default": {"p_pi_mW": -1}}, "default.p_pi_mW is -1; allowed: a number > 0"),
         (
@@ -178,7 +180,7 @@ def test_bad_calibrations_name_the_value(tmp_path, change, message):
 def test_crosstalk_naming_an_unknown_heater_is_rejected():
     c = cal.Calibration(crosstalk=(("nope", "L_U_c0_m0_theta", 0.01),))
     with pytest.raises(
-        InputError, match="^calibration crosstalk names heater 'nope', which the program does not have$"
+        InputError, match=r"^calibration crosstalk names heater 'nope', which the program does not have$"
     ):
         cal.heater_program(_program(2, 1), c)
 
@@ -278,5 +280,6 @@ def test_program_cli_checks_pads_against_the_gds(program_file, tmp_path):
     wrong = runner.invoke(main, ["program", str(other), "-o", str(tmp_path / "x.csv"), "--gds", str(chip)])
     assert wrong.exit_code == 3
     assert wrong.output.strip().endswith(
-        f"Error: {chip}: 16 heater(s) without a pad, 16 unused pad(s); heater fc2_U_c0_m0_phi has no pad label"
+        f"Error: {chip}: 16 heater(s) without a pad, 16 unused pad(s); "
+        "heater fc2_U_c0_m0_phi has no pad label"
     )
