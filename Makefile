@@ -51,6 +51,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_decompose.py
 	$(BIN)/python benchmarks/bench_layout.py
 	$(BIN)/python benchmarks/bench_verify.py
+	$(BIN)/python benchmarks/bench_calibration.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

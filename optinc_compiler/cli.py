@@ -140,6 +140,18 @@ output_option = click.option(
 @click.option(
     "--max-iter", type=click.IntRange(min=1), default=200, show_default=True, help="Steps of the ud fit."
 )
+@click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Chip calibration (.json/.csv) with measured splitter ratios per MZI.",
+)
+@click.option(
+    "--error-correct",
+    is_flag=True,
+    help="Fit the phases to the calibrated chip's splitters (needs --calibration).",
+)
 @domain_errors
 def compile_command(
     weights: Path,
@@ -150,6 +162,8 @@ def compile_command(
     block_size: int,
     unitary_tol: float,
     max_iter: int,
+    calibration_file: Path | None,
+    error_correct: bool,
 ) -> None:
     """Compile the weight matrices in WEIGHTS into a phase program.
 
@@ -161,13 +175,39 @@ def compile_command(
     from optinc_compiler.io import load_weights
     from optinc_compiler.report import format_summary
 
+    if error_correct and calibration_file is None:
+        raise click.UsageError("--error-correct needs --calibration (the chip's measured splitters)")
+    if calibration_file is not None and not error_correct:
+        raise click.UsageError("--calibration is used with --error-correct here (and by 'optinc program')")
     options = CompileOptions(
         method=method, topology=topology, unitary_atol=unitary_tol, block_size=block_size, max_iter=max_iter
     )
+    if str(output) != "-":
+        prog.check_output_folder(output)
+    calibration = None
+    if calibration_file is not None:
+        from optinc_compiler.calibration import load_calibration
+
+        calibration = load_calibration(calibration_file)
     loaded = load_weights(weights, layers=layers)
     for key in loaded.skipped:
         log.info("skipped %s (bias vector)", key)
     program = compile_weights(loaded.layers, options)
+    if calibration is not None:
+        import dataclasses
+
+        from optinc_compiler.correction import correct_program
+
+        program, reports = correct_program(program, calibration.splitters)
+        program = dataclasses.replace(program, calibration=calibration.name)
+        for r in reports:
+            log.info(
+                "error-corrected %s for %r: matrix error on the chip %.3g -> %.3g",
+                r.stage,
+                calibration.name,
+                r.error_uncorrected,
+                r.error_corrected,
+            )
     if str(output) == "-":
         click.echo(prog.to_json(program), nl=False)
     else:
@@ -230,6 +270,12 @@ def check_command(
     from optinc_compiler.report import format_checks
 
     program = prog.load(program_file)
+    if program.calibration is not None:
+        log.warning(
+            "note: the phases are error-corrected for calibration %r; this check rebuilds them on an "
+            "ideal chip (simulate the calibrated chip with: optinc verify --calibration FILE)",
+            program.calibration,
+        )
     loaded = load_weights(weights, layers=layers)
     checks = check_program(program, loaded.layers, rtol=rtol, max_relative_error=max_rel_error)
     click.echo(format_checks(checks))
@@ -530,6 +576,13 @@ def _sweep_wavelengths(ctx: click.Context, param: click.Parameter, value: str | 
     help="Exit 3 when the Monte Carlo yield is below this fraction.",
 )
 @click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Simulate the calibrated chip: its measured splitter ratios per MZI.",
+)
+@click.option(
     "--report",
     "report_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -552,6 +605,7 @@ def verify_command(
     loss_sigma_dB: float,
     seed: int,
     min_yield: float | None,
+    calibration_file: Path | None,
     report_dir: Path | None,
     layers: tuple[str, ...],
 ) -> None:
@@ -559,7 +613,7 @@ def verify_command(
     models and compare them with the targets; exit 3 below a threshold."""
     from optinc_compiler import program as prog
     from optinc_compiler import simulate, verify
-    from optinc_compiler.errors import VerificationError
+    from optinc_compiler.errors import InputError, VerificationError
     from optinc_compiler.netlist import extracted_netlist, layer_netlist
 
     is_layout = source_file.suffix.lower() in LAYOUT_SUFFIXES
@@ -569,6 +623,11 @@ def verify_command(
         raise click.UsageError("--program is only for a layout file (.gds or .oas)")
     if report_dir is not None:
         verify.check_report_folder(report_dir)
+    chip = None
+    if calibration_file is not None:
+        from optinc_compiler.calibration import load_calibration
+
+        chip = load_calibration(calibration_file)
     options = verify.VerifyOptions(
         model_set=model_set,
         wl_um=wl_um,
@@ -578,8 +637,15 @@ def verify_command(
         variability=simulate.Variability(coupler_sigma, phase_sigma_rad, loss_sigma_dB),
         seed=seed,
         min_yield=min_yield,
+        calibration=chip.name if chip is not None else None,
+        splitters=tuple((m, k1, k2) for m, (k1, k2) in sorted(chip.splitters.items())) if chip else (),
     )
     program = prog.load(program_for_layout if program_for_layout is not None else source_file)
+    if program.calibration is not None and weights is None:
+        raise InputError(
+            f"the program is error-corrected for calibration {program.calibration!r}, so its own "
+            "matrices are not the targets: give the weights with --against"
+        )
     chosen = [program.layer(n) for n in layers] if layers else list(program.layers)
     targets = _verify_targets(program, chosen, weights)
     if is_layout:

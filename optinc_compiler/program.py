@@ -177,6 +177,8 @@ class PhaseProgram:
 
     layers: tuple[Layer, ...]
     generator: str = f"optinc-compiler {__version__}"
+    #: name of the chip calibration the phases were error-corrected for (None: ideal chip)
+    calibration: str | None = None
 
     def layer(self, name: str) -> Layer:
         """The layer called ``name``; InputError naming the known ones otherwise."""
@@ -223,6 +225,7 @@ def to_json(program: PhaseProgram, *, extra: dict[str, Any] | None = None) -> st
         "version": VERSION,
         "generator": program.generator,
         "convention": CONVENTION,
+        **({"calibration": program.calibration} if program.calibration is not None else {}),
         "layers": [_layer_to_dict(layer) for layer in program.layers],
         **(extra or {}),
     }
@@ -385,7 +388,12 @@ def from_json(text: str, *, source: str = "<string>") -> PhaseProgram:
     _check_schema(doc, source)
     layers = tuple(_layer_from_dict(d, f"{source}: layers[{i}]") for i, d in enumerate(doc["layers"]))
     _check_unique_ids(layers, source)
-    return PhaseProgram(layers=layers, generator=str(doc.get("generator", "unknown")))
+    calibration = doc.get("calibration")
+    return PhaseProgram(
+        layers=layers,
+        generator=str(doc.get("generator", "unknown")),
+        calibration=str(calibration) if calibration is not None else None,
+    )
 
 
 def _reject_constant(name: str) -> None:

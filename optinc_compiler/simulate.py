@@ -62,10 +62,19 @@ def _models(model_set: str) -> dict[str, Callable[..., Any]]:
     return models(ideal=model_set == "ideal")
 
 
+def enable_x64() -> None:
+    """Float64 and complex128 in JAX (sax switches it on when imported; the fast paths
+    do not import sax, and float32 would limit every fidelity to ~1e-7)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
 @functools.cache
 def _jitted_models(model_set: str) -> dict[str, Callable[..., Any]]:
     """The models, each under ``jax.jit``: one XLA compile per cell kind and array shape
     (cached for the process) instead of one per operation of an eager call."""
+    enable_x64()
     import jax
 
     return {kind: jax.jit(model) for kind, model in _models(model_set).items()}
@@ -397,11 +406,23 @@ class Sweep:
 
 
 def sweep(
-    netlist: Netlist, target: Complex, *, scale: float, wl_um: Sequence[float], model_set: str = "pdk"
+    netlist: Netlist,
+    target: Complex,
+    *,
+    scale: float,
+    wl_um: Sequence[float],
+    model_set: str = "pdk",
+    chip_errors: Mapping[str, Floats] | None = None,
 ) -> Sweep:
-    """The layer simulated at every wavelength at once (dispersive models: ``pdk``)."""
+    """The layer simulated at every wavelength at once (dispersive models: ``pdk``);
+    ``chip_errors``: one sample of setting offsets, e.g. a calibrated chip's splitters."""
     n_out, n_in = target.shape
-    s = netlist_smatrix(netlist, n_in=n_in, n_out=n_out, wl_um=wl_um, model_set=model_set)
+    if chip_errors is None:
+        s = netlist_smatrix(netlist, n_in=n_in, n_out=n_out, wl_um=wl_um, model_set=model_set)
+    else:
+        s = sample_smatrices(netlist, chip_errors, n_in=n_in, n_out=n_out, wl_um=wl_um, model_set=model_set)[
+            0
+        ]
     fid, err, loss = fidelity_arrays(s, target, scale=scale)
     return Sweep(
         wl_um=tuple(float(w) for w in np.atleast_1d(wl_um)),
@@ -487,11 +508,12 @@ def monte_carlo(
     wl_um: float = 1.55,
     model_set: str = "pdk",
     min_fidelity: float = 0.999,
+    chip_errors: Mapping[str, Floats] | None = None,
 ) -> MonteCarlo:
     """Fidelity of perturbed copies of the circuit, ``MC_CHUNK`` samples per vectorised
     evaluation; chunk c draws from ``default_rng([seed, c])``, so a seed gives the same
     samples whatever the machine, and the first k samples of a longer run are the
-    samples of a run of k."""
+    samples of a run of k. ``chip_errors`` (one sample) are added to every sample."""
     if n_samples < 1:
         raise InputError(f"Monte Carlo needs at least 1 sample, got {n_samples}")
     n_out, n_in = target.shape
@@ -501,6 +523,8 @@ def monte_carlo(
     for c, start in enumerate(range(0, n_samples, MC_CHUNK)):
         rng = np.random.default_rng([seed, c])
         errors = sample_errors(netlist.instances, variability, MC_CHUNK, rng)
+        for name, offset in (chip_errors or {}).items():
+            errors[name] = errors[name] + offset
         s = _compose(plan, _coefficients(netlist.instances, models, wl, errors), n_in)[: n_samples - start, 0]
         fids.append(fidelity_arrays(s, target, scale=scale)[0])
     return MonteCarlo(
@@ -510,6 +534,18 @@ def monte_carlo(
         min_fidelity=min_fidelity,
         fidelity=tuple(np.concatenate(fids).tolist()),
     )
+
+
+def splitter_errors(netlist: Netlist, splitters: Mapping[str, tuple[float, float]]) -> dict[str, Floats]:
+    """One sample of setting offsets: the measured power coupling of each MZI's two
+    couplers (``{mzi id: (kappa2_1, kappa2_2)}``) as shifts from 0.5; zero elsewhere."""
+    n = len(netlist.instances)
+    errors = {name: np.zeros((1, n)) for name, _ in _ERROR_DRAWS}
+    for k, inst in enumerate(netlist.instances):
+        if inst.component in TWO_BY_TWO and inst.name in splitters:
+            errors["dkappa2_1"][0, k] = splitters[inst.name][0] - 0.5
+            errors["dkappa2_2"][0, k] = splitters[inst.name][1] - 0.5
+    return errors
 
 
 def perturbed_netlist(netlist: Netlist, errors: Mapping[str, Floats], sample: int) -> Netlist:

@@ -33,6 +33,8 @@ from optinc_compiler.simulate import (
     fidelity,
     monte_carlo,
     netlist_smatrix,
+    sample_smatrices,
+    splitter_errors,
     sweep,
 )
 
@@ -52,6 +54,9 @@ class VerifyOptions:
     variability: Variability = field(default_factory=Variability)
     seed: int = 0
     min_yield: float | None = None
+    #: a chip calibration: its name and measured splitters ``(mzi id, kappa2_1, kappa2_2)``
+    calibration: str | None = None
+    splitters: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class Verification:
     def to_json(self) -> str:
         """Stable JSON: sorted keys, no timestamps, no paths."""
         doc = {"generator": f"optinc-compiler {__version__}", **asdict(self)}
+        doc["options"]["splitters"] = len(self.options.splitters)  # the count; the file has them
         for layer, result in zip(doc["layers"], self.layers, strict=True):
             if result.monte_carlo is not None:
                 layer["monte_carlo"]["yield_fraction"] = result.monte_carlo.yield_fraction
@@ -125,12 +131,17 @@ def parse_sweep(text: str) -> tuple[float, ...]:
 def verify_targets(targets: Sequence[Target], options: VerifyOptions, *, source: str) -> Verification:
     """Nominal fidelity of each layer, plus the sweep and Monte Carlo when asked."""
     results = []
+    splitters = {mzi: (k1, k2) for mzi, k1, k2 in options.splitters}
     for t in targets:
         n_out, n_in = t.matrix.shape
-        s = netlist_smatrix(
-            t.netlist, n_in=n_in, n_out=n_out, wl_um=options.wl_um, model_set=options.model_set
+        chip = splitter_errors(t.netlist, splitters) if splitters else None
+        kw = {"n_in": n_in, "n_out": n_out, "wl_um": options.wl_um, "model_set": options.model_set}
+        s = (
+            netlist_smatrix(t.netlist, **kw)[0]
+            if chip is None
+            else sample_smatrices(t.netlist, chip, **kw)[0, 0]
         )
-        nominal = fidelity(s[0], t.matrix, scale=t.layer.scale)
+        nominal = fidelity(s, t.matrix, scale=t.layer.scale)
         sw = (
             sweep(
                 t.netlist,
@@ -138,6 +149,7 @@ def verify_targets(targets: Sequence[Target], options: VerifyOptions, *, source:
                 scale=t.layer.scale,
                 wl_um=options.sweep_wl_um,
                 model_set=options.model_set,
+                chip_errors=chip,
             )
             if options.sweep_wl_um
             else None
@@ -153,6 +165,7 @@ def verify_targets(targets: Sequence[Target], options: VerifyOptions, *, source:
                 wl_um=options.wl_um,
                 model_set=options.model_set,
                 min_fidelity=options.min_fidelity,
+                chip_errors=chip,
             )
             if options.monte_carlo_samples
             else None
@@ -196,7 +209,9 @@ def markdown(v: Verification, *, plots: Sequence[str] = ()) -> str:
     lines = [
         f"# Verification report ({v.source})",
         "",
-        f"optinc-compiler {__version__}; {o.model_set} models; design wavelength {o.wl_um} um; "
+        f"optinc-compiler {__version__}; {o.model_set} models"
+        + (f" on the chip of calibration {o.calibration!r}" if o.calibration else "")
+        + f"; design wavelength {o.wl_um} um; "
         f"pass: fidelity >= {o.min_fidelity}"
         + (f" and Monte Carlo yield >= {o.min_yield}" if o.min_yield is not None else "")
         + ".",

@@ -41,11 +41,25 @@ def test_readme_commands_run_in_order(tmp_path, monkeypatch):
     commands = readme_commands()
     assert any(c.startswith("optinc layout") for c in commands)
     for command in commands:
+        if "chip_cal.json" in command and not Path("chip_cal.json").exists():
+            _write_calibration("U.npy", "chip_cal.json")
         if "model.pt" in command:
             torch = pytest.importorskip("torch")
             torch.save({"fc1.weight": torch.randn(6, 4)}, "model.pt")
         result = CliRunner().invoke(main, shlex.split(command)[1:], catch_exceptions=False)
         assert result.exit_code == 0, f"{command}: {result.output}"
+
+
+def _write_calibration(weights: str, path: str) -> None:
+    """A measured chip for the README's error-correction example: splitters off by 2%."""
+    import json
+
+    layer = compile_weights(load_weights(weights).layers, CompileOptions()).layers[0]
+    rng = np.random.default_rng(3)
+    ids = [i for stage in layer.stages for i in getattr(stage, "mzi_ids", ())]
+    splitters = {i: [float(x) for x in 0.5 + 0.02 * rng.standard_normal(2)] for i in ids}
+    doc = {"format": "optinc-calibration", "version": 1, "name": "chip 3", "splitters": splitters}
+    Path(path).write_text(json.dumps(doc))
 
 
 def test_readme_shows_what_the_demo_prints():

@@ -130,6 +130,11 @@ def test_layout_commands_in_a_fresh_process(program_path, chip_path):
         )
         assert done.returncode == 0, done.stderr
         assert "fc1" in done.stdout
+    ideal = [sys.executable, "-m", "optinc_compiler.cli", "verify", str(program_path), "--models", "ideal"]
+    done = subprocess.run(ideal, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    max_abs_error = float(done.stdout.splitlines()[2].split()[4])
+    assert max_abs_error < 1e-12  # float64 in JAX without sax imported (float32 gives ~1e-7)
 
 
 def _swap_instances(gds_in, gds_out, cell_name: str, a: str, b: str) -> None:
