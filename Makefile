@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # PyTorch (for .pt weights) only where its CPU build is pinned: the 3.11 lock has
 # torch==2.13.0 from local disk; elsewhere pip would download a CUDA build of several GB.
 comma := ,
-EXTRAS := dev$(if $(filter 3.11,$(PYVER)),$(comma)torch,)
+EXTRAS := dev$(if $(filter 3.11,$(PYVER)),$(comma)torch$(comma)distributed,)
 # Small matrices: one BLAS thread is much faster on these 2-core machines (ECOSYSTEM.md).
 export OPENBLAS_NUM_THREADS ?= 1
 DEMO_OUT ?= build/demo

@@ -684,5 +684,19 @@ def _verify_targets(program: Any, chosen: list[Any], weights: Path | None) -> di
     return targets
 
 
+def _register_distributed() -> None:
+    """The distributed-training commands (their bodies import torch lazily)."""
+    from optinc_compiler.distributed.cli import (
+        comm_model_command,
+        ddp_compare_command,
+        ddp_experiment_command,
+    )
+
+    for command in (ddp_experiment_command, ddp_compare_command, comm_model_command):
+        main.add_command(command)
+
+
+_register_distributed()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,203 @@
+"""``optinc ddp-experiment``, ``optinc ddp-compare`` and ``optinc comm-model``.
+
+PyTorch and scikit-learn are imported only inside the experiment commands."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+log = logging.getLogger("optinc")
+
+
+def _domain_errors(func):  # type: ignore[no-untyped-def]
+    from optinc_compiler.cli import domain_errors
+
+    return domain_errors(func)
+
+
+@click.command("ddp-experiment")
+@click.option(
+    "--world-size", type=click.IntRange(2, 64), default=4, show_default=True, help="Processes (servers)."
+)
+@click.option(
+    "--aggregation",
+    type=click.Choice(["ring", "optinc", "ideal8"]),
+    default="ring",
+    show_default=True,
+    help="ring: PyTorch's all-reduce; optinc: through the aggregator chip; ideal8: an ideal 8-bit chip.",
+)
+@click.option(
+    "--lookup",
+    "lookup_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The chip's lookup table (optinc-lookup JSON); default: an ideal chip of --bits.",
+)
+@click.option(
+    "--bits", type=click.IntRange(1, 16), default=4, show_default=True, help="Bits of the ideal chip."
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--no-error-feedback", is_flag=True, help="Drop the quantisation residual instead of keeping it."
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@_domain_errors
+def ddp_experiment_command(
+    world_size: int,
+    aggregation: str,
+    lookup_file: Path | None,
+    bits: int,
+    epochs: int,
+    seed: int,
+    no_error_feedback: bool,
+    out_dir: Path,
+) -> None:
+    """Data-parallel training of an MLP on scikit-learn's digits, gloo on the CPU."""
+    from optinc_compiler.distributed.experiment import ExperimentConfig, run
+    from optinc_compiler.report import format_table
+
+    config = ExperimentConfig(
+        world_size=world_size,
+        aggregation=aggregation,
+        epochs=epochs,
+        seed=seed,
+        bits=bits,
+        lookup_file=str(lookup_file) if lookup_file is not None else None,
+        error_feedback=not no_error_feedback,
+    )
+    metrics = run(config, out_dir)
+    rows = [
+        [
+            str(m.epoch),
+            f"{m.train_loss:.4f}",
+            f"{m.test_loss:.4f}",
+            f"{100 * m.test_accuracy:.2f}",
+            f"{m.elapsed_s:.1f}",
+        ]
+        for m in metrics
+    ]
+    click.echo(format_table(["epoch", "train_loss", "test_loss", "test_accuracy_%", "elapsed_s"], rows))
+    log.info("wrote %s/metrics.json, metrics.csv, config.json", out_dir)
+
+
+@click.command("ddp-compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG."
+)
+@_domain_errors
+def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
+    """Final accuracies of experiment RUNS side by side (the first is the reference)."""
+    from optinc_compiler.distributed.compare import plot_runs, summarise
+    from optinc_compiler.program import write_atomic
+    from optinc_compiler.report import format_table
+
+    loaded = [summarise(r) for r in runs]
+    ref = loaded[0][0].final_accuracy
+    rows = [
+        [
+            s.name,
+            s.aggregation,
+            f"{100 * s.final_accuracy:.2f}",
+            f"{100 * (s.final_accuracy - ref):+.2f}",
+            f"{100 * s.best_accuracy:.2f}",
+            f"{s.bit_error_rate:.2e}",
+            str(s.fallbacks),
+        ]
+        for s, _ in loaded
+    ]
+    headers = [
+        "run",
+        "aggregation",
+        "final_accuracy_%",
+        "vs_first_pp",
+        "best_%",
+        "bit_error_rate",
+        "fallbacks",
+    ]
+    click.echo(format_table(headers, rows))
+    if plot_path is not None:
+        write_atomic(plot_path, lambda tmp: plot_runs(loaded, tmp))
+        log.info("wrote %s", plot_path)
+
+
+@click.command("comm-model")
+@click.option(
+    "--servers", type=click.IntRange(min=2), multiple=True, default=(4, 8, 16, 64), show_default=True
+)
+@click.option(
+    "--model",
+    type=click.Choice(["resnet50", "bert-large", "llama-7b"]),
+    default="resnet50",
+    show_default=True,
+    help="Gradient size and compute time preset.",
+)
+@click.option(
+    "--gradient-bytes", type=click.FloatRange(min=1), default=None, help="Overrides the preset's size."
+)
+@click.option(
+    "--compute-s", type=click.FloatRange(min=0), default=None, help="Overrides the preset's compute time."
+)
+@click.option("--link-gbps", type=click.FloatRange(min=0, min_open=True), default=400.0, show_default=True)
+@click.option("--latency-us", type=click.FloatRange(min=0), default=5.0, show_default=True)
+@click.option("--optical-bits", type=click.IntRange(1, 32), default=8, show_default=True)
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG."
+)
+@_domain_errors
+def comm_model_command(
+    servers: tuple[int, ...],
+    model: str,
+    gradient_bytes: float | None,
+    compute_s: float | None,
+    link_gbps: float,
+    latency_us: float,
+    optical_bits: int,
+    plot_path: Path | None,
+) -> None:
+    """Time per training step: ring all-reduce against one pass through OptINC."""
+    from optinc_compiler.distributed import comm_model as cm
+    from optinc_compiler.program import write_atomic
+    from optinc_compiler.report import format_table
+
+    params = cm.CommParams(
+        gradient_bytes=gradient_bytes if gradient_bytes is not None else cm.PRESETS_BYTES[model],
+        link_gbps=link_gbps,
+        latency_us=latency_us,
+        compute_s=compute_s if compute_s is not None else cm.PRESET_COMPUTE_S[model],
+        optical_bits=optical_bits,
+    )
+    times = cm.step_times(sorted(set(servers)), params)
+    rows = [
+        [
+            str(t.servers),
+            f"{1e3 * cm.ring_allreduce_s(t.servers, params):.3f}",
+            f"{1e3 * cm.optinc_s(t.servers, params):.3f}",
+            f"{1e3 * t.ring_s:.2f}",
+            f"{1e3 * t.optinc_s:.2f}",
+            f"{100 * t.saving:.1f}",
+            cm.describe_range(t.servers, params),
+        ]
+        for t in times
+    ]
+    headers = [
+        "servers",
+        "ring_comm_ms",
+        "optinc_comm_ms",
+        "ring_step_ms",
+        "optinc_step_ms",
+        "saving_%",
+        "link_gbps_for_17-25%_saving",
+    ]
+    click.echo(
+        f"{model}: {params.gradient_bytes / 1e6:.1f} MB of gradients, compute {params.compute_s} s/step, "
+        f"link {link_gbps} Gb/s, latency {latency_us} us, optical path {optical_bits} bits per value"
+    )
+    click.echo(format_table(headers, rows))
+    if plot_path is not None:
+        write_atomic(plot_path, lambda tmp: cm.plot(params, model, tmp))
+        log.info("wrote %s", plot_path)

@@ -1,0 +1,66 @@
+"""Side-by-side training curves of experiment runs (``optinc ddp-compare``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from optinc_compiler.distributed.experiment import EpochMetrics, load_metrics
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's name, aggregation and final numbers."""
+
+    name: str
+    aggregation: str
+    final_accuracy: float
+    best_accuracy: float
+    final_test_loss: float
+    bit_error_rate: float
+    fallbacks: int
+
+
+def summarise(run_dir: Path) -> tuple[RunSummary, list[EpochMetrics]]:
+    """Read a run folder."""
+    config, metrics = load_metrics(run_dir)
+    last = metrics[-1]
+    label = str(config["aggregation"]) + (
+        f" ({config['bits']}-bit)" if config["aggregation"] == "optinc" else ""
+    )
+    return (
+        RunSummary(
+            name=run_dir.name,
+            aggregation=label,
+            final_accuracy=last.test_accuracy,
+            best_accuracy=max(m.test_accuracy for m in metrics),
+            final_test_loss=last.test_loss,
+            bit_error_rate=last.bit_error_rate,
+            fallbacks=last.fallbacks,
+        ),
+        metrics,
+    )
+
+
+def plot_runs(runs: list[tuple[RunSummary, list[EpochMetrics]]], path: Path) -> None:
+    """Test accuracy and test loss against epoch, one line per run (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_a, ax_l) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    for summary, metrics in runs:
+        epochs = [m.epoch for m in metrics]
+        label = f"{summary.name}: {summary.aggregation}, final {100 * summary.final_accuracy:.2f}%"
+        ax_a.plot(epochs, [100 * m.test_accuracy for m in metrics], marker="o", ms=3, label=label)
+        ax_l.plot(epochs, [m.test_loss for m in metrics], marker="o", ms=3, label=summary.name)
+    ax_a.set(xlabel="epoch", ylabel="test accuracy (%)", title="Digits, data-parallel training")
+    ax_l.set(xlabel="epoch", ylabel="test loss (cross-entropy)", title="Test loss")
+    ax_l.set_yscale("log")
+    for ax in (ax_a, ax_l):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,164 @@
+r"""A ``torch.distributed`` DDP communication hook that aggregates gradients the way the
+OptINC chip does, bit for bit (OptINC, arXiv 2603.28290).
+
+Per bucket, on every rank::
+
+    v      = grad + residual                       # error feedback (Karimireddy et al. 2019)
+    scale  = all_reduce_max(max |v|)               # one shared scale per bucket
+    q      = round((v / scale + 1) / 2 * L)        # offset binary, 0..L, L = 2^b - 1
+    residual = v - dequantise(q)                   # kept on the server
+    index  = all_reduce_sum(q)                     # the optical preprocessing ("sum"),
+                                                   # or of the bit planes ("per_bit")
+    code   = table[index]                          # what the chip outputs
+    grad   = dequantise(code) = (2 code / L - 1) * scale
+
+A bucket with a NaN or inf on any rank (one flag all-reduced with the scale, so every
+rank takes the same path) is averaged by a plain all-reduce instead and counted in
+``state.fallbacks``. ``OptincState`` refuses a process group whose size is not the
+chip's number of servers. A noisy chip: ``table_sampler`` draws a table (fixed per run or
+fresh per step, from a seed every rank shares) and bit errors against the ideal table
+are counted.
+
+The same hook runs under ``torchrun`` with NCCL on GPUs: ``model.register_comm_hook(state,
+optinc_hook)``.
+"""
+
+# No "from __future__ import annotations": DDP checks the hook's annotations at run time.
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from optinc_compiler.distributed.lookup import ChipLookup, ideal_lookup
+from optinc_compiler.errors import InputError
+
+
+@dataclass
+class OptincState:
+    """What the hook keeps between steps (one per rank).
+
+    Attributes:
+        lookup: the chip's table (ideal or a fabricated chip's).
+        error_feedback: keep each bucket's quantisation residual and add it next step.
+        table_sampler: ``rng -> table`` for a noisy chip (None: always ``lookup``).
+        resample_every_step: draw a fresh table each step (control noise) rather than
+            once per run (a fabricated chip).
+        seed: shared by all ranks, so they draw the same tables.
+    """
+
+    lookup: ChipLookup
+    process_group: Any = None
+    error_feedback: bool = True
+    table_sampler: Callable[[np.random.Generator], np.ndarray] | None = None
+    resample_every_step: bool = False
+    seed: int = 0
+    residuals: dict[int, torch.Tensor] = field(default_factory=dict)
+    fallbacks: int = 0
+    buckets: int = 0
+    elements: int = 0
+    bit_errors: int = 0
+    steps: int = 0
+    _table: torch.Tensor | None = None
+    _ideal: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        world = dist.get_world_size(self.process_group)
+        if world != self.lookup.servers:
+            raise InputError(
+                f"the aggregator chip serves {self.lookup.servers} servers; this process group has "
+                f"{world} ranks (compile a chip for {world} servers or change the world size)"
+            )
+        ideal = ideal_lookup(self.lookup.servers, self.lookup.bits, self.lookup.preprocessing)
+        self._ideal = torch.as_tensor(ideal.table, dtype=torch.int64)
+        self._table = torch.as_tensor(self.lookup.table, dtype=torch.int64)
+        if self.table_sampler is not None and not self.resample_every_step:
+            self._table = self._draw(0)
+
+    def _draw(self, step: int) -> torch.Tensor:
+        assert self.table_sampler is not None
+        rng = np.random.default_rng([self.seed, step])
+        return torch.as_tensor(np.asarray(self.table_sampler(rng)), dtype=torch.int64)
+
+    def table_for_step(self, bucket_index: int) -> torch.Tensor:
+        """The table of this step (a new draw at bucket 0 when resampling per step)."""
+        if self.table_sampler is not None and self.resample_every_step and bucket_index == 0:
+            self._table = self._draw(self.steps + 1)
+        assert self._table is not None
+        return self._table
+
+    @property
+    def bit_error_rate(self) -> float:
+        """Wrong output bits per aggregated bit so far."""
+        total = self.elements * self.lookup.bits
+        return self.bit_errors / total if total else 0.0
+
+
+def quantise(v: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
+    """Offset-binary codes 0..L of ``v`` in [-scale, scale] (round half to even)."""
+    top = (1 << bits) - 1
+    if float(scale) == 0.0:  # all zero: any code dequantises to 0
+        return torch.full_like(v, top // 2, dtype=torch.int64)
+    return torch.clamp(torch.round((v / scale + 1) / 2 * top), 0, top).to(torch.int64)
+
+
+def dequantise(q: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
+    """Values of codes: ``(2 q / L - 1) * scale``."""
+    top = (1 << bits) - 1
+    return (2 * q.to(torch.float64) / top - 1) * scale
+
+
+def reduced_index(q: torch.Tensor, lookup: ChipLookup, group: Any) -> torch.Tensor:
+    """The chip's reduced input, formed electronically by a sum all-reduce."""
+    if lookup.preprocessing == "sum":
+        s = q.clone()
+        dist.all_reduce(s, op=dist.ReduceOp.SUM, group=group)
+        return s
+    planes = torch.stack([(q >> k) & 1 for k in range(lookup.bits)])
+    dist.all_reduce(planes, op=dist.ReduceOp.SUM, group=group)
+    weights = torch.tensor([(lookup.servers + 1) ** k for k in range(lookup.bits)], dtype=torch.int64)
+    return (planes * weights[:, None]).sum(0)
+
+
+def aggregate(state: OptincState, grad: torch.Tensor, bucket_index: int) -> torch.Tensor:
+    """The averaged gradient as the chip delivers it (same on every rank)."""
+    group, lookup = state.process_group, state.lookup
+    flat = grad.detach().reshape(-1).to(torch.float64)
+    residual = state.residuals.get(bucket_index) if state.error_feedback else None
+    v = flat + residual if residual is not None and residual.shape == flat.shape else flat
+    finite = bool(torch.isfinite(v).all())
+    head = torch.tensor([float(v.abs().max()) if finite and v.numel() else 0.0, 0.0 if finite else 1.0])
+    dist.all_reduce(head, op=dist.ReduceOp.MAX, group=group)
+    state.buckets += 1
+    if head[1] > 0:  # NaN or inf somewhere: average as is, count it, drop the residual
+        state.fallbacks += 1
+        state.residuals.pop(bucket_index, None)
+        out = grad.detach().clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM, group=group)
+        return out / lookup.servers
+    scale = head[0].to(torch.float64)
+    q = quantise(v, scale, lookup.bits)
+    if state.error_feedback:
+        state.residuals[bucket_index] = v - dequantise(q, scale, lookup.bits)
+    index = reduced_index(q, lookup, group)
+    table = state.table_for_step(bucket_index)
+    code = table[index]
+    if state.table_sampler is not None:
+        assert state._ideal is not None
+        wrong = torch.bitwise_xor(code, state._ideal[index])
+        state.bit_errors += int(sum(int(((wrong >> k) & 1).sum()) for k in range(lookup.bits)))
+    state.elements += int(flat.numel())
+    if bucket_index == 0:
+        state.steps += 1
+    return dequantise(code, scale, lookup.bits).to(grad.dtype).reshape(grad.shape)
+
+
+def optinc_hook(state: OptincState, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+    """DDP communication hook: ``model.register_comm_hook(state, optinc_hook)``."""
+    result = aggregate(state, bucket.buffer(), bucket.index())
+    future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+    future.set_result(result)
+    return future

@@ -1,0 +1,215 @@
+"""Optical in-network aggregation in training: the chip's lookup, the DDP hook (4 gloo
+processes, bit for bit against the lookup), the experiment CLI and the cost model."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from optinc_compiler.cli import main
+from optinc_compiler.distributed import comm_model as cm
+from optinc_compiler.distributed.lookup import ChipLookup, ideal_lookup, load_lookup, n_inputs, save_lookup
+from optinc_compiler.errors import InputError
+
+
+@pytest.mark.parametrize(("servers", "bits"), [(2, 1), (2, 3), (3, 2), (4, 2)])
+def test_reduced_inputs_determine_the_target_exhaustively(servers, bits):
+    """Every raw input (q_1..q_N): the per-bit counts and the sum give the same code,
+    round_half_to_even(sum / N)."""
+    by_sum, by_bit = ideal_lookup(servers, bits, "sum"), ideal_lookup(servers, bits, "per_bit")
+    for q in itertools.product(range(2**bits), repeat=servers):
+        s = sum(q)
+        counts = [sum((x >> k) & 1 for x in q) for k in range(bits)]
+        index = sum(c * (servers + 1) ** k for k, c in enumerate(counts))
+        expected = round(s / servers)  # Python rounds half to even
+        assert by_sum.table[s] == by_bit.table[index] == expected
+    assert by_sum.table.size == n_inputs(servers, bits, "sum") == servers * (2**bits - 1) + 1
+    assert by_bit.table.size == (servers + 1) ** bits
+
+
+def test_lookup_files_round_trip_and_bad_tables_are_refused(tmp_path):
+    chip = ideal_lookup(4, 4)
+    flipped = chip.table.copy()
+    flipped[7] ^= 1
+    noisy = ChipLookup(4, 4, "sum", flipped, source="chip 3")
+    back = load_lookup(save_lookup(noisy, tmp_path / "lut.json"))
+    assert back.source == "chip 3"
+    np.testing.assert_array_equal(back.table, flipped)
+    assert back.bit_errors(chip) == 1
+    with pytest.raises(InputError, match=r"^lookup table has shape \(3,\); allowed: \(61,\) integers$"):
+        ChipLookup(4, 4, "sum", np.zeros(3, dtype=np.int64))
+    with pytest.raises(InputError, match=r"^servers is 1; allowed: 2 or more$"):
+        ideal_lookup(1, 4)
+    with pytest.raises(InputError, match=r"codes must lie in 0\.\.15"):
+        ChipLookup(4, 4, "sum", np.full(61, 16))
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(InputError, match="is not an optinc-lookup file of version 1"):
+        load_lookup(tmp_path / "x.json")
+
+
+def test_ring_allreduce_formula_and_optinc_pass():
+    p = cm.CommParams(gradient_bytes=1e8, link_gbps=100, latency_us=10, compute_s=0.1, optical_bits=8)
+    bandwidth = 100e9 / 8
+    for n in (2, 4, 8, 64):
+        assert cm.ring_allreduce_s(n, p) == pytest.approx(
+            2 * (n - 1) * (10e-6 + 1e8 / (n * bandwidth)), rel=1e-15
+        )
+        assert cm.optinc_s(n, p) == pytest.approx(2 * 10e-6 + 1e8 * 8 / 32 / bandwidth + 0.01e-6, rel=1e-15)
+    (t,) = cm.step_times([8], p)
+    assert t.saving == pytest.approx(1 - (0.1 + cm.optinc_s(8, p)) / (0.1 + cm.ring_allreduce_s(8, p)))
+    link = cm.link_for_saving(8, p, 0.2)
+    assert link is not None
+    assert cm.saving_at(8, p, link) == pytest.approx(0.2, abs=1e-6)
+    with pytest.raises(InputError, match="servers is 1; allowed: 2 or more"):
+        cm.ring_allreduce_s(1, p)
+
+
+def test_comm_model_cli(tmp_path):
+    result = CliRunner().invoke(
+        main, ["comm-model", "--servers", "4", "--servers", "16", "--plot", str(tmp_path / "c.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("resnet50: 102.2 MB of gradients, compute 0.12 s/step, link 400.0 Gb/s")
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --- the hook in real processes ----------------------------------------------------------
+
+torch = pytest.importorskip("torch")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _hook_worker(rank: int, world: int, port: int, queue) -> None:
+    import torch.distributed as dist
+
+    from optinc_compiler.distributed import hook
+
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    report = {}
+    try:
+        gen = torch.Generator().manual_seed(100 + rank)
+        for preprocessing in ("sum", "per_bit"):
+            ideal = ideal_lookup(world, 4, preprocessing)
+            table = ideal.table.copy()
+            table[::5] = (table[::5] + 3) % 16  # a chip that is often wrong
+            chip = ChipLookup(world, 4, preprocessing, table, source="broken")
+            state = hook.OptincState(lookup=chip, error_feedback=True)
+            grad = torch.randn(1000, generator=gen, dtype=torch.float32)
+            out = hook.aggregate(state, grad, 0)
+            # what each rank sent: the shared scale and its codes, gathered for the check
+            scale = torch.tensor(float(grad.abs().max()), dtype=torch.float64)
+            dist.all_reduce(scale, op=dist.ReduceOp.MAX)
+            q = hook.quantise(grad.to(torch.float64), scale, 4)
+            gathered = [torch.zeros_like(q) for _ in range(world)]
+            dist.all_gather(gathered, q)
+            raw = torch.stack(gathered)
+            if preprocessing == "sum":
+                index = raw.sum(0)
+            else:
+                counts = torch.stack([((raw >> k) & 1).sum(0) for k in range(4)])
+                index = sum(counts[k] * (world + 1) ** k for k in range(4))
+            expected = hook.dequantise(torch.as_tensor(table)[index], scale, 4).to(torch.float32)
+            report[f"{preprocessing}_equal"] = bool(torch.equal(out, expected))
+            report[f"{preprocessing}_residual"] = float(
+                (state.residuals[0] - (grad.to(torch.float64) - hook.dequantise(q, scale, 4))).abs().max()
+            )
+        nan_grad = torch.ones(10) * (rank + 1)
+        if rank == 2:
+            nan_grad[3] = float("nan")
+        state = hook.OptincState(lookup=ideal_lookup(world, 4))
+        out = hook.aggregate(state, nan_grad, 1)
+        report["fallbacks"] = state.fallbacks
+        report["fallback_value"] = float(out[0])
+        sampler_state = hook.OptincState(
+            lookup=ideal_lookup(world, 4), table_sampler=lambda rng: np.full(n_inputs(world, 4, "sum"), 15)
+        )
+        hook.aggregate(sampler_state, torch.zeros(100), 0)
+        report["ber"] = sampler_state.bit_error_rate
+        try:
+            hook.OptincState(lookup=ideal_lookup(world + 1, 4))
+        except InputError as exc:
+            report["mismatch"] = str(exc)
+    finally:
+        dist.destroy_process_group()
+    queue.put((rank, report))
+
+
+def test_the_hook_equals_the_chip_lookup_bit_for_bit_in_four_gloo_processes():
+    import torch.multiprocessing as mp
+
+    world = 4
+    ctx = mp.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    mp.spawn(_hook_worker, args=(world, _free_port(), queue), nprocs=world, join=True)
+    reports = dict(queue.get() for _ in range(world))
+    for rank, r in reports.items():
+        assert r["sum_equal"], rank
+        assert r["per_bit_equal"], rank
+        assert r["sum_residual"] < 1e-12
+        assert r["fallbacks"] == 1  # every rank took the all-reduce path for the NaN bucket
+        assert r["fallback_value"] == pytest.approx((1 + 2 + 3 + 4) / 4)
+        # the chip outputs 15 (1111) where the ideal says 7 or 8 (0111 or 1000) for zeros
+        assert 0.25 <= r["ber"] <= 1.0
+        assert r["mismatch"] == (
+            "the aggregator chip serves 5 servers; this process group has 4 ranks "
+            "(compile a chip for 4 servers or change the world size)"
+        )
+
+
+def test_ddp_experiment_and_compare_cli(tmp_path):
+    pytest.importorskip("sklearn")
+    runner = CliRunner()
+    common = ["--world-size", "2", "--epochs", "2", "--seed", "1"]
+    for agg in ("ring", "optinc"):
+        result = runner.invoke(
+            main, ["ddp-experiment", *common, "--aggregation", agg, "--out", str(tmp_path / agg)]
+        )
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((tmp_path / agg / "metrics.json").read_text())
+        assert [m["epoch"] for m in metrics] == [1, 2]
+        assert metrics[-1]["test_accuracy"] > 0.5
+    compare = runner.invoke(
+        main,
+        [
+            "ddp-compare",
+            str(tmp_path / "ring"),
+            str(tmp_path / "optinc"),
+            "--plot",
+            str(tmp_path / "cmp.png"),
+        ],
+    )
+    assert compare.exit_code == 0, compare.output
+    assert "optinc (4-bit)" in compare.output
+    assert (tmp_path / "cmp.png").is_file()
+    save_lookup(ideal_lookup(4, 4), tmp_path / "lut4.json")
+    wrong = runner.invoke(
+        main,
+        [
+            "ddp-experiment",
+            *common,
+            "--aggregation",
+            "optinc",
+            "--lookup",
+            str(tmp_path / "lut4.json"),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
+    assert wrong.exit_code == 1
+    assert wrong.output.strip() == "Error: the aggregator chip serves 4 servers; the world size is 2"
+    missing = runner.invoke(main, ["ddp-compare", str(tmp_path)])
+    assert missing.exit_code == 1
+    assert "has no config.json" in missing.output
