@@ -252,9 +252,24 @@ def check_command(
 @layers_option("Lay out")
 @click.option("--pdk", "pdk_name", default="optinc", show_default=True, help="PDK to draw with.")
 @click.option("--no-route", is_flag=True, help="Draw the meshes without heater wiring and pads.")
+@click.option(
+    "--io",
+    "io",
+    type=click.Choice(["grating", "edge", "none"]),
+    default="grating",
+    show_default=True,
+    help="I/O couplers: grating couplers at the 127 um fibre pitch, edge couplers at the die "
+    "edge (one layer at a time), or none.",
+)
 @domain_errors
 def layout_command(
-    program_file: Path, output: Path, png: Path | None, layers: tuple[str, ...], pdk_name: str, no_route: bool
+    program_file: Path,
+    output: Path,
+    png: Path | None,
+    layers: tuple[str, ...],
+    pdk_name: str,
+    no_route: bool,
+    io: str,
 ) -> None:
     """Draw the meshes of PROGRAM as a GDS layout (and a PNG)."""
     from optinc_compiler import program as prog
@@ -265,7 +280,7 @@ def layout_command(
     from optinc_compiler import layout
 
     layout.activate_pdk(pdk_name)
-    result = layout.write_layout(program, output, png_path=png, layer_names=layers, route=not no_route)
+    result = layout.write_layout(program, output, png_path=png, layer_names=layers, route=not no_route, io=io)
     log.info("wrote %s (%d cells, %.0f x %.0f um)", result.gds_path, result.n_instances, *result.size_um)
     if result.png_path is not None:
         log.info("wrote %s", result.png_path)

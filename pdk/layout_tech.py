@@ -21,6 +21,7 @@ class LAYER(LayerMap):
     PAD: tuple[int, int] = tech.LAYERS["PAD"]
     PADOPEN: tuple[int, int] = tech.LAYERS["PADOPEN"]
     FLOORPLAN: tuple[int, int] = tech.LAYERS["FLOORPLAN"]
+    TAPER: tuple[int, int] = tech.LAYERS["TAPER"]
     TEXT: tuple[int, int] = tech.LAYERS["TEXT"]
 
 
@@ -59,4 +60,5 @@ def build_pdk() -> gf.Pdk:
 
     all_cells = get_cells([gf.components])
     all_cells.update(cells.GRID_CELLS)
+    all_cells.update(cells.IO_CELLS)
     return gf.Pdk(name=NAME, layers=LAYER, cross_sections=CROSS_SECTIONS, cells=all_cells)

@@ -108,14 +108,29 @@ def straight(*, wl: Any = WL, length_um: float = 10.0, ideal: bool = False) -> S
     return bypass(wl=wl, length_um=length_um, ideal=ideal)
 
 
-def grating_coupler(
-    *, wl: Any = WL, peak_loss_dB: float = 3.0, bandwidth_1dB_um: float = 0.035, ideal: bool = False
-) -> SDict:
-    """Fibre grating coupler (o1 waveguide, o2 fibre): Gaussian passband at WL_CENTER_UM."""
+def grating_coupler(*, wl: Any = WL, ideal: bool = False, gc: tech.GratingCoupler = tech.GRATING) -> SDict:
+    """Fibre grating coupler (o1 waveguide, o2 fibre): Gaussian power transmission
+    around ``gc.center_wl_um``, ``gc.peak_loss_dB`` at the peak and 1 dB more at
+    ``+-gc.bandwidth_1dB_um / 2`` (loss in dB quadratic in the detuning); no phase."""
     if ideal:
         return sax.reciprocal({("o1", "o2"): jnp.ones_like(jnp.asarray(wl, dtype=complex))})
-    loss_dB = peak_loss_dB + (wl - WL) ** 2 / (bandwidth_1dB_um / 2) ** 2
+    detuning = (jnp.asarray(wl, dtype=float) - gc.center_wl_um) / (gc.bandwidth_1dB_um / 2)
+    loss_dB = gc.peak_loss_dB + detuning**2
     return sax.reciprocal({("o1", "o2"): (10 ** (-loss_dB / 20)).astype(complex)})
+
+
+def edge_coupler(*, wl: Any = WL, ideal: bool = False, ec: tech.EdgeCoupler = tech.EDGE_COUPLER) -> SDict:
+    """Inverse-taper edge coupler (o1 waveguide, o2 facet): flat ``ec.loss_dB``."""
+    amplitude = 1.0 if ideal else 10 ** (-ec.loss_dB / 20)
+    return sax.reciprocal({("o1", "o2"): amplitude * jnp.ones_like(jnp.asarray(wl, dtype=complex))})
+
+
+def io_fan(
+    *, wl: Any = WL, dx_um: float = 40.0, dy_um: float = 0.0, lead_um: float = 0.0, ideal: bool = False
+) -> SDict:
+    """Fan waveguide between a grid row and its coupler: S-bend plus lead
+    (``pdk.tech.fan_path_um``)."""
+    return bypass(wl=wl, length_um=tech.fan_path_um(dx_um, dy_um, lead_um), ideal=ideal)
 
 
 def _electrical(n: int) -> dict[tuple[str, str], float]:
@@ -134,5 +149,7 @@ def models(*, ideal: bool = False) -> dict[str, Callable[..., SDict]]:
         "phase_shifter": partial(phase_shifter, **kw),
         "phase_shifter_bypass": partial(bypass, length_um=tech.phase_shifter_path_um(), **kw),
         "straight": partial(straight, **kw),
-        "grating_coupler": partial(grating_coupler, **kw),
+        "grating_coupler": partial(grating_coupler, ideal=ideal),
+        "edge_coupler": partial(edge_coupler, ideal=ideal),
+        "io_fan": partial(io_fan, **kw),
     }

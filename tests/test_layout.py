@@ -19,7 +19,7 @@ from optinc_compiler.cli import main  # noqa: E402
 from optinc_compiler.compiler import CompileOptions, compile_layer, compile_weights  # noqa: E402
 from optinc_compiler.io import NamedMatrix  # noqa: E402
 from optinc_compiler.layout import activate_pdk, layer_component, write_layout  # noqa: E402
-from optinc_compiler.netlist import layer_netlist  # noqa: E402
+from optinc_compiler.netlist import IoSpec, layer_netlist  # noqa: E402
 from pdk import cells, tech  # noqa: E402
 
 
@@ -106,7 +106,8 @@ def test_same_program_gives_identical_gds_bytes_across_processes(tmp_path):
 def test_write_layout_gds_png_and_oasis(tmp_path):
     program = compile_weights([NamedMatrix("u", haar(3, 0))], CompileOptions())
     result = write_layout(program, tmp_path / "chip.gds", png_path=tmp_path / "chip.png")
-    assert result.n_instances == len(layer_netlist(program.layers[0]).instances)
+    with_io = layer_netlist(program.layers[0], io=IoSpec("grating"))
+    assert result.n_instances == len(with_io.instances)
     assert (tmp_path / "chip.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     layout = kdb.Layout()
     layout.read(str(tmp_path / "chip.gds"))
