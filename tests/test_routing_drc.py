@@ -70,12 +70,12 @@ def test_too_many_heaters_in_a_column_is_a_clear_error():
         plan_routing(heaters, n_rows=40, y_top_um=10.0, y_bottom_um=-1200.0)
 
 
-def _chip(tmp_path, shape, method, topology, name="chip.gds"):
+def _chip(tmp_path, shape, method, topology, name="chip.gds", io="grating"):
     rng = np.random.default_rng(1)
     w = haar(shape[0], 2) if method == "unitary" else rng.normal(size=shape)
     program = compile_weights([NamedMatrix("fc1", w)], CompileOptions(method=method, topology=topology))
     path = tmp_path / name
-    write_layout(program, path)
+    write_layout(program, path, io=io)
     return path
 
 
@@ -89,8 +89,16 @@ def test_routed_mesh_is_drc_and_connectivity_clean(tmp_path, n, topology):
     assert report.n_signal_nets == n_heaters
 
 
-def test_routed_non_square_svd_layer_is_clean(tmp_path):
-    report = check_gds(_chip(tmp_path, (3, 5), "svd", "clements"))
+@pytest.mark.parametrize("n", [2, 3, 4, 8])
+def test_routed_mesh_with_edge_couplers_is_clean(tmp_path, n):
+    report = check_gds(_chip(tmp_path, (n, n), "unitary", "clements", io="edge"))
+    assert report.clean, report.violations[:3]
+    assert report.n_signal_nets == n * (n - 1) + n
+
+
+@pytest.mark.parametrize("io", ["grating", "edge", "none"])
+def test_routed_non_square_svd_layer_is_clean(tmp_path, io):
+    report = check_gds(_chip(tmp_path, (3, 5), "svd", "clements", io=io))
     assert report.clean, report.violations[:3]
     # V: 10 MZIs + 5 phases, S: 3 attenuators (2 heaters), U: 3 MZIs + 3 phases
     assert report.n_heaters == 2 * 10 + 5 + 2 * 3 + 2 * 3 + 3
@@ -135,6 +143,24 @@ def test_planted_short_thin_line_and_cut_wire_are_caught(tmp_path):
     assert ("enclosure", "PADOPEN") in {
         (v.rule, v.layer) for v in check_gds(tmp_path / "open.gds").violations
     }
+
+
+def test_waveguide_space_and_taper_tip_violations_are_caught(tmp_path):
+    chip = _chip(tmp_path, (2, 2), "unitary", "clements", io="edge")
+    layout = kdb.Layout()
+    layout.read(str(chip))
+    top = layout.top_cells()[0]
+    wg = kdb.Region(top.begin_shapes_rec(layout.layer(*tech.LAYERS["WG"]))).merged()
+    left = wg.bbox().left
+    tips = wg & kdb.Region(kdb.Box(left, wg.bbox().bottom, left + 1000, wg.bbox().top))
+    tip = next(iter(tips.each())).bbox()  # the first micrometre of an edge coupler
+    x, y = tip.left * layout.dbu, tip.center().y * layout.dbu
+    # 20 um from the tip the taper is 0.21 um wide: a box 0.1 um from its side
+    _add_box(chip, "WG", (x + 20, y + 0.2, x + 30, y + 1.0), tmp_path / "space.gds")
+    assert [v.rule for v in check_gds(tmp_path / "space.gds").violations] == ["min_space"]
+    # a 0.1 um line under the taper marker: too thin even for a taper tip
+    _add_box(chip, "WG", (x + 20, y + 0.35, x + 30, y + 0.45), tmp_path / "tip.gds")
+    assert [v.rule for v in check_gds(tmp_path / "tip.gds").violations] == ["min_width_taper"]
 
 
 def test_duplicate_and_stray_labels_are_flagged(tmp_path):
@@ -227,6 +253,30 @@ def test_lvs_equal_and_a_moved_cell_is_caught(tmp_path):
     wrong = CliRunner().invoke(main, ["lvs", str(tmp_path / "chip.gds"), str(other_path)])
     assert wrong.exit_code == 1
     assert "has no cell 'head_grid' for layer 'head'" in wrong.output
+
+
+@pytest.mark.parametrize("io", ["edge", "none"])
+def test_lvs_with_edge_couplers_or_none_and_a_missing_coupler(tmp_path, io):
+    from optinc_compiler import program as prog
+
+    program = compile_weights(
+        [NamedMatrix("fc1", np.random.default_rng(4).normal(size=(2, 3)))], CompileOptions()
+    )
+    program_path = prog.save(program, tmp_path / "p.json")
+    write_layout(program, tmp_path / "chip.gds", io=io)
+    good = CliRunner().invoke(main, ["lvs", str(tmp_path / "chip.gds"), str(program_path)])
+    assert good.exit_code == 0, good.output
+    if io == "none":
+        return
+    layout = kdb.Layout()
+    layout.read(str(tmp_path / "chip.gds"))
+    grid = layout.cell("fc1_grid")
+    coupler = next(i for i in grid.each_inst() if i.cell.name.startswith("edge_coupler"))
+    coupler.delete()
+    layout.write(str(tmp_path / "cut.gds"))
+    bad = CliRunner().invoke(main, ["lvs", str(tmp_path / "cut.gds"), str(program_path)])
+    assert bad.exit_code == 3
+    assert "missing instance fc1_ec_" in bad.output
 
 
 def test_large_mesh_is_refused_for_routing_and_drawn_unrouted(tmp_path):
