@@ -1,9 +1,10 @@
 """Layout speed and memory, printed as a table (not a timed test).
 
-    python benchmarks/bench_layout.py [--sizes 8 16 32 64]
+    python benchmarks/bench_layout.py [--sizes 8 16 32 64] [--io grating|edge|none]
 
 For each N, a Haar-random N x N unitary is compiled (Clements), then ``optinc layout``
-draws it (routed where edge pads fit: N <= 16; unrouted above, ``--no-route``) and
+draws it with its I/O couplers (``--io``, grating by default; routed where edge pads
+fit: N <= 16; unrouted above, ``--no-route``) and
 ``optinc drc`` checks it. Each step is one fresh process, so the times include
 start-up (``import gdsfactory`` is 3-5 s); peak RSS is per process (GNU ``time``).
 One BLAS thread.
@@ -50,6 +51,7 @@ def run(cmd: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--io", choices=["grating", "edge", "none"], default="grating")
     args = parser.parse_args()
     exe = shutil.which("optinc") or str(Path(sys.executable).with_name("optinc"))
     rows = []
@@ -60,7 +62,8 @@ def main() -> None:
             program, gds = Path(tmp) / f"p{n}.json", Path(tmp) / f"chip{n}.gds"
             subprocess.run([exe, "-q", "compile", str(u), "-o", str(program)], check=True, env=ENV)
             routed = n <= 16
-            cmd = [exe, "-q", "layout", str(program), "-o", str(gds)] + ([] if routed else ["--no-route"])
+            cmd = [exe, "-q", "layout", str(program), "-o", str(gds), "--io", args.io]
+            cmd += [] if routed else ["--no-route"]
             t_layout, mb_layout = run(cmd)
             t_drc, mb_drc = run([exe, "-q", "drc", str(gds)] + ([] if routed else ["--no-connectivity"]))
             rows.append(
@@ -76,7 +79,7 @@ def main() -> None:
                 ]
             )
     headers = ["N", "MZIs", "routed", "layout_s", "layout_peak_MB", "gds_MB", "drc_s", "drc_peak_MB"]
-    print("OPENBLAS_NUM_THREADS=1; times are whole processes (start-up included)")
+    print(f"OPENBLAS_NUM_THREADS=1; --io {args.io}; times are whole processes (start-up included)")
     print(format_table(headers, rows))
 
 
