@@ -253,6 +253,14 @@ def check_command(
 @click.option("--pdk", "pdk_name", default="optinc", show_default=True, help="PDK to draw with.")
 @click.option("--no-route", is_flag=True, help="Draw the meshes without heater wiring and pads.")
 @click.option(
+    "--pads",
+    type=click.Choice(["auto", "edge", "bumps"]),
+    default="auto",
+    show_default=True,
+    help="Heater pads: rows at the die edge, flip-chip bumps over the heaters, or auto "
+    "(edge pads where they fit, bumps where not).",
+)
+@click.option(
     "--io",
     "io",
     type=click.Choice(["grating", "edge", "none"]),
@@ -269,6 +277,7 @@ def layout_command(
     layers: tuple[str, ...],
     pdk_name: str,
     no_route: bool,
+    pads: str,
     io: str,
 ) -> None:
     """Draw the meshes of PROGRAM as a GDS layout (and a PNG)."""
@@ -280,7 +289,9 @@ def layout_command(
     from optinc_compiler import layout
 
     layout.activate_pdk(pdk_name)
-    result = layout.write_layout(program, output, png_path=png, layer_names=layers, route=not no_route, io=io)
+    result = layout.write_layout(
+        program, output, png_path=png, layer_names=layers, route=not no_route, io=io, pads=pads
+    )
     log.info("wrote %s (%d cells, %.0f x %.0f um)", result.gds_path, result.n_instances, *result.size_um)
     if result.png_path is not None:
         log.info("wrote %s", result.png_path)

@@ -5,8 +5,8 @@
   tolerance for discretised bends (ECOSYSTEM.md: a check at exactly the minimum flags
   hundreds of 1 nm bend edges). Inside the TAPER marker (edge couplers' inverse
   tapers) the WG width rule is ``RULES.taper_tip_min_width_um`` instead.
-* Connectivity: merged routing and pad metal (M2, PAD) regions are nets; pad labels
-  name them (each label once, each on a pad).
+* Connectivity: merged routing, pad and bump metal (M2, PAD, BUMP) regions are nets;
+  pad labels name them (each label once, each on a pad or bump).
   Every heater contact (VIA) must be on a labelled net; a net may carry one pad
   (two labels on one net is a short); a signal net reaches exactly one contact; each
   heater (a merged HEATER polygon) joins one signal net and one ground net.
@@ -162,7 +162,7 @@ def _rule_result(rule: str, layer: str, limit: float, pairs: kdb.EdgePairs, dbu:
 
 
 #: (inner layer, outer layer): every inner shape must lie inside the outer layer.
-ENCLOSURES = (("VIA", "HEATER"), ("VIA", "M2"), ("PADOPEN", "PAD"))
+ENCLOSURES = (("VIA", "HEATER"), ("VIA", "M2"), ("PADOPEN", "PAD"), ("BUMP", "M2"))
 
 
 def _enclosures(regions: dict[str, kdb.Region], dbu: float) -> list[RuleResult]:
@@ -195,7 +195,7 @@ def _connectivity(
 ) -> tuple[list[RuleResult], tuple[int, int, int]]:
     dbu = layout.dbu
     # routing metal and pad metal conduct together: a pad-layer bridge is a short too
-    nets = list((regions["M2"] + regions["PAD"]).merged().each())
+    nets = list((regions["M2"] + regions["PAD"] + regions["BUMP"]).merged().each())
     net_of_label: dict[str, int] = {}
     labels_on_net: dict[int, list[str]] = {i: [] for i in range(len(nets))}
     problems: dict[str, list[Violation]] = {
@@ -205,7 +205,7 @@ def _connectivity(
         "heater_nets": [],
         "labels": [],
     }
-    pads = list(regions["PAD"].each())
+    pads = list((regions["PAD"] + regions["BUMP"]).each())  # bond pads and flip-chip bumps
     net_index, pad_index = _BoxIndex(nets), _BoxIndex(pads)
     seen: set[str] = set()
     for text, point in _labels(layout, top):

@@ -7,7 +7,9 @@ per instance, named as in the netlist, at (sum of the column lengths to its left
 so one cell per kind serves all instances.
 
 Above and below the grid, every heater is wired to its own bond pad and the returns to
-ground pads (``optinc_compiler.routing``). West and east of the wiring, the layer's
+ground pads (``optinc_compiler.routing``); grids whose heaters do not fit edge pad rows
+(above 16 rows) get a flip-chip bump over each heater instead (``pads="auto"``; "edge"
+or "bumps" force one). West and east of the wiring, the layer's
 inputs and outputs reach their I/O couplers (``io="grating"``, the default, or
 ``"edge"``): fan waveguides of the netlist's ``io_fan`` cells run straight out of the
 grid at the row pitch, past the pads' x extent, then S-bend to the 127 um fibre pitch,
@@ -31,13 +33,16 @@ import gdsfactory as gf
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import IoSpec, Netlist, add_io, layer_netlist
 from optinc_compiler.program import PhaseProgram, check_output_folder, mzi_id_prefix, write_atomic
-from optinc_compiler.routing import Heater, RoutingPlan, plan_routing
+from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
 from pdk import get_pdk, tech
 from pdk.cells import GRID_CELLS, IO_CELLS, io_fan
 
 #: Space between the drawings of two layers, and from the drawings to the die edge.
 LAYER_SPACING_UM = 300.0
 DIE_MARGIN_UM = 100.0
+#: Heater pads: rows at the die edge, flip-chip bumps over the heaters, or edge pads
+#: where they fit and bumps where not (per layer).
+PAD_KINDS = ("auto", "edge", "bumps")
 #: I/O options: grating couplers, edge couplers, or the grid's bare ports.
 IO_KINDS = ("grating", "edge", "none")
 #: x distance from the heater wiring and pads to the fan waveguides' S-bends.
@@ -84,11 +89,14 @@ def layer_component(
     row_pitch_um: float = tech.GRID.row_pitch_um,
     route: bool = True,
     io: str = "none",
+    pads: str = "auto",
 ) -> gf.Component:
-    """Draw one layer's grid netlist and (``route``) its heater wiring and pads, and
+    """Draw one layer's grid netlist and (``route``) its heater wiring and pads (``pads``:
+    edge pad rows, flip-chip bumps, or ``auto``: edge pads where they fit), and
     (``io`` = grating or edge) its I/O couplers; its ports are the netlist's ``in{j}`` /
     ``out{i}`` (the couplers' fibre sides with I/O)."""
     _check_io(io)
+    _check_pads(pads)
     if netlist.io is not None:
         raise InputError(f"draw the grid netlist of {netlist.name!r}; the layout adds the I/O itself")
     c = _fresh_component(f"{mzi_id_prefix(netlist.name)}_grid")
@@ -103,13 +111,14 @@ def layer_component(
         refs[inst.name] = ref
     c.info["n_instances"] = len(netlist.instances)
     if route:
-        plan = plan_routing(
-            _heaters(netlist, refs),
-            n_rows=netlist.n_modes,
-            y_top_um=c.ymax + tech.ROUTING.pitch_um,
-            y_bottom_um=c.ymin - tech.ROUTING.pitch_um,
-            ground_label=f"GND_{mzi_id_prefix(netlist.name)}_",
-        )
+        heaters, ground = _heaters(netlist, refs), f"GND_{mzi_id_prefix(netlist.name)}_"
+        y_top, y_bottom = c.ymax + tech.ROUTING.pitch_um, c.ymin - tech.ROUTING.pitch_um
+        if pads == "bumps" or (pads == "auto" and not edge_pads_fit(heaters, n_rows=netlist.n_modes)):
+            plan = plan_bumps(heaters, y_top_um=y_top, ground_label=ground)
+        else:
+            plan = plan_routing(
+                heaters, n_rows=netlist.n_modes, y_top_um=y_top, y_bottom_um=y_bottom, ground_label=ground
+            )
         _draw_plan(c, plan)
         c.info["n_pads"] = len(plan.pads)
     full = netlist
@@ -122,6 +131,11 @@ def layer_component(
         inst_name, inst_port = target.split(",")
         c.add_port(port_name, port=refs[inst_name].ports[inst_port])
     return c
+
+
+def _check_pads(pads: str) -> None:
+    if pads not in PAD_KINDS:
+        raise InputError(f"unknown pad option {pads!r}; allowed: {', '.join(PAD_KINDS)}")
 
 
 def _check_io(io: str) -> None:
@@ -192,8 +206,14 @@ def _draw_plan(c: gf.Component, plan: RoutingPlan) -> None:
             xa, xb, ya, yb = min(x0, x1) - w, max(x0, x1) + w, min(y0, y1) - w, max(y0, y1) + w
             c.add_polygon([(xa, ya), (xb, ya), (xb, yb), (xa, yb)], layer="M2")
     size, opening = tech.RULES.pad_size_um / 2, tech.RULES.pad_size_um / 2 - 5.0
+    bump = tech.BUMP.size_um / 2
     for pad in plan.pads:
-        for layer, half in (("M2", size), ("PAD", size), ("PADOPEN", opening)):
+        shapes = (
+            (("M2", bump), ("BUMP", bump))
+            if pad.kind == "bump"
+            else (("M2", size), ("PAD", size), ("PADOPEN", opening))
+        )
+        for layer, half in shapes:
             x, y = pad.x_um, pad.y_um
             c.add_polygon(
                 [(x - half, y - half), (x + half, y - half), (x + half, y + half), (x - half, y + half)],
@@ -203,7 +223,12 @@ def _draw_plan(c: gf.Component, plan: RoutingPlan) -> None:
 
 
 def chip_component(
-    program: PhaseProgram, *, layer_names: Sequence[str] = (), route: bool = True, io: str = "grating"
+    program: PhaseProgram,
+    *,
+    layer_names: Sequence[str] = (),
+    route: bool = True,
+    io: str = "grating",
+    pads: str = "auto",
 ) -> gf.Component:
     """All (or the named) layers of the program side by side, top edges aligned (their
     top pad rows form the die's top edge), inside a die outline on FLOORPLAN; with edge
@@ -218,7 +243,7 @@ def chip_component(
     chip = _fresh_component("optinc_chip")
     x = 0.0
     for layer in layers:
-        grid = layer_component(layer_netlist(layer), route=route, io=io)
+        grid = layer_component(layer_netlist(layer), route=route, io=io, pads=pads)
         ref = chip.add_ref(grid, name=mzi_id_prefix(layer.name))
         ref.move((x - ref.xmin, -ref.ymax))
         x = ref.xmax + LAYER_SPACING_UM
@@ -238,11 +263,13 @@ def write_layout(
     layer_names: Sequence[str] = (),
     route: bool = True,
     io: str = "grating",
+    pads: str = "auto",
 ) -> LayoutResult:
     """Build the chip and write GDS (or OASIS for ``.oas``) and optionally a PNG.
 
     ``route=False`` draws the meshes without heater wiring and pads (for meshes too
-    large for edge pads); ``io`` picks the I/O couplers (grating, edge or none). Files
+    large for edge pads); ``pads`` picks edge pad rows, flip-chip bumps or ``auto`` (edge
+    pads where they fit, per layer); ``io`` the I/O couplers (grating, edge or none). Files
     are written next to their target under a temporary name, then renamed, so a
     failure leaves no partial file. Same program, same bytes (no timestamps).
     """
@@ -253,8 +280,9 @@ def write_layout(
     if gds.suffix.lower() not in (".gds", ".oas"):
         raise InputError(f"layout file {str(gds)!r} must end in .gds or .oas")
     _check_io(io)
+    _check_pads(pads)
     activate_pdk()
-    chip = chip_component(program, layer_names=layer_names, route=route, io=io)
+    chip = chip_component(program, layer_names=layer_names, route=route, io=io, pads=pads)
     write_atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=True))  # ports, for LVS
     if png is not None:
         aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0

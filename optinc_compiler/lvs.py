@@ -187,7 +187,7 @@ def cell_geometry_mismatches(top: Any, references: dict[str, Any]) -> tuple[str,
 
 
 def heater_wiring_mismatches(grid: Any, schematic: Netlist) -> tuple[str, ...]:
-    """Follow each heater's signal contact through the drawn metal (M2 + PAD) to its
+    """Follow each heater's signal contact through the drawn metal (M2, PAD, BUMP) to its
     pad: the pad must carry that heater's id, so the lab drives the right heater."""
     import klayout.db as kdb
 
@@ -202,7 +202,7 @@ def heater_wiring_mismatches(grid: Any, schematic: Netlist) -> tuple[str, ...]:
         index = layout.find_layer(*tech.LAYERS[name])
         return kdb.Region() if index is None else kdb.Region(cell.begin_shapes_rec(index))
 
-    nets = list((region("M2") + region("PAD")).merged().each())
+    nets = list((region("M2") + region("PAD") + region("BUMP")).merged().each())
     labels = _labels(layout, cell)
     dbu, half = layout.dbu, tech.TERMINAL.size_um / 2
     drawn = {inst.name: inst for inst in grid.insts}

@@ -20,6 +20,7 @@ class LAYER(LayerMap):
     M2: tuple[int, int] = tech.LAYERS["M2"]
     PAD: tuple[int, int] = tech.LAYERS["PAD"]
     PADOPEN: tuple[int, int] = tech.LAYERS["PADOPEN"]
+    BUMP: tuple[int, int] = tech.LAYERS["BUMP"]
     FLOORPLAN: tuple[int, int] = tech.LAYERS["FLOORPLAN"]
     TAPER: tuple[int, int] = tech.LAYERS["TAPER"]
     TEXT: tuple[int, int] = tech.LAYERS["TEXT"]

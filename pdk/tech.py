@@ -18,6 +18,7 @@ LAYERS: dict[str, tuple[int, int]] = {
     "M2": (45, 0),  # routing metal
     "PAD": (49, 0),  # bond-pad metal
     "PADOPEN": (46, 0),  # passivation opening over pads
+    "BUMP": (50, 0),  # flip-chip bump (under-bump metal, on an M2 landing)
     "FLOORPLAN": (64, 0),  # die outline
     "TAPER": (70, 0),  # marker over edge-coupler inverse tapers (WG width rule relaxed)
     "TEXT": (66, 0),  # labels (heater ids on pads)
@@ -70,12 +71,14 @@ class Rules:
         ("HEATER", 2.0),
         ("M2", 5.0),
         ("PAD", 50.0),
+        ("BUMP", 20.0),
     )
     min_space_um: tuple[tuple[str, float], ...] = (
         ("WG", 0.15),
         ("HEATER", 5.0),
         ("M2", 5.0),
         ("PAD", 20.0),
+        ("BUMP", 20.0),
     )
     #: inside the TAPER marker (inverse-taper tips of edge couplers) WG may be this narrow
     taper_tip_min_width_um: float = 0.15
@@ -109,6 +112,22 @@ class Routing:
     pitch_um: float = 10.0
 
 
+@dataclass(frozen=True)
+class Bump:
+    """Flip-chip bumps (``optinc layout --pads bumps``): one square per heater over its
+    own heater, on the M2 landing of its signal contact or one short M2 stub away.
+    Heaters on even rows get the bump ``even_offset_um`` east of the signal contact,
+    odd rows ``odd_offset_um``: neighbouring rows' bumps (30 um apart) are staggered
+    and keep ``Rules`` BUMP space; the return contact is ~94 um east."""
+
+    size_um: float = 25.0
+    even_offset_um: float = 15.0
+    odd_offset_um: float = 65.0
+    #: ground bumps: this far beyond the grid edge, at the top of each ground line
+    ground_gap_um: float = 20.0
+
+
+BUMP = Bump()
 WAVEGUIDE = Waveguide()
 TERMINAL = Terminal()
 ROUTING = Routing()

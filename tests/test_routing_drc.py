@@ -70,12 +70,12 @@ def test_too_many_heaters_in_a_column_is_a_clear_error():
         plan_routing(heaters, n_rows=40, y_top_um=10.0, y_bottom_um=-1200.0)
 
 
-def _chip(tmp_path, shape, method, topology, name="chip.gds", io="grating"):
+def _chip(tmp_path, shape, method, topology, name="chip.gds", io="grating", pads="auto"):
     rng = np.random.default_rng(1)
     w = haar(shape[0], 2) if method == "unitary" else rng.normal(size=shape)
     program = compile_weights([NamedMatrix("fc1", w)], CompileOptions(method=method, topology=topology))
     path = tmp_path / name
-    write_layout(program, path, io=io)
+    write_layout(program, path, io=io, pads=pads)
     return path
 
 
@@ -279,22 +279,71 @@ def test_lvs_with_edge_couplers_or_none_and_a_missing_coupler(tmp_path, io):
     assert "missing instance fc1_ec_" in bad.output
 
 
-def test_large_mesh_is_refused_for_routing_and_drawn_unrouted(tmp_path):
+def test_large_mesh_gets_flip_chip_bumps_or_is_refused_edge_pads(tmp_path):
     from optinc_compiler import program as prog
 
     program = compile_weights([NamedMatrix("big", haar(20, 1))], CompileOptions())
     program_path = prog.save(program, tmp_path / "p.json")
-    refused = CliRunner().invoke(main, ["layout", str(program_path), "-o", str(tmp_path / "chip.gds")])
+    chip = str(tmp_path / "chip.gds")
+    refused = CliRunner().invoke(main, ["layout", str(program_path), "-o", chip, "--pads", "edge"])
     assert refused.exit_code == 1
     assert "larger meshes need the flip-chip area array" in refused.output
-    assert "optinc layout --no-route" in refused.output
+    assert "optinc layout --pads bumps" in refused.output
     assert not (tmp_path / "chip.gds").exists()
-    drawn = CliRunner().invoke(
-        main, ["layout", str(program_path), "-o", str(tmp_path / "chip.gds"), "--no-route"]
-    )
+    bumped = CliRunner().invoke(main, ["layout", str(program_path), "-o", chip])  # --pads auto
+    assert bumped.exit_code == 0, bumped.output
+    report = check_gds(chip)
+    assert report.clean, report.violations[:3]
+    assert report.n_signal_nets == report.n_heaters == 20 * 19 + 20
+    lvs = CliRunner().invoke(main, ["lvs", chip, str(program_path)])
+    assert lvs.exit_code == 0, lvs.output
+    drawn = CliRunner().invoke(main, ["layout", str(program_path), "-o", chip, "--no-route", "--io", "none"])
     assert drawn.exit_code == 0, drawn.output
-    geometry = CliRunner().invoke(main, ["drc", str(tmp_path / "chip.gds"), "--no-connectivity"])
+    geometry = CliRunner().invoke(main, ["drc", chip, "--no-connectivity"])
     assert geometry.exit_code == 0, geometry.output
     assert "floating" not in geometry.output
-    unrouted = check_gds(tmp_path / "chip.gds")
+    unrouted = check_gds(chip)
     assert {v.rule for v in unrouted.violations} == {"floating", "heater_nets"}
+
+
+@pytest.mark.parametrize(("shape", "method"), [((4, 4), "unitary"), ((3, 5), "svd")])
+def test_small_meshes_with_bumps_are_clean(tmp_path, shape, method):
+    report = check_gds(_chip(tmp_path, shape, method, "reck", pads="bumps"))
+    assert report.clean, report.violations[:3]
+    assert report.n_signal_nets == report.n_heaters
+
+
+def test_bump_plan_has_one_bump_per_heater_at_the_bump_space():
+    from optinc_compiler.routing import plan_bumps
+
+    # an output phase-shifter column (every row) and an MZI column (every other row)
+    heaters = [Heater(f"ps{r}", r, 3.0, 97.0, -30.0 * r) for r in range(6)]
+    heaters += [Heater(f"m{r}", r, 303.0, 397.0, -30.0 * r) for r in range(0, 6, 2)]
+    plan = plan_bumps(heaters, y_top_um=10.0, ground_label="GND_x_")
+    assert {p.kind for p in plan.pads} == {"bump"}
+    assert sorted(p.label for p in plan.pads) == sorted(
+        [h.heater_id for h in heaters] + ["GND_x_f0", "GND_x_f1"]
+    )
+    half = tech.BUMP.size_um / 2
+    space = dict(tech.RULES.min_space_um)["BUMP"]
+    for p, q in itertools.combinations(plan.pads, 2):
+        gap = max(abs(p.x_um - q.x_um), abs(p.y_um - q.y_um)) - 2 * half
+        assert gap >= space, (p, q)
+    for wire in plan.wires:  # stubs stay in their row, ground lines in their column
+        (x0, y0), (x1, y1) = wire.points
+        assert x0 == x1 or y0 == y1
+
+
+def test_pads_option_is_validated(tmp_path):
+    program_path = prog_save(tmp_path)
+    result = CliRunner().invoke(
+        main, ["layout", str(program_path), "-o", str(tmp_path / "x.gds"), "--pads", "x"]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for '--pads': 'x' is not one of 'auto', 'edge', 'bumps'" in result.output
+
+
+def prog_save(tmp_path):
+    from optinc_compiler import program as prog
+
+    return prog.save(compile_weights([NamedMatrix("fc1", np.eye(2))], CompileOptions()), tmp_path / "p.json")
