@@ -19,6 +19,7 @@ from optinc_compiler.drc import check_gds  # noqa: E402
 from optinc_compiler.errors import InputError  # noqa: E402
 from optinc_compiler.io import NamedMatrix  # noqa: E402
 from optinc_compiler.layout import write_layout  # noqa: E402
+from optinc_compiler.lvs import lvs_gds  # noqa: E402
 from optinc_compiler.routing import Heater, plan_routing  # noqa: E402
 from pdk import tech  # noqa: E402
 
@@ -70,19 +71,23 @@ def test_too_many_heaters_in_a_column_is_a_clear_error():
         plan_routing(heaters, n_rows=40, y_top_um=10.0, y_bottom_um=-1200.0)
 
 
-def _chip(tmp_path, shape, method, topology, name="chip.gds", io="grating", pads="auto"):
+def _chip(tmp_path, shape, method, topology, name="chip.gds", io="grating", pads="auto", lvs=False):
+    """Lay out one compiled layer (and, with ``lvs``, check that LVS finds it equal)."""
     rng = np.random.default_rng(1)
     w = haar(shape[0], 2) if method == "unitary" else rng.normal(size=shape)
     program = compile_weights([NamedMatrix("fc1", w)], CompileOptions(method=method, topology=topology))
     path = tmp_path / name
     write_layout(program, path, io=io, pads=pads)
+    if lvs:
+        (result,) = lvs_gds(path, program)
+        assert result.ok, result.first_difference
     return path
 
 
 @pytest.mark.parametrize("topology", ["clements", "reck"])
 @pytest.mark.parametrize("n", [2, 3, 4, 8])
 def test_routed_mesh_is_drc_and_connectivity_clean(tmp_path, n, topology):
-    report = check_gds(_chip(tmp_path, (n, n), "unitary", topology))
+    report = check_gds(_chip(tmp_path, (n, n), "unitary", topology, lvs=True))
     assert report.clean, report.violations[:3]
     n_heaters = 2 * n * (n - 1) // 2 + n  # two per MZI plus the output screen
     assert report.n_heaters == n_heaters
@@ -91,14 +96,14 @@ def test_routed_mesh_is_drc_and_connectivity_clean(tmp_path, n, topology):
 
 @pytest.mark.parametrize("n", [2, 3, 4, 8])
 def test_routed_mesh_with_edge_couplers_is_clean(tmp_path, n):
-    report = check_gds(_chip(tmp_path, (n, n), "unitary", "clements", io="edge"))
+    report = check_gds(_chip(tmp_path, (n, n), "unitary", "clements", io="edge", lvs=True))
     assert report.clean, report.violations[:3]
     assert report.n_signal_nets == n * (n - 1) + n
 
 
 @pytest.mark.parametrize("io", ["grating", "edge", "none"])
 def test_routed_non_square_svd_layer_is_clean(tmp_path, io):
-    report = check_gds(_chip(tmp_path, (3, 5), "svd", "clements", io=io))
+    report = check_gds(_chip(tmp_path, (3, 5), "svd", "clements", io=io, lvs=True))
     assert report.clean, report.violations[:3]
     # V: 10 MZIs + 5 phases, S: 3 attenuators (2 heaters), U: 3 MZIs + 3 phases
     assert report.n_heaters == 2 * 10 + 5 + 2 * 3 + 2 * 3 + 3
@@ -308,7 +313,7 @@ def test_large_mesh_gets_flip_chip_bumps_or_is_refused_edge_pads(tmp_path):
 
 @pytest.mark.parametrize(("shape", "method"), [((4, 4), "unitary"), ((3, 5), "svd")])
 def test_small_meshes_with_bumps_are_clean(tmp_path, shape, method):
-    report = check_gds(_chip(tmp_path, shape, method, "reck", pads="bumps"))
+    report = check_gds(_chip(tmp_path, shape, method, "reck", pads="bumps", lvs=True))
     assert report.clean, report.violations[:3]
     assert report.n_signal_nets == report.n_heaters
 
