@@ -1,16 +1,17 @@
 """Layout speed and memory, printed as a table (not a timed test).
 
-    python benchmarks/bench_layout.py [--sizes 8 16 32 64]
+    python benchmarks/bench_layout.py [--sizes 8 16 32 64] [--io grating|edge|none]
+                                      [--pads auto|edge|bumps]
 
 For each N, a Haar-random N x N unitary is compiled (Clements), then ``optinc layout``
-draws it (routed where edge pads fit: N <= 16; unrouted above, ``--no-route``) and
-``optinc drc`` checks it. Each step is one fresh process, so the times include
+draws it with its I/O couplers (``--io``, grating by default) and every heater routed
+(``--pads auto``: edge pad rows where they fit, N <= 16, flip-chip bumps above) and
+``optinc drc`` checks it (widths, spaces, connectivity). Each step is one fresh process, so the times include
 start-up (``import gdsfactory`` is 3-5 s); peak RSS is per process (GNU ``time``).
 One BLAS thread.
 
 Targets (layout issue): N=16 routed chip <= 10 s with start-up; N=64 with all 4,096
-heaters routed <= 120 s and 4 GB (routing at N=64 needs the flip-chip array: not yet);
-DRC of the N=64 chip <= 60 s.
+heaters routed <= 120 s and 4 GB; DRC of the N=64 chip <= 60 s.
 """
 
 from __future__ import annotations
@@ -47,9 +48,25 @@ def run(cmd: list[str]) -> tuple[float, float]:
     return elapsed, peak_kb / 1024
 
 
+def _pad_kind(gds: Path) -> str:
+    """``bumps`` if the file has flip-chip bumps, else ``edge``."""
+    import klayout.db as kdb
+
+    from pdk import tech
+
+    layout = kdb.Layout()
+    layout.read(str(gds))
+    index = layout.find_layer(*tech.LAYERS["BUMP"])
+    top = layout.top_cells()[0]
+    has_bumps = index is not None and not kdb.Region(top.begin_shapes_rec(index)).is_empty()
+    return "bumps" if has_bumps else "edge"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--io", choices=["grating", "edge", "none"], default="grating")
+    parser.add_argument("--pads", choices=["auto", "edge", "bumps"], default="auto")
     args = parser.parse_args()
     exe = shutil.which("optinc") or str(Path(sys.executable).with_name("optinc"))
     rows = []
@@ -59,15 +76,14 @@ def main() -> None:
             np.save(u, unitary_group.rvs(n, random_state=n))
             program, gds = Path(tmp) / f"p{n}.json", Path(tmp) / f"chip{n}.gds"
             subprocess.run([exe, "-q", "compile", str(u), "-o", str(program)], check=True, env=ENV)
-            routed = n <= 16
-            cmd = [exe, "-q", "layout", str(program), "-o", str(gds)] + ([] if routed else ["--no-route"])
+            cmd = [exe, "-q", "layout", str(program), "-o", str(gds), "--io", args.io, "--pads", args.pads]
             t_layout, mb_layout = run(cmd)
-            t_drc, mb_drc = run([exe, "-q", "drc", str(gds)] + ([] if routed else ["--no-connectivity"]))
+            t_drc, mb_drc = run([exe, "-q", "drc", str(gds)])
             rows.append(
                 [
                     str(n),
                     str(n * (n - 1) // 2),
-                    "yes" if routed else "no",
+                    _pad_kind(gds),
                     f"{t_layout:.1f}",
                     f"{mb_layout:.0f}",
                     f"{gds.stat().st_size / 1e6:.2f}",
@@ -75,8 +91,8 @@ def main() -> None:
                     f"{mb_drc:.0f}",
                 ]
             )
-    headers = ["N", "MZIs", "routed", "layout_s", "layout_peak_MB", "gds_MB", "drc_s", "drc_peak_MB"]
-    print("OPENBLAS_NUM_THREADS=1; times are whole processes (start-up included)")
+    headers = ["N", "MZIs", "pads", "layout_s", "layout_peak_MB", "gds_MB", "drc_s", "drc_peak_MB"]
+    print(f"OPENBLAS_NUM_THREADS=1; --io {args.io}; times are whole processes (start-up included)")
     print(format_table(headers, rows))
 
 

@@ -7,9 +7,7 @@ Command bodies import their stage lazily so ``optinc --help`` starts fast.
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,40 +16,13 @@ from typing import Any, TypeVar
 import click
 
 from optinc_compiler import __version__
+from optinc_compiler.clickutil import domain_errors, finite
 from optinc_compiler.errors import OptincError
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("optinc")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_VERIFICATION = 0, 1, 2, 3
-
-
-class OptincClickError(click.ClickException):
-    """A domain error shown as one line, with the error's own exit code."""
-
-    def __init__(self, error: OptincError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code  # type: ignore[misc]  # click declares a ClassVar
-
-
-def domain_errors(func: F) -> F:
-    """Turn :class:`OptincError` into a one-line message and its exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except OptincError as exc:
-            raise OptincClickError(exc) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    """Click callback: reject nan and inf (a usage error, exit 2)."""
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a finite number")
-    return value
 
 
 def _configure_logging(verbose: int, quiet: int) -> None:
@@ -299,9 +270,33 @@ def check_command(
 @layers_option("Lay out")
 @click.option("--pdk", "pdk_name", default="optinc", show_default=True, help="PDK to draw with.")
 @click.option("--no-route", is_flag=True, help="Draw the meshes without heater wiring and pads.")
+@click.option(
+    "--pads",
+    type=click.Choice(["auto", "edge", "bumps"]),
+    default="auto",
+    show_default=True,
+    help="Heater pads: rows at the die edge, flip-chip bumps over the heaters, or auto "
+    "(edge pads where they fit, bumps where not).",
+)
+@click.option(
+    "--io",
+    "io",
+    type=click.Choice(["grating", "edge", "none"]),
+    default="grating",
+    show_default=True,
+    help="I/O couplers: grating couplers at the 127 um fibre pitch, edge couplers at the die "
+    "edge (one layer at a time), or none.",
+)
 @domain_errors
 def layout_command(
-    program_file: Path, output: Path, png: Path | None, layers: tuple[str, ...], pdk_name: str, no_route: bool
+    program_file: Path,
+    output: Path,
+    png: Path | None,
+    layers: tuple[str, ...],
+    pdk_name: str,
+    no_route: bool,
+    pads: str,
+    io: str,
 ) -> None:
     """Draw the meshes of PROGRAM as a GDS layout (and a PNG)."""
     from optinc_compiler import program as prog
@@ -312,7 +307,9 @@ def layout_command(
     from optinc_compiler import layout
 
     layout.activate_pdk(pdk_name)
-    result = layout.write_layout(program, output, png_path=png, layer_names=layers, route=not no_route)
+    result = layout.write_layout(
+        program, output, png_path=png, layer_names=layers, route=not no_route, io=io, pads=pads
+    )
     log.info("wrote %s (%d cells, %.0f x %.0f um)", result.gds_path, result.n_instances, *result.size_um)
     if result.png_path is not None:
         log.info("wrote %s", result.png_path)
@@ -614,7 +611,7 @@ def verify_command(
     from optinc_compiler import program as prog
     from optinc_compiler import simulate, verify
     from optinc_compiler.errors import InputError, VerificationError
-    from optinc_compiler.netlist import extracted_netlist, layer_netlist
+    from optinc_compiler.netlist import extracted_netlist, layer_netlist, strip_io
 
     is_layout = source_file.suffix.lower() in LAYOUT_SUFFIXES
     if is_layout and program_for_layout is None:
@@ -652,7 +649,8 @@ def verify_command(
         from optinc_compiler.lvs import extract_layers
 
         _, extracted = extract_layers(source_file, program, layer_names=[layer.name for layer in chosen])
-        netlists = {x.layer.name: extracted_netlist(x.extracted, x.schematic) for x in extracted}
+        # the grid as drawn; the I/O fans' per-port phases are the I/O calibration's
+        netlists = {x.layer.name: strip_io(extracted_netlist(x.extracted, x.schematic)) for x in extracted}
     else:
         netlists = {layer.name: layer_netlist(layer) for layer in chosen}
     result = verify.verify_targets(

@@ -3,9 +3,10 @@
 * Enclosure: vias inside the heater and the routing metal, pad openings inside pads.
 * Width and space per layer from ``pdk.tech.RULES`` on merged regions, with the grid
   tolerance for discretised bends (ECOSYSTEM.md: a check at exactly the minimum flags
-  hundreds of 1 nm bend edges).
-* Connectivity: merged routing and pad metal (M2, PAD) regions are nets; pad labels
-  name them (each label once, each on a pad).
+  hundreds of 1 nm bend edges). Inside the TAPER marker (edge couplers' inverse
+  tapers) the WG width rule is ``RULES.taper_tip_min_width_um`` instead.
+* Connectivity: merged routing, pad and bump metal (M2, PAD, BUMP) regions are nets;
+  pad labels name them (each label once, each on a pad or bump).
   Every heater contact (VIA) must be on a labelled net; a net may carry one pad
   (two labels on one net is a short); a signal net reaches exactly one contact; each
   heater (a merged HEATER polygon) joins one signal net and one ground net.
@@ -114,20 +115,54 @@ def _width_and_space(regions: dict[str, kdb.Region], dbu: float) -> list[RuleRes
     out = []
     for rule, table in (("min_width", tech.RULES.min_width_um), ("min_space", tech.RULES.min_space_um)):
         for layer, limit in table:
-            threshold = round((limit - tol) / dbu)
-            region = regions[layer]
-            check = region.width_check if rule == "min_width" else region.space_check
-            pairs = check(threshold, ignore_angle=IGNORE_ANGLE_DEG)
-            violations = tuple(
-                _violation(rule, layer, pair.bbox(), dbu, f"{pair.distance() * dbu:.3f} um < {limit} um")
-                for pair in pairs.each()
-            )
-            out.append(RuleResult(rule=rule, layer=layer, limit=f">= {limit} um", violations=violations))
+            region, threshold = regions[layer], round((limit - tol) / dbu)
+            if rule == "min_width":
+                pairs = region.width_check(threshold, ignore_angle=IGNORE_ANGLE_DEG)
+            else:
+                pairs = _space_pairs(region, threshold)
+            if rule == "min_width" and layer == "WG":  # inverse tapers: their own rule
+                pairs = pairs.not_inside(regions["TAPER"])
+            out.append(_rule_result(rule, layer, limit, pairs, dbu))
+    tip = tech.RULES.taper_tip_min_width_um
+    # the marker cuts waveguides across (ends at right angles: ignored like bend ends)
+    tapers = regions["WG"] & regions["TAPER"]
+    pairs = tapers.width_check(round((tip - tol) / dbu), ignore_angle=IGNORE_ANGLE_DEG)
+    out.append(_rule_result("min_width_taper", "WG", tip, pairs, dbu))
     return out
 
 
+#: Merged polygons are broken into pieces of at most this many vertices and bounding
+#: boxes at most this many times their area before the space check (see _space_pairs).
+BREAK_VERTICES, BREAK_AREA_RATIO = 1000, 100.0
+
+
+def _space_pairs(region: kdb.Region, threshold_dbu: int) -> kdb.EdgePairs:
+    """Space violations of a merged region: inside one polygon (notch) and between two.
+
+    A merged waveguide row runs from its input coupler through the whole grid to its
+    output coupler, and the fans give every row's bounding box the height of the coupler
+    column: every pair of rows is then compared edge by edge (47 s at N=64). Broken into
+    compact pieces, only neighbours are compared (a few s). The pieces of one polygon
+    touch along their cuts, with zero distance; distinct merged polygons never touch,
+    so zero-distance pairs are the cuts and are dropped."""
+    pieces = region.dup()
+    pieces.break_(BREAK_VERTICES, BREAK_AREA_RATIO)
+    pieces.merged_semantics = False
+    pairs = pieces.notch_check(threshold_dbu, ignore_angle=IGNORE_ANGLE_DEG)
+    pairs += pieces.isolated_check(threshold_dbu, ignore_angle=IGNORE_ANGLE_DEG)
+    return pairs.with_distance(1, None, False)
+
+
+def _rule_result(rule: str, layer: str, limit: float, pairs: kdb.EdgePairs, dbu: float) -> RuleResult:
+    violations = tuple(
+        _violation(rule, layer, pair.bbox(), dbu, f"{pair.distance() * dbu:.3f} um < {limit} um")
+        for pair in pairs.each()
+    )
+    return RuleResult(rule=rule, layer=layer, limit=f">= {limit} um", violations=violations)
+
+
 #: (inner layer, outer layer): every inner shape must lie inside the outer layer.
-ENCLOSURES = (("VIA", "HEATER"), ("VIA", "M2"), ("PADOPEN", "PAD"))
+ENCLOSURES = (("VIA", "HEATER"), ("VIA", "M2"), ("PADOPEN", "PAD"), ("BUMP", "M2"))
 
 
 def _enclosures(regions: dict[str, kdb.Region], dbu: float) -> list[RuleResult]:
@@ -160,7 +195,7 @@ def _connectivity(
 ) -> tuple[list[RuleResult], tuple[int, int, int]]:
     dbu = layout.dbu
     # routing metal and pad metal conduct together: a pad-layer bridge is a short too
-    nets = list((regions["M2"] + regions["PAD"]).merged().each())
+    nets = list((regions["M2"] + regions["PAD"] + regions["BUMP"]).merged().each())
     net_of_label: dict[str, int] = {}
     labels_on_net: dict[int, list[str]] = {i: [] for i in range(len(nets))}
     problems: dict[str, list[Violation]] = {
@@ -170,7 +205,7 @@ def _connectivity(
         "heater_nets": [],
         "labels": [],
     }
-    pads = list(regions["PAD"].each())
+    pads = list((regions["PAD"] + regions["BUMP"]).each())  # bond pads and flip-chip bumps
     net_index, pad_index = _BoxIndex(nets), _BoxIndex(pads)
     seen: set[str] = set()
     for text, point in _labels(layout, top):

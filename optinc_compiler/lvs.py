@@ -3,6 +3,12 @@
 ``optinc layout`` writes) against the program's netlist (``optinc_compiler.netlist``):
 same instances with the same cells, same connections, same ports, per layer; and the
 heater wiring traced through the drawn metal: each heater's pad carries its id.
+
+I/O couplers: a layer drawn with couplers (``optinc layout --io grating|edge``) is
+compared with the schematic netlist that includes them (``layer_netlist(layer,
+io=IoSpec(kind))``); the kind is read from the drawing (a ``grating_coupler`` or
+``edge_coupler`` instance in the layer's cell), no coupler means ``--io none``. Cell
+settings are not compared (the fans' lead lengths are the layout's choice).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import Netlist, layer_netlist
+from optinc_compiler.netlist import IO_COUPLERS, IoSpec, Netlist, layer_netlist
 from optinc_compiler.program import Layer, PhaseProgram, mzi_id_prefix
 from pdk.cells import GRID_CELLS
 
@@ -103,7 +109,8 @@ def compare(schematic: Netlist, extracted: dict[str, Any]) -> LvsResult:
 
 @dataclass(frozen=True)
 class ExtractedLayer:
-    """One layer's grid as found in a GDS file, beside its schematic netlist."""
+    """One layer's grid as found in a GDS file, beside its schematic netlist (with the
+    I/O couplers the drawing has)."""
 
     layer: Layer
     schematic: Netlist
@@ -114,9 +121,11 @@ class ExtractedLayer:
 def extract_layers(
     gds_path: str | os.PathLike[str], program: PhaseProgram, *, layer_names: Sequence[str] = ()
 ) -> tuple[Any, tuple[ExtractedLayer, ...]]:
-    """Import the GDS file and extract every chosen layer's grid netlist
-    (``get_netlist``, recursive); returns the top cell and the layers."""
+    """Import the GDS file and extract every chosen layer's grid netlist; returns the
+    top cell and the layers. Call after building any reference cells: the import
+    renames the file's cells that clash with cells already in memory (``name$1``)."""
     import gdsfactory as gf
+    from gdsfactory.get_netlist import get_netlist
 
     from optinc_compiler.layout import activate_pdk
 
@@ -129,18 +138,22 @@ def extract_layers(
         top = gf.import_gds(path)
     except Exception as exc:  # noqa: BLE001 -- gdsfactory/klayout raise several types
         raise InputError(f"{str(path)!r} is not a readable GDS/OASIS file ({exc})") from None
-    extracted = top.get_netlist(recursive=True, on_dangling_port="ignore")
+    grids = {ref.cell.name: ref.cell for ref in top.insts}
     out = []
     for layer in layers:
         cell = f"{mzi_id_prefix(layer.name)}_grid"
         # an import next to cells of the same name (same process) gets "name$1"
-        found = [k for k in extracted if k == cell or k.startswith(f"{cell}$")]
+        found = sorted(k for k in grids if k == cell or k.startswith(f"{cell}$"))
         if not found:
             raise InputError(
                 f"{str(path)!r} has no cell {cell!r} for layer {layer.name!r}; is it this program's chip?"
             )
-        grid = next(ref.cell for ref in top.insts if ref.cell.name == found[-1])
-        out.append(ExtractedLayer(layer, layer_netlist(layer), extracted[found[-1]], grid))
+        grid = grids[found[-1]]
+        # one level: instances are named by their cells' functions (a recursive netlist
+        # numbers the cells of one function with different settings: io_fan2, ...)
+        extracted = get_netlist(grid, on_dangling_port="ignore")
+        schematic = layer_netlist(layer, io=drawn_io(extracted))
+        out.append(ExtractedLayer(layer, schematic, extracted, grid))
     return top, tuple(out)
 
 
@@ -161,6 +174,15 @@ def lvs_gds(
         wiring = heater_wiring_mismatches(x.grid, x.schematic)
         results.append(dataclasses.replace(result, wiring_mismatches=wiring, cell_mismatches=cell_diffs))
     return tuple(results)
+
+
+def drawn_io(extracted: dict[str, Any]) -> IoSpec | None:
+    """The I/O couplers a layer's extracted netlist shows: the kind of its first coupler
+    instance (by name), None without couplers."""
+    kinds = {cell: kind for kind, (cell, _) in IO_COUPLERS.items()}
+    instances = extracted.get("instances", {})
+    found = sorted(kinds[i["component"]] for i in instances.values() if i["component"] in kinds)
+    return IoSpec(found[0]) if found else None
 
 
 def cell_geometry_mismatches(top: Any, references: dict[str, Any]) -> tuple[str, ...]:
@@ -192,7 +214,7 @@ def cell_geometry_mismatches(top: Any, references: dict[str, Any]) -> tuple[str,
 
 
 def heater_wiring_mismatches(grid: Any, schematic: Netlist) -> tuple[str, ...]:
-    """Follow each heater's signal contact through the drawn metal (M2 + PAD) to its
+    """Follow each heater's signal contact through the drawn metal (M2, PAD, BUMP) to its
     pad: the pad must carry that heater's id, so the lab drives the right heater."""
     import klayout.db as kdb
 
@@ -207,7 +229,7 @@ def heater_wiring_mismatches(grid: Any, schematic: Netlist) -> tuple[str, ...]:
         index = layout.find_layer(*tech.LAYERS[name])
         return kdb.Region() if index is None else kdb.Region(cell.begin_shapes_rec(index))
 
-    nets = list((region("M2") + region("PAD")).merged().each())
+    nets = list((region("M2") + region("PAD") + region("BUMP")).merged().each())
     labels = _labels(layout, cell)
     dbu, half = layout.dbu, tech.TERMINAL.size_um / 2
     drawn = {inst.name: inst for inst in grid.insts}

@@ -19,17 +19,30 @@ Instance names: MZIs keep their phase-program ids (``fc1_U_c3_m5``); the others 
 (attenuators) and ``{layer}_g{column}_m{mode}`` (bypasses). Layer ports are ``in{j}``
 (mode j, j < in) and ``out{i}`` (mode i, i < out). Segmented layers are not laid out
 yet (one netlist per block is the plan); they raise InputError.
+
+I/O couplers are opt-in (``layer_netlist(layer, io=IoSpec("grating"))``; the default
+netlist is the grid alone, which simulation uses): each layer port then passes through
+a fan waveguide ``{layer}_fan_in{j}`` / ``{layer}_fan_out{i}`` (cell ``io_fan``: an
+S-bend from the row pitch to the fibre pitch plus a straight lead) to a coupler
+``{layer}_gc_in{j}`` (``grating_coupler``) or ``{layer}_ec_in{j}`` (``edge_coupler``),
+and the layer port is the coupler's fibre side ``o2``. The I/O instances sit in
+columns -2, -1 (inputs) and ``n_columns``, ``n_columns + 1`` (outputs), in light
+order. Unused rows (modes >= in on the input side, >= out on the output side) get no
+coupler: no light enters them, and what leaves them is not wanted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.program import DiagonalStage, Layer, MeshStage, mzi_id_prefix
+from pdk import tech
 from pdk.tech import PORTS
 
 #: The 2-port cells and the bypass that stands in for each on an unused row.
@@ -72,9 +85,40 @@ class Instance:
         return f"{self.name},{PORTS.through_out}"
 
 
+#: I/O kind -> (coupler cell, instance-name tag).
+IO_COUPLERS = {"grating": ("grating_coupler", "gc"), "edge": ("edge_coupler", "ec")}
+
+
+@dataclass(frozen=True)
+class IoSpec:
+    """The I/O couplers of a layer (opt-in part of the netlist).
+
+    Attributes:
+        kind: ``grating`` (couplers at the fibre-array pitch) or ``edge`` (inverse
+            tapers to the die edge).
+        lead_in_um: straight lead between the input fan's S-bends and the grid; the
+            layout sets it so the bends and couplers clear the pad wiring. The same for
+            every input, so it adds one common phase and loss (likewise ``lead_out_um``).
+        lead_out_um: the same on the output side.
+    """
+
+    kind: str
+    lead_in_um: float = 0.0
+    lead_out_um: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in IO_COUPLERS:
+            raise InputError(f"unknown I/O coupler kind {self.kind!r}; allowed: {', '.join(IO_COUPLERS)}")
+        for name in ("lead_in_um", "lead_out_um"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InputError(f"{name} must be a finite length >= 0, got {value}")
+
+
 @dataclass(frozen=True)
 class Netlist:
-    """Instances on a grid, their connections and the layer's external ports."""
+    """Instances on a grid, their connections and the layer's external ports
+    (``io``: the I/O couplers included, or None for the grid alone)."""
 
     name: str
     n_modes: int
@@ -82,6 +126,7 @@ class Netlist:
     instances: tuple[Instance, ...]
     connections: tuple[tuple[str, str], ...]
     ports: tuple[tuple[str, str], ...]
+    io: IoSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """sax / gdsfactory style: ``{"instances", "connections", "ports"}``."""
@@ -94,8 +139,8 @@ class Netlist:
         }
 
 
-def layer_netlist(layer: Layer) -> Netlist:
-    """The grid netlist of one (non-segmented) layer."""
+def layer_netlist(layer: Layer, *, io: IoSpec | None = None) -> Netlist:
+    """The grid netlist of one (non-segmented) layer; with ``io``, its I/O couplers too."""
     if layer.block_size is not None:
         raise InputError(
             f"layer {layer.name!r} is {layer.method}; layout and simulation of segmented "
@@ -112,13 +157,48 @@ def layer_netlist(layer: Layer) -> Netlist:
             connections.append((_at(left, row).port_out(row), _at(right, row).port_in(row)))
     ports = [(f"in{j}", _at(grid[0], j).port_in(j)) for j in range(layer.shape[1])]
     ports += [(f"out{i}", _at(grid[-1], i).port_out(i)) for i in range(layer.shape[0])]
-    return Netlist(
+    netlist = Netlist(
         name=layer.name,
         n_modes=n,
         n_columns=len(grid),
         instances=instances,
         connections=tuple(connections),
         ports=tuple(ports),
+    )
+    return netlist if io is None else add_io(netlist, io)
+
+
+def add_io(netlist: Netlist, io: IoSpec) -> Netlist:
+    """``netlist`` (a grid without I/O) with a fan waveguide and a coupler on each port.
+
+    Fan settings (``pdk.tech.fan_dx_um`` / ``fan_dy_um``): ``o2 - o1 = (dx + lead, dy)``
+    with o1 on the coupler side for inputs and on the grid side for outputs."""
+    if netlist.io is not None:
+        raise InputError(f"netlist {netlist.name!r} already has I/O couplers")
+    coupler, tag = IO_COUPLERS[io.kind]
+    prefix = mzi_id_prefix(netlist.name)
+    instances, connections, ports = list(netlist.instances), list(netlist.connections), []
+    for side, lead, (fan_col, coupler_col) in (
+        ("in", io.lead_in_um, (-1, -2)),
+        ("out", io.lead_out_um, (netlist.n_columns, netlist.n_columns + 1)),
+    ):
+        targets = [(name, target) for name, target in netlist.ports if name.startswith(side)]
+        dx = tech.fan_dx_um(len(targets))
+        for k, (port_name, target) in enumerate(targets):
+            dy = tech.fan_dy_um(k, len(targets))
+            fan, io_cell = f"{prefix}_fan_{port_name}", f"{prefix}_{tag}_{port_name}"
+            settings = (("dx_um", dx), ("dy_um", -dy if side == "in" else dy), ("lead_um", lead))
+            instances += [
+                Instance(name=fan, component="io_fan", column=fan_col, mode=k, settings=settings),
+                Instance(name=io_cell, component=coupler, column=coupler_col, mode=k),
+            ]
+            if side == "in":
+                connections += [(f"{io_cell},o1", f"{fan},o1"), (f"{fan},o2", target)]
+            else:
+                connections += [(target, f"{fan},o1"), (f"{fan},o2", f"{io_cell},o1")]
+            ports.append((port_name, f"{io_cell},o2"))
+    return dataclasses.replace(
+        netlist, instances=tuple(instances), connections=tuple(connections), ports=tuple(ports), io=io
     )
 
 
@@ -245,3 +325,40 @@ HEATER_ROLES: dict[str, tuple[str, ...]] = {
 def heater_roles(component: str) -> tuple[str, ...]:
     """The heaters of a cell kind (none for bypasses and waveguides)."""
     return HEATER_ROLES.get(component, ())
+
+
+#: Cells between the layer's grid and the fibre: fans and couplers (2-port, reciprocal).
+IO_CELLS = frozenset({"io_fan", *(cell for cell, _ in IO_COUPLERS.values())})
+
+
+def strip_io(netlist: Netlist) -> Netlist:
+    """The grid alone: I/O fans and couplers removed, each layer port moved to the grid
+    port its chain of I/O cells leads to. The fans are not path-length matched, so their
+    per-port phases belong to the I/O calibration, not to the layer's matrix."""
+    kinds = {i.name: i.component for i in netlist.instances}
+    other = {}
+    for a, b in netlist.connections:
+        other[a], other[b] = b, a
+
+    def grid_port(port: str) -> str:
+        for _ in range(len(netlist.instances) + 1):
+            name, side = port.rsplit(",", 1)
+            if kinds.get(name) not in IO_CELLS:
+                return port
+            through = PORTS.through_in if side == PORTS.through_out else PORTS.through_out
+            nxt = other.get(f"{name},{through}")
+            if nxt is None:
+                raise InputError(f"netlist {netlist.name!r}: port {port} leads nowhere from the I/O")
+            port = nxt
+        raise InputError(f"netlist {netlist.name!r}: the I/O cells form a loop")
+
+    def io_port(port: str) -> bool:
+        return kinds.get(port.rsplit(",", 1)[0]) in IO_CELLS
+
+    return dataclasses.replace(
+        netlist,
+        instances=tuple(i for i in netlist.instances if i.component not in IO_CELLS),
+        connections=tuple(c for c in netlist.connections if not (io_port(c[0]) or io_port(c[1]))),
+        ports=tuple((name, grid_port(port)) for name, port in netlist.ports),
+        io=None,
+    )

@@ -17,8 +17,12 @@ What ECOSYSTEM.md found to work, made deterministic:
    wires moving left likewise, so no two wires cross.
 
 Pads are labelled with the heater id (``{instance}_{theta|phi|phase}``) or
-``GND_{layer}_{k}``. Larger meshes need a flip-chip area array (not implemented yet): the plan
-refuses regions with more heaters than fit between two contacts.
+``GND_{layer}_{k}``. Edge pads refuse regions with more heaters than tracks fit between
+two contacts (grids above 16 rows); those take the flip-chip area array instead
+(``plan_bumps``): every heater gets a bump over itself, on its signal contact's M2
+landing or one short stub away (``pdk.tech.Bump``: staggered by row parity), and each
+region's ground line ends in a ground bump just above the grid. No wire leaves its
+heater's row, so nothing crosses and the plan is linear in the number of heaters.
 """
 
 from __future__ import annotations
@@ -54,11 +58,12 @@ class Wire:
 
 @dataclass(frozen=True)
 class Pad:
-    """A bond pad centred at (x, y)."""
+    """A bond pad (``kind`` "pad") or flip-chip bump ("bump") centred at (x, y)."""
 
     label: str
     x_um: float
     y_um: float
+    kind: str = "pad"
 
 
 @dataclass(frozen=True)
@@ -100,20 +105,55 @@ def plan_routing(
     return RoutingPlan(wires=tuple(wires + wires_b), pads=tuple(pads + pads_b))
 
 
+def edge_pads_fit(heaters: Sequence[Heater], *, n_rows: int) -> bool:
+    """Do the tracks of every column half fit between its contacts (``plan_routing``)?"""
+    halves: dict[tuple[float, bool], list[Heater]] = defaultdict(list)
+    for h in heaters:
+        halves[(h.x_signal_um, 2 * h.row < n_rows)].append(h)
+    return all(len(members) <= _track_capacity(members[0]) for members in halves.values())
+
+
+def _track_capacity(h: Heater) -> int:
+    """How many vertical tracks fit between a heater's signal and return contacts."""
+    r, t = tech.ROUTING, tech.TERMINAL
+    space = r.pitch_um - r.width_um
+    first = h.x_signal_um + t.size_um / 2 + space + r.width_um / 2
+    last = h.x_return_um - t.size_um / 2 - space - r.width_um / 2
+    return int((last - first) // r.pitch_um) + 1
+
+
+def plan_bumps(heaters: Sequence[Heater], *, y_top_um: float, ground_label: str = "GND") -> RoutingPlan:
+    """Flip-chip plan: a bump per heater over the heater and a ground bump per region
+    (heaters sharing a return x) at the top end of its ground line, ``y_top_um`` being
+    the grid's top edge; ground bumps are labelled ``{ground_label}f{k}``."""
+    b = tech.BUMP
+    wires, pads = [], []
+    returns: dict[float, float] = {}  # return x -> lowest contact y
+    for h in heaters:
+        x_bump = h.x_signal_um + (b.even_offset_um if h.row % 2 == 0 else b.odd_offset_um)
+        wires.append(Wire(net=h.heater_id, points=((h.x_signal_um, h.y_um), (x_bump, h.y_um))))
+        pads.append(Pad(label=h.heater_id, x_um=x_bump, y_um=h.y_um, kind="bump"))
+        returns[h.x_return_um] = min(h.y_um, returns.get(h.x_return_um, h.y_um))
+    y_ground = y_top_um + b.ground_gap_um + b.size_um / 2
+    for k, x in enumerate(sorted(returns)):
+        label = f"{ground_label}f{k}"
+        wires.append(Wire(net=label, points=((x, returns[x]), (x, y_ground))))
+        pads.append(Pad(label=label, x_um=x, y_um=y_ground, kind="bump"))
+    return RoutingPlan(wires=tuple(wires), pads=tuple(pads))
+
+
 def _tracks(heaters: list[Heater], y_edge_um: float) -> list[tuple[float, Wire]]:
     """Stub plus vertical track for each heater, nearest row first (monotone)."""
     if not heaters:
         return []
     r, t = tech.ROUTING, tech.TERMINAL
-    space = r.pitch_um - r.width_um
-    first = heaters[0].x_signal_um + t.size_um / 2 + space + r.width_um / 2
-    last = heaters[0].x_return_um - t.size_um / 2 - space - r.width_um / 2
-    capacity = int((last - first) // r.pitch_um) + 1
+    first = heaters[0].x_signal_um + t.size_um / 2 + (r.pitch_um - r.width_um) + r.width_um / 2
+    capacity = _track_capacity(heaters[0])
     if len(heaters) > capacity:
         raise InputError(
             f"{len(heaters)} heaters share one column half at x = {heaters[0].x_signal_um:.1f} um; edge "
-            f"pads fit {capacity} (grids up to 16 rows): larger meshes need the flip-chip area array, "
-            "which is not implemented yet (draw it unrouted: optinc layout --no-route)"
+            f"pads fit {capacity} (grids up to 16 rows): larger meshes need the flip-chip area array "
+            "(optinc layout --pads bumps, or --pads auto)"
         )
     out = []
     for k, h in enumerate(heaters):

@@ -121,12 +121,16 @@ class FeedForwardPlan:
 @functools.lru_cache(maxsize=16)
 def feed_forward_plan(netlist: Netlist, *, n_in: int, n_out: int) -> FeedForwardPlan:
     """Slots and levels of ``netlist`` (InputError for loops, unknown or doubly used ports);
-    cached, so repeated evaluations of one netlist (sweeps, reruns) plan once."""
+    cached, so repeated evaluations of one netlist (sweeps, reruns) plan once. 2-port
+    cells are reciprocal: one met from its ``o2`` side (an input grating: fibre first)
+    is used backwards."""
     index = {inst.name: k for k, inst in enumerate(netlist.instances)}
+    flipped = _backwards(netlist, n_in)
     inputs: dict[str, str] = {}  # "inst,port" -> "inst,port" of the same row's output
     outputs: set[str] = set()
     for inst in netlist.instances:
         for a, b in _rows(inst.component):
+            a, b = (b, a) if inst.name in flipped else (a, b)
             inputs[f"{inst.name},{a}"] = f"{inst.name},{b}"
             outputs.add(f"{inst.name},{b}")
     parent = {p: p for p in itertools.chain(inputs, outputs)}
@@ -170,8 +174,36 @@ def feed_forward_plan(netlist: Netlist, *, n_in: int, n_out: int) -> FeedForward
         n_slots=len(roots),
         input_slots=np.array([slot[p] for p in in_ports], dtype=np.int64),
         output_slots=np.array([slot[p] for p in out_ports], dtype=np.int64),
-        levels=tuple(_level(netlist.instances, members, slot) for members in levels),
+        levels=tuple(_level(netlist.instances, members, slot, flipped) for members in levels),
     )
+
+
+def _backwards(netlist: Netlist, n_in: int) -> set[str]:
+    """2-port instances that light, followed from the layer inputs, enters at ``o2``."""
+    component = {inst.name: inst.component for inst in netlist.instances}
+    other = {}
+    for a, b in netlist.connections:
+        other[a], other[b] = b, a
+    ports = dict(netlist.ports)
+    queue = [ports[f"in{j}"] for j in range(n_in) if f"in{j}" in ports]
+    seen, flipped = set(queue), set()
+    while queue:
+        name, port = queue.pop().rsplit(",", 1)
+        kind = component.get(name)
+        exits: tuple[str, ...]
+        if kind is None or kind in TWO_BY_TWO:
+            exits = (PORTS.upper_out, PORTS.lower_out) if kind is not None else ()
+        elif port == PORTS.through_out:
+            flipped.add(name)
+            exits = (PORTS.through_in,)
+        else:
+            exits = (PORTS.through_out,)
+        for e in exits:
+            nxt = other.get(f"{name},{e}")
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return flipped
 
 
 def _external(
@@ -214,19 +246,24 @@ def _levels(netlist: Netlist, index: dict[str, int], driver: dict[str, str]) -> 
     return groups
 
 
-def _level(instances: Sequence[Instance], members: list[int], slot: dict[str, int]) -> Level:
+def _level(
+    instances: Sequence[Instance], members: list[int], slot: dict[str, int], flipped: set[str]
+) -> Level:
     pairs = [k for k in members if instances[k].component in TWO_BY_TWO]
     singles = [k for k in members if instances[k].component not in TWO_BY_TWO]
 
     def slots(ks: list[int], port: str) -> Ints:
         return np.array([slot[f"{instances[k].name},{port}"] for k in ks], dtype=np.int64)
 
+    def entry(k: int) -> str:
+        return PORTS.through_out if instances[k].name in flipped else PORTS.through_in
+
     return Level(
         pairs=np.array(pairs, dtype=np.int64),
         upper_slots=slots(pairs, PORTS.upper_in),
         lower_slots=slots(pairs, PORTS.lower_in),
         singles=np.array(singles, dtype=np.int64),
-        single_slots=slots(singles, PORTS.through_in),
+        single_slots=np.array([slot[f"{instances[k].name},{entry(k)}"] for k in singles], dtype=np.int64),
     )
 
 

@@ -225,6 +225,83 @@ def phase_shifter_bypass() -> gf.Component:
     return c
 
 
+def _arc(radius_um: float, half_angle_rad: float, n_points: int) -> list[tuple[float, float]]:
+    """Points of an arc centred on the origin, from +half_angle to -half_angle."""
+    return [
+        (radius_um * math.cos(a), radius_um * math.sin(a))
+        for a in (half_angle_rad * (1 - 2 * i / n_points) for i in range(n_points + 1))
+    ]
+
+
+@gf.cell
+def grating_coupler(n_points: int = 48) -> gf.Component:
+    """Focusing grating coupler (``pdk.tech.GratingCoupler``): a wedge taper from the
+    strip waveguide and full-etch circular teeth centred on the waveguide port::
+
+                     ) ) ) ) )
+        o1 ====<     ) ) o2) )      o1: waveguide (west), o2: fibre (vertical_te,
+                     ) ) ) ) )          at the centre of the teeth)
+
+    The lengths and the tooth/gap widths satisfy the WG rules.
+    """
+    g = tech.GRATING
+    half = math.radians(g.half_angle_deg)
+    w = tech.WAVEGUIDE.width_um / 2
+    c = gf.Component()
+    taper = [(0.0, -w), (0.0, w), *_arc(g.taper_length_um, half, n_points)]
+    c.add_polygon(taper, layer="WG")
+    gap = g.period_um - g.tooth_um
+    for i in range(g.n_teeth):
+        inner = g.taper_length_um + gap + i * g.period_um
+        outer = _arc(inner + g.tooth_um, half, n_points)[::-1]
+        c.add_polygon(_arc(inner, half, n_points) + outer, layer="WG")
+    c.add_port("o1", center=(0, 0), width=2 * w, orientation=180, layer="WG")
+    x_fibre = round(g.taper_length_um + g.n_teeth * g.period_um / 2, 3)
+    c.add_port("o2", center=(x_fibre, 0), width=10.0, orientation=0, layer="WG", port_type="vertical_te")
+    c.info["length_um"] = g.length_um
+    return c
+
+
+@gf.cell
+def edge_coupler() -> gf.Component:
+    """Inverse-taper edge coupler (``pdk.tech.EdgeCoupler``): the strip narrows to the
+    tip at the facet, under the TAPER marker (relaxed WG width rule)::
+
+        o1 =========------  o2     o1: waveguide (west), o2: facet (east, tip width)
+    """
+    e = tech.EDGE_COUPLER
+    w, t = tech.WAVEGUIDE.width_um / 2, e.tip_width_um / 2
+    c = gf.Component()
+    c.add_polygon([(0, -w), (e.length_um, -t), (e.length_um, t), (0, w)], layer="WG")
+    c.add_polygon(_box(0, -2.0, e.length_um, 2.0), layer="TAPER")
+    c.add_port("o1", center=(0, 0), width=2 * w, orientation=180, layer="WG")
+    c.add_port("o2", center=(e.length_um, 0), width=2 * t, orientation=0, layer="WG")
+    c.info["length_um"] = e.length_um
+    return c
+
+
+@gf.cell
+def io_fan(
+    dx_um: float = 40.0, dy_um: float = 0.0, lead_um: float = 0.0, bend_first: bool = True
+) -> gf.Component:
+    """A fan waveguide between a grid row and its I/O coupler: an S-bend by (dx, dy)
+    and a straight lead, the bend first (``bend_first``, input side: coupler, bend,
+    lead, grid) or last (output side); o1 west, o2 east, ``o2 - o1 = (dx + lead, dy)``."""
+    c = gf.Component()
+    bend = sbend(dx_um=dx_um, dy_um=dy_um) if dy_um != 0 else gf.components.straight(length=dx_um)
+    parts = [c.add_ref(bend, name="bend")]
+    if lead_um > 0:
+        parts.insert(1 if bend_first else 0, c.add_ref(gf.components.straight(length=lead_um), name="lead"))
+    x, y = 0.0, 0.0
+    for ref in parts:  # end to end; each part starts where the previous one ended
+        ref.move((x - ref.ports["o1"].center[0], y - ref.ports["o1"].center[1]))
+        x, y = ref.ports["o2"].center
+    c.add_port("o1", port=parts[0].ports["o1"])
+    c.add_port("o2", port=parts[-1].ports["o2"])
+    c.info["length_um"] = tech.fan_path_um(dx_um, dy_um, lead_um)
+    return c
+
+
 #: Netlist cell name -> cell function (the mesh grid uses these).
 GRID_CELLS = {
     "mzi": mzi,
@@ -234,3 +311,6 @@ GRID_CELLS = {
     "phase_shifter": phase_shifter,
     "phase_shifter_bypass": phase_shifter_bypass,
 }
+
+#: Netlist cell name -> cell function of the I/O (couplers and their fan waveguides).
+IO_CELLS = {"grating_coupler": grating_coupler, "edge_coupler": edge_coupler, "io_fan": io_fan}

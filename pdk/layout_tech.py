@@ -20,7 +20,9 @@ class LAYER(LayerMap):
     M2: tuple[int, int] = tech.LAYERS["M2"]
     PAD: tuple[int, int] = tech.LAYERS["PAD"]
     PADOPEN: tuple[int, int] = tech.LAYERS["PADOPEN"]
+    BUMP: tuple[int, int] = tech.LAYERS["BUMP"]
     FLOORPLAN: tuple[int, int] = tech.LAYERS["FLOORPLAN"]
+    TAPER: tuple[int, int] = tech.LAYERS["TAPER"]
     TEXT: tuple[int, int] = tech.LAYERS["TEXT"]
 
 
@@ -59,4 +61,5 @@ def build_pdk() -> gf.Pdk:
 
     all_cells = get_cells([gf.components])
     all_cells.update(cells.GRID_CELLS)
+    all_cells.update(cells.IO_CELLS)
     return gf.Pdk(name=NAME, layers=LAYER, cross_sections=CROSS_SECTIONS, cells=all_cells)

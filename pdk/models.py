@@ -139,7 +139,7 @@ def phase_shifter(*, wl: Any = WL, phase_rad: Any = 0.0, loss_dB: Any = 0.0, ide
     return _reciprocal({_THROUGH: prop * jnp.exp(1j * jnp.asarray(phase_rad)), **_electrical(2)})
 
 
-def bypass(*, wl: Any = WL, length_um: float, loss_dB: Any = 0.0, ideal: bool = False) -> SDict:
+def bypass(*, wl: Any = WL, length_um: Any, loss_dB: Any = 0.0, ideal: bool = False) -> SDict:
     """A waveguide standing in for a cell on an unused row (same path length)."""
     prop = _extra_loss(loss_dB) * (1.0 if ideal else _propagation(wl, length_um))
     return _reciprocal({_THROUGH: prop * jnp.ones_like(jnp.asarray(wl, dtype=complex))})
@@ -150,13 +150,14 @@ def straight(*, wl: Any = WL, length_um: float = 10.0, loss_dB: Any = 0.0, ideal
     return bypass(wl=wl, length_um=length_um, loss_dB=loss_dB, ideal=ideal)
 
 
-def grating_coupler(
-    *, wl: Any = WL, peak_loss_dB: float = 3.0, bandwidth_1dB_um: float = 0.035, ideal: bool = False
-) -> SDict:
-    """Fibre grating coupler (o1 waveguide, o2 fibre): Gaussian passband at WL_CENTER_UM."""
+def grating_coupler(*, wl: Any = WL, ideal: bool = False, gc: tech.GratingCoupler = tech.GRATING) -> SDict:
+    """Fibre grating coupler (o1 waveguide, o2 fibre): Gaussian power transmission
+    around ``gc.center_wl_um``, ``gc.peak_loss_dB`` at the peak and 1 dB more at
+    ``+-gc.bandwidth_1dB_um / 2`` (loss in dB quadratic in the detuning); no phase."""
     if ideal:
         return _reciprocal({("o1", "o2"): jnp.ones_like(jnp.asarray(wl, dtype=complex))})
-    loss_dB = peak_loss_dB + (wl - WL) ** 2 / (bandwidth_1dB_um / 2) ** 2
+    detuning = (jnp.asarray(wl, dtype=float) - gc.center_wl_um) / (gc.bandwidth_1dB_um / 2)
+    loss_dB = gc.peak_loss_dB + detuning**2
     return _reciprocal({("o1", "o2"): (10 ** (-loss_dB / 20)).astype(complex)})
 
 
@@ -164,6 +165,24 @@ def _reciprocal(sdict: SDict) -> SDict:
     """``S[j, i] = S[i, j]``, as ``sax.reciprocal``; sax itself is imported only by the
     flat circuit path (its import takes seconds, the fast path needs only jax)."""
     return {**sdict, **{(b, a): v for (a, b), v in sdict.items()}}
+
+
+def edge_coupler(*, wl: Any = WL, ideal: bool = False, ec: tech.EdgeCoupler = tech.EDGE_COUPLER) -> SDict:
+    """Inverse-taper edge coupler (o1 waveguide, o2 facet): flat ``ec.loss_dB``."""
+    amplitude = 1.0 if ideal else 10 ** (-ec.loss_dB / 20)
+    return _reciprocal({("o1", "o2"): amplitude * jnp.ones_like(jnp.asarray(wl, dtype=complex))})
+
+
+def io_fan(
+    *, wl: Any = WL, dx_um: float = 40.0, dy_um: float = 0.0, lead_um: float = 0.0, ideal: bool = False
+) -> SDict:
+    """Fan waveguide between a grid row and its coupler: S-bend plus lead, the length of
+    ``pdk.tech.fan_path_um`` in array form (``2 r alpha = dx alpha / sin(alpha)``), so
+    many fans evaluate at once and under jit."""
+    alpha = 2 * jnp.arctan2(jnp.abs(dy_um), dx_um)
+    safe = jnp.where(alpha == 0, 1.0, alpha)
+    length_um = jnp.where(alpha == 0, dx_um, dx_um * safe / jnp.sin(safe)) + lead_um
+    return bypass(wl=wl, length_um=length_um, ideal=ideal)
 
 
 def _electrical(n: int) -> dict[tuple[str, str], float]:
@@ -182,5 +201,7 @@ def models(*, ideal: bool = False) -> dict[str, Callable[..., SDict]]:
         "phase_shifter": partial(phase_shifter, **kw),
         "phase_shifter_bypass": partial(bypass, length_um=tech.phase_shifter_path_um(), **kw),
         "straight": partial(straight, **kw),
-        "grating_coupler": partial(grating_coupler, **kw),
+        "grating_coupler": partial(grating_coupler, ideal=ideal),
+        "edge_coupler": partial(edge_coupler, ideal=ideal),
+        "io_fan": partial(io_fan, **kw),
     }

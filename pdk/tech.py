@@ -19,7 +19,9 @@ LAYERS: dict[str, tuple[int, int]] = {
     "M2": (45, 0),  # routing metal
     "PAD": (49, 0),  # bond-pad metal
     "PADOPEN": (46, 0),  # passivation opening over pads
+    "BUMP": (50, 0),  # flip-chip bump (under-bump metal, on an M2 landing)
     "FLOORPLAN": (64, 0),  # die outline
+    "TAPER": (70, 0),  # marker over edge-coupler inverse tapers (WG width rule relaxed)
     "TEXT": (66, 0),  # labels (heater ids on pads)
 }
 
@@ -98,13 +100,17 @@ class Rules:
         ("HEATER", 2.0),
         ("M2", 5.0),
         ("PAD", 50.0),
+        ("BUMP", 20.0),
     )
     min_space_um: tuple[tuple[str, float], ...] = (
         ("WG", 0.15),
         ("HEATER", 5.0),
         ("M2", 5.0),
         ("PAD", 20.0),
+        ("BUMP", 20.0),
     )
+    #: inside the TAPER marker (inverse-taper tips of edge couplers) WG may be this narrow
+    taper_tip_min_width_um: float = 0.15
     pad_size_um: float = 80.0
     pad_pitch_um: float = 100.0
     grid_um: float = 0.001
@@ -135,6 +141,22 @@ class Routing:
     pitch_um: float = 10.0
 
 
+@dataclass(frozen=True)
+class Bump:
+    """Flip-chip bumps (``optinc layout --pads bumps``): one square per heater over its
+    own heater, on the M2 landing of its signal contact or one short M2 stub away.
+    Heaters on even rows get the bump ``even_offset_um`` east of the signal contact,
+    odd rows ``odd_offset_um``: neighbouring rows' bumps (30 um apart) are staggered
+    and keep ``Rules`` BUMP space; the return contact is ~94 um east."""
+
+    size_um: float = 25.0
+    even_offset_um: float = 15.0
+    odd_offset_um: float = 65.0
+    #: ground bumps: this far beyond the grid edge, at the top of each ground line
+    ground_gap_um: float = 20.0
+
+
+BUMP = Bump()
 WAVEGUIDE = Waveguide()
 TERMINAL = Terminal()
 ROUTING = Routing()
@@ -218,3 +240,73 @@ def attenuator_heater_phases(amplitude: Any, phase_rad: Any, xp: Any = None) -> 
         import numpy as xp
     theta = 2 * xp.arcsin(xp.clip(amplitude, 0.0, 1.0))
     return theta, phase_rad - xp.pi / 2 - theta / 2
+
+
+#: Fibre-array pitch of the I/O couplers (standard V-groove arrays).
+FIBRE_PITCH_UM = 127.0
+
+
+@dataclass(frozen=True)
+class GratingCoupler:
+    """Full-etch focusing grating coupler on WG: a wedge taper from the strip
+    waveguide and circular teeth centred on the taper's start (the focus).
+
+    The teeth obey the design rules (``tooth_um`` >= WG min width, the gap >= WG min
+    space): period 0.64 um, fill 0.69, for a fibre about 10 deg off vertical. Optics (the
+    sax model): Gaussian power transmission around ``center_wl_um``, ``peak_loss_dB``
+    at the peak and 1 dB more at +-``bandwidth_1dB_um`` / 2; typical of full-etch
+    gratings with a bottom reflector, stated, not simulated.
+    """
+
+    taper_length_um: float = 16.0
+    half_angle_deg: float = 20.0
+    period_um: float = 0.64
+    tooth_um: float = 0.44
+    n_teeth: int = 20
+    center_wl_um: float = WL_CENTER_UM
+    peak_loss_dB: float = 1.0
+    bandwidth_1dB_um: float = 0.035
+
+    @property
+    def length_um(self) -> float:
+        """From the waveguide port to the outer edge of the last tooth."""
+        return self.taper_length_um + self.n_teeth * self.period_um
+
+
+@dataclass(frozen=True)
+class EdgeCoupler:
+    """Inverse taper to a cleaved or etched facet at the die edge: the strip narrows
+    linearly to ``tip_width_um`` over ``length_um`` (drawn under the TAPER marker,
+    where the WG width rule is ``Rules.taper_tip_min_width_um``). Optics: a flat
+    ``loss_dB`` over the band (mode-size converter to a lensed or UHNA fibre)."""
+
+    length_um: float = 200.0
+    tip_width_um: float = 0.18
+    loss_dB: float = 1.5
+
+
+GRATING = GratingCoupler()
+EDGE_COUPLER = EdgeCoupler()
+
+#: Shortest x length of the fan-in/out S-bends; S-bends are 1.5x as long as their
+#: largest offset (arc angle <= 67 deg); at every x the vertical gap between two
+#: neighbours is at least the row pitch (the bend's y grows with its offset).
+FAN_MIN_DX_UM = 40.0
+FAN_DX_PER_DY = 1.5
+
+
+def fan_dy_um(k: int, n_ports: int, *, row_pitch_um: float = GRID.row_pitch_um) -> float:
+    """y offset from row ``k`` (at ``-k * row_pitch``) to its coupler: the couplers sit
+    at the fibre pitch, centred on the rows ``0 .. n_ports - 1``."""
+    return round(-(FIBRE_PITCH_UM - row_pitch_um) * (k - (n_ports - 1) / 2), 3)
+
+
+def fan_dx_um(n_ports: int, *, row_pitch_um: float = GRID.row_pitch_um) -> float:
+    """x length of the fan's S-bends on one side (all bends of a side share it)."""
+    largest = abs(fan_dy_um(0, n_ports, row_pitch_um=row_pitch_um))
+    return float(max(FAN_MIN_DX_UM, math.ceil(FAN_DX_PER_DY * largest)))
+
+
+def fan_path_um(dx_um: float, dy_um: float, lead_um: float) -> float:
+    """Path length of one fan waveguide: an S-bend plus a straight lead."""
+    return SBend(dx_um=dx_um, dy_um=dy_um).length_um + lead_um

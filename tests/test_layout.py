@@ -19,7 +19,7 @@ from optinc_compiler.cli import main  # noqa: E402
 from optinc_compiler.compiler import CompileOptions, compile_layer, compile_weights  # noqa: E402
 from optinc_compiler.io import NamedMatrix  # noqa: E402
 from optinc_compiler.layout import activate_pdk, layer_component, write_layout  # noqa: E402
-from optinc_compiler.netlist import layer_netlist  # noqa: E402
+from optinc_compiler.netlist import IoSpec, layer_netlist  # noqa: E402
 from pdk import cells, tech  # noqa: E402
 
 
@@ -106,7 +106,8 @@ def test_same_program_gives_identical_gds_bytes_across_processes(tmp_path):
 def test_write_layout_gds_png_and_oasis(tmp_path):
     program = compile_weights([NamedMatrix("u", haar(3, 0))], CompileOptions())
     result = write_layout(program, tmp_path / "chip.gds", png_path=tmp_path / "chip.png")
-    assert result.n_instances == len(layer_netlist(program.layers[0]).instances)
+    with_io = layer_netlist(program.layers[0], io=IoSpec("grating"))
+    assert result.n_instances == len(with_io.instances)
     assert (tmp_path / "chip.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     layout = kdb.Layout()
     layout.read(str(tmp_path / "chip.gds"))
@@ -142,3 +143,120 @@ def test_wrong_version_program_is_refused_before_layout(tmp_path):
     assert result.exit_code == 1
     assert "this optinc reads version 1" in result.output
     assert not (tmp_path / "x.gds").exists()
+
+
+@pytest.mark.parametrize("name", sorted(cells.IO_CELLS))
+def test_io_cells_have_manhattan_ports_on_polygon_edges(name):
+    c = cells.IO_CELLS[name]()
+    wg, dbu = _region(c, "WG")
+    for port in c.ports:
+        assert port.orientation in (0.0, 90.0, 180.0, 270.0)
+        x, y = port.center
+        probe = kdb.Region(
+            kdb.Box(round(x / dbu) - 1, round(y / dbu) - 1, round(x / dbu) + 1, round(y / dbu) + 1)
+        )
+        if port.port_type == "vertical_te":  # the fibre spot: over the teeth
+            assert not wg.interacting(probe).is_empty(), f"{name}.{port.name} is not over the grating"
+            continue
+        assert not wg.edges().interacting(probe).is_empty(), f"{name}.{port.name} is not on a WG edge"
+
+
+def test_grating_teeth_and_edge_taper_follow_the_rules():
+    g = tech.GRATING
+    assert g.tooth_um >= dict(tech.RULES.min_width_um)["WG"]
+    assert g.period_um - g.tooth_um >= dict(tech.RULES.min_space_um)["WG"]
+    wg, dbu = _region(cells.grating_coupler(), "WG")
+    assert wg.count() == g.n_teeth + 1
+    assert wg.bbox().width() * dbu == pytest.approx(g.length_um, abs=1e-3)
+    taper, _ = _region(cells.edge_coupler(), "TAPER")
+    core, _ = _region(cells.edge_coupler(), "WG")
+    assert (core - taper).is_empty()  # the narrow part is all under the marker
+    assert tech.EDGE_COUPLER.tip_width_um >= tech.RULES.taper_tip_min_width_um
+
+
+@pytest.mark.parametrize(("dy_um", "lead_um"), [(0.0, 0.0), (48.5, 0.0), (-339.5, 250.0)])
+def test_fan_waveguide_length_is_the_modelled_path_length(dy_um, lead_um):
+    c = cells.io_fan(dx_um=510.0, dy_um=dy_um, lead_um=lead_um)
+    wg, dbu = _region(c, "WG")
+    drawn_um = wg.area() * dbu * dbu / tech.WAVEGUIDE.width_um
+    assert drawn_um == pytest.approx(tech.fan_path_um(510.0, dy_um, lead_um), rel=2e-4)
+    assert tuple(c.ports["o2"].center) == pytest.approx((510.0 + lead_um, dy_um))
+
+
+@pytest.mark.parametrize("io", ["grating", "edge"])
+def test_layout_with_io_connectivity_equals_the_io_netlist(io):
+    layer = compile_layer("fc1", np.random.default_rng(0).normal(size=(3, 4)), CompileOptions(method="svd"))
+    c = layer_component(layer_netlist(layer), io=io)
+    extracted = c.get_netlist(on_dangling_port="ignore")
+    fans = {n: i["settings"] for n, i in extracted["instances"].items() if i["component"] == "io_fan"}
+    schematic = layer_netlist(
+        layer,
+        io=IoSpec(io, lead_in_um=fans["fc1_fan_in0"]["lead_um"], lead_out_um=fans["fc1_fan_out0"]["lead_um"]),
+    )
+    assert {n: i["component"] for n, i in extracted["instances"].items()} == {
+        i.name: i.component for i in schematic.instances
+    }
+    assert {frozenset((n["p1"], n["p2"])) for n in extracted["nets"]} == {
+        frozenset(x) for x in schematic.connections
+    }
+    assert extracted["ports"] == dict(schematic.ports)
+    for inst in schematic.instances:  # the drawn fans are the netlist's
+        if inst.component == "io_fan":
+            assert fans[inst.name] == pytest.approx({**dict(inst.settings), "bend_first": inst.column < 0})
+
+
+def test_couplers_sit_at_the_fibre_pitch_clear_of_the_metal():
+    layer = compile_layer("fc1", haar(4, 1), CompileOptions(method="unitary"))
+    c = layer_component(layer_netlist(layer), io="grating")
+    metal, dbu = _region(c, "M2")
+    for side in ("in", "out"):
+        ports = [c.ports[f"{side}{k}"] for k in range(4)]
+        ys = [p.center[1] for p in ports]
+        np.testing.assert_allclose(np.diff(ys), -tech.FIBRE_PITCH_UM)
+        xs = {round(p.center[0], 3) for p in ports}
+        assert len(xs) == 1  # one column of gratings per side
+    wg, _ = _region(c, "WG")
+    box = metal.bbox()
+    # under the metal's x extent, waveguides stay in the grid's band of rows (bypasses
+    # bend by up to half a pitch): the fans' S-bends and the gratings lie beyond it
+    half_pitch = round(tech.GRID.row_pitch_um / 2 / dbu)
+    rows = kdb.Box(box.left, round(-3 * tech.GRID.row_pitch_um / dbu) - half_pitch, box.right, half_pitch)
+    assert not (wg & kdb.Region(box)).is_empty()
+    assert ((wg & kdb.Region(box)) - kdb.Region(rows)).is_empty()
+    assert c.ports["in0"].center[0] < box.left * dbu - tech.GRATING.length_um
+    assert c.ports["out0"].center[0] > box.right * dbu + tech.GRATING.length_um
+
+
+def test_edge_couplers_end_on_the_die_edge(tmp_path):
+    program = compile_weights([NamedMatrix("u", haar(3, 0))], CompileOptions())
+    write_layout(program, tmp_path / "chip.gds", io="edge")
+    layout = kdb.Layout()
+    layout.read(str(tmp_path / "chip.gds"))
+    top = layout.top_cells()[0]
+    die = kdb.Region(top.begin_shapes_rec(layout.layer(*tech.LAYERS["FLOORPLAN"]))).bbox()
+    wg = kdb.Region(top.begin_shapes_rec(layout.layer(*tech.LAYERS["WG"]))).merged()
+    on_west = wg.interacting(kdb.Region(kdb.Box(die.left, die.bottom, die.left + 1, die.top)))
+    on_east = wg.interacting(kdb.Region(kdb.Box(die.right - 1, die.bottom, die.right, die.top)))
+    assert on_west.count() == on_east.count() == 3
+    assert wg.bbox().left == die.left
+    assert wg.bbox().right == die.right
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--io", "foo"], 2, "Invalid value for '--io': 'foo' is not one of 'grating', 'edge', 'none'"),
+        (["--io", "edge"], 1, "edge couplers need the layer's facets on the die edge: lay out one of the 2"),
+    ],
+)
+def test_layout_io_option_errors(tmp_path, args, code, message):
+    weights = [NamedMatrix("a", np.eye(2)), NamedMatrix("b", np.eye(2))]
+    program_path = prog.save(compile_weights(weights, CompileOptions()), tmp_path / "p.json")
+    result = CliRunner().invoke(main, ["layout", str(program_path), "-o", str(tmp_path / "x.gds"), *args])
+    assert result.exit_code == code
+    assert message in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
+    one = CliRunner().invoke(
+        main, ["layout", str(program_path), "-o", str(tmp_path / "a.gds"), "--io", "edge", "--layer", "a"]
+    )
+    assert one.exit_code == 0, one.output

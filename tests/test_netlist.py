@@ -111,3 +111,55 @@ def test_segmented_layers_are_refused_for_now():
     layer = compile_layer("s", np.ones((4, 4)), CompileOptions(method="ud-segmented", block_size=2))
     with pytest.raises(InputError, match=r"layer 's' is ud-segmented; layout and simulation of segmented"):
         layer_netlist(layer)
+
+
+def test_io_is_opt_in_and_adds_fans_and_couplers():
+    from optinc_compiler.netlist import IoSpec
+
+    layer = compile_layer("fc1", np.random.default_rng(2).normal(size=(2, 3)), CompileOptions(method="svd"))
+    grid = layer_netlist(layer)
+    assert grid.io is None
+    assert all(not i.name.startswith(("fc1_gc", "fc1_fan")) for i in grid.instances)
+    io = layer_netlist(layer, io=IoSpec("grating", lead_in_um=10.0))
+    extra = {i.name for i in io.instances} - {i.name for i in grid.instances}
+    assert extra == {f"fc1_{kind}_in{j}" for kind in ("gc", "fan") for j in range(3)} | {
+        f"fc1_{kind}_out{i}" for kind in ("gc", "fan") for i in range(2)
+    }
+    assert dict(io.ports) == {p: f"fc1_gc_{p},o2" for p in ("in0", "in1", "in2", "out0", "out1")}
+    connections = {frozenset(c) for c in io.connections}
+    assert frozenset(("fc1_gc_in1,o1", "fc1_fan_in1,o1")) in connections
+    assert frozenset(("fc1_fan_in1,o2", dict(grid.ports)["in1"])) in connections
+    assert frozenset((dict(grid.ports)["out1"], "fc1_fan_out1,o1")) in connections
+    assert len(io.connections) == len(grid.connections) + 2 * 5
+    fans = {i.name: dict(i.settings) for i in io.instances if i.component == "io_fan"}
+    assert fans["fc1_fan_in0"]["lead_um"] == 10.0
+    # couplers at the fibre pitch: neighbouring rows' offsets differ by (127 - 30) um
+    assert fans["fc1_fan_in0"]["dy_um"] - fans["fc1_fan_in1"]["dy_um"] == pytest.approx(-97.0)
+    assert fans["fc1_fan_in1"]["dy_um"] == 0.0  # the middle of three rows goes straight
+    columns = sorted({i.column for i in io.instances})
+    assert columns == [-2, -1, *range(grid.n_columns), grid.n_columns, grid.n_columns + 1]
+    edge = layer_netlist(layer, io=IoSpec("edge"))
+    assert dict(edge.ports)["out1"] == "fc1_ec_out1,o2"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "fibre"}, "unknown I/O coupler kind 'fibre'; allowed: grating, edge"),
+        ({"kind": "edge", "lead_in_um": -1.0}, "lead_in_um must be a finite length >= 0, got -1.0"),
+        ({"kind": "edge", "lead_out_um": float("nan")}, "lead_out_um must be a finite length >= 0, got nan"),
+    ],
+)
+def test_io_spec_is_validated(kwargs, message):
+    from optinc_compiler.netlist import IoSpec
+
+    with pytest.raises(InputError, match=message):
+        IoSpec(**kwargs)
+
+
+def test_io_cannot_be_added_twice():
+    from optinc_compiler.netlist import IoSpec, add_io
+
+    layer = compile_layer("u", haar(2, 0), CompileOptions(method="unitary"))
+    with pytest.raises(InputError, match="netlist 'u' already has I/O couplers"):
+        add_io(layer_netlist(layer, io=IoSpec("grating")), IoSpec("grating"))

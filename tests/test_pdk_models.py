@@ -73,3 +73,60 @@ def test_pdk_models_keep_a_uniform_column_phase():
     overlap = np.vdot(target, got)
     fidelity = abs(overlap) ** 2 / (np.vdot(got, got).real * np.vdot(target, target).real)
     assert fidelity > 0.999
+
+
+@pytest.mark.parametrize("cell", ["grating_coupler", "edge_coupler", "io_fan"])
+def test_io_models_have_the_cells_optical_ports(cell):
+    gf = pytest.importorskip("gdsfactory")
+    from optinc_compiler.layout import activate_pdk
+    from pdk import cells
+
+    activate_pdk()
+    drawn = {p.name for p in cells.IO_CELLS[cell]().ports}
+    s = pm.models()[cell]()
+    assert {port for pair in s for port in pair} == drawn
+    assert gf is not None
+
+
+def test_grating_coupler_peak_loss_and_1db_bandwidth():
+    g = tech.GRATING
+    half = g.bandwidth_1dB_um / 2
+    wl = np.array([g.center_wl_um, g.center_wl_um - half, g.center_wl_um + half, 1.50, 1.60])
+    loss_dB = -20 * np.log10(np.abs(np.asarray(pm.grating_coupler(wl=wl)["o1", "o2"])))
+    np.testing.assert_allclose(
+        loss_dB[:3], [g.peak_loss_dB, g.peak_loss_dB + 1, g.peak_loss_dB + 1], atol=1e-6
+    )
+    assert g.peak_loss_dB == pytest.approx(1.0)
+    assert np.all(loss_dB[3:] > g.peak_loss_dB + 5)  # band edges well outside the passband
+    ideal = pm.grating_coupler(wl=wl, ideal=True)["o1", "o2"]
+    np.testing.assert_allclose(ideal, 1.0)
+
+
+def test_edge_coupler_is_flat_and_io_fan_is_a_lossy_waveguide():
+    wl = np.linspace(1.5, 1.6, 5)
+    loss_dB = -20 * np.log10(np.abs(np.asarray(pm.edge_coupler(wl=wl)["o1", "o2"])))
+    np.testing.assert_allclose(loss_dB, tech.EDGE_COUPLER.loss_dB, atol=1e-9)
+    fan = pm.io_fan(wl=tech.WL_CENTER_UM, dx_um=100.0, dy_um=50.0, lead_um=1000.0)["o1", "o2"]
+    length_um = tech.fan_path_um(100.0, 50.0, 1000.0)
+    assert length_um > 1100.0
+    assert -20 * np.log10(abs(fan)) == pytest.approx(tech.WAVEGUIDE.loss_dB_cm * length_um * 1e-4)
+
+
+@pytest.mark.parametrize("kind", ["grating", "edge"])
+def test_flat_sax_circuit_with_io_couplers(kind):
+    """The I/O netlist with ideal models is the program's matrix; with PDK models each
+    path loses two couplers' worth (at the grating's peak) and the fans' propagation."""
+    from optinc_compiler.netlist import IoSpec
+
+    layer = compile_layer("L", haar(3, 4), CompileOptions(method="unitary"))
+    netlist = layer_netlist(layer, io=IoSpec(kind, lead_in_um=100.0, lead_out_um=300.0))
+    circuit, _ = sax.circuit(netlist.to_dict(), models=pm.models(ideal=True))
+    s = circuit()
+    got = np.array([[s[f"in{j}", f"out{i}"] for j in range(3)] for i in range(3)])
+    np.testing.assert_allclose(got, layer.matrix(), atol=1e-9)
+    lossy, _ = sax.circuit(netlist.to_dict(), models=pm.models(ideal=False))
+    grid, _ = sax.circuit(layer_netlist(layer).to_dict(), models=pm.models(ideal=False))
+    s_io, s_grid = lossy(wl=tech.WL_CENTER_UM), grid(wl=tech.WL_CENTER_UM)
+    ratio_dB = -20 * np.log10(abs(complex(s_io["in0", "out0"])) / abs(complex(s_grid["in0", "out0"])))
+    coupler_dB = tech.GRATING.peak_loss_dB if kind == "grating" else tech.EDGE_COUPLER.loss_dB
+    assert 2 * coupler_dB < ratio_dB < 2 * coupler_dB + 0.2  # fans: ~0.1 dB/500 um

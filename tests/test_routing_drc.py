@@ -19,6 +19,7 @@ from optinc_compiler.drc import check_gds  # noqa: E402
 from optinc_compiler.errors import InputError  # noqa: E402
 from optinc_compiler.io import NamedMatrix  # noqa: E402
 from optinc_compiler.layout import write_layout  # noqa: E402
+from optinc_compiler.lvs import lvs_gds  # noqa: E402
 from optinc_compiler.routing import Heater, plan_routing  # noqa: E402
 from pdk import tech  # noqa: E402
 
@@ -70,27 +71,39 @@ def test_too_many_heaters_in_a_column_is_a_clear_error():
         plan_routing(heaters, n_rows=40, y_top_um=10.0, y_bottom_um=-1200.0)
 
 
-def _chip(tmp_path, shape, method, topology, name="chip.gds"):
+def _chip(tmp_path, shape, method, topology, name="chip.gds", io="grating", pads="auto", lvs=False):
+    """Lay out one compiled layer (and, with ``lvs``, check that LVS finds it equal)."""
     rng = np.random.default_rng(1)
     w = haar(shape[0], 2) if method == "unitary" else rng.normal(size=shape)
     program = compile_weights([NamedMatrix("fc1", w)], CompileOptions(method=method, topology=topology))
     path = tmp_path / name
-    write_layout(program, path)
+    write_layout(program, path, io=io, pads=pads)
+    if lvs:
+        (result,) = lvs_gds(path, program)
+        assert result.ok, result.first_difference
     return path
 
 
 @pytest.mark.parametrize("topology", ["clements", "reck"])
 @pytest.mark.parametrize("n", [2, 3, 4, 8])
 def test_routed_mesh_is_drc_and_connectivity_clean(tmp_path, n, topology):
-    report = check_gds(_chip(tmp_path, (n, n), "unitary", topology))
+    report = check_gds(_chip(tmp_path, (n, n), "unitary", topology, lvs=True))
     assert report.clean, report.violations[:3]
     n_heaters = 2 * n * (n - 1) // 2 + n  # two per MZI plus the output screen
     assert report.n_heaters == n_heaters
     assert report.n_signal_nets == n_heaters
 
 
-def test_routed_non_square_svd_layer_is_clean(tmp_path):
-    report = check_gds(_chip(tmp_path, (3, 5), "svd", "clements"))
+@pytest.mark.parametrize("n", [2, 3, 4, 8])
+def test_routed_mesh_with_edge_couplers_is_clean(tmp_path, n):
+    report = check_gds(_chip(tmp_path, (n, n), "unitary", "clements", io="edge", lvs=True))
+    assert report.clean, report.violations[:3]
+    assert report.n_signal_nets == n * (n - 1) + n
+
+
+@pytest.mark.parametrize("io", ["grating", "edge", "none"])
+def test_routed_non_square_svd_layer_is_clean(tmp_path, io):
+    report = check_gds(_chip(tmp_path, (3, 5), "svd", "clements", io=io, lvs=True))
     assert report.clean, report.violations[:3]
     # V: 10 MZIs + 5 phases, S: 3 attenuators (2 heaters), U: 3 MZIs + 3 phases
     assert report.n_heaters == 2 * 10 + 5 + 2 * 3 + 2 * 3 + 3
@@ -135,6 +148,24 @@ def test_planted_short_thin_line_and_cut_wire_are_caught(tmp_path):
     assert ("enclosure", "PADOPEN") in {
         (v.rule, v.layer) for v in check_gds(tmp_path / "open.gds").violations
     }
+
+
+def test_waveguide_space_and_taper_tip_violations_are_caught(tmp_path):
+    chip = _chip(tmp_path, (2, 2), "unitary", "clements", io="edge")
+    layout = kdb.Layout()
+    layout.read(str(chip))
+    top = layout.top_cells()[0]
+    wg = kdb.Region(top.begin_shapes_rec(layout.layer(*tech.LAYERS["WG"]))).merged()
+    left = wg.bbox().left
+    tips = wg & kdb.Region(kdb.Box(left, wg.bbox().bottom, left + 1000, wg.bbox().top))
+    tip = next(iter(tips.each())).bbox()  # the first micrometre of an edge coupler
+    x, y = tip.left * layout.dbu, tip.center().y * layout.dbu
+    # 20 um from the tip the taper is 0.21 um wide: a box 0.1 um from its side
+    _add_box(chip, "WG", (x + 20, y + 0.2, x + 30, y + 1.0), tmp_path / "space.gds")
+    assert [v.rule for v in check_gds(tmp_path / "space.gds").violations] == ["min_space"]
+    # a 0.1 um line under the taper marker: too thin even for a taper tip
+    _add_box(chip, "WG", (x + 20, y + 0.35, x + 30, y + 0.45), tmp_path / "tip.gds")
+    assert [v.rule for v in check_gds(tmp_path / "tip.gds").violations] == ["min_width_taper"]
 
 
 def test_duplicate_and_stray_labels_are_flagged(tmp_path):
@@ -229,22 +260,95 @@ def test_lvs_equal_and_a_moved_cell_is_caught(tmp_path):
     assert "has no cell 'head_grid' for layer 'head'" in wrong.output
 
 
-def test_large_mesh_is_refused_for_routing_and_drawn_unrouted(tmp_path):
+@pytest.mark.parametrize("io", ["edge", "none"])
+def test_lvs_with_edge_couplers_or_none_and_a_missing_coupler(tmp_path, io):
+    from optinc_compiler import program as prog
+
+    program = compile_weights(
+        [NamedMatrix("fc1", np.random.default_rng(4).normal(size=(2, 3)))], CompileOptions()
+    )
+    program_path = prog.save(program, tmp_path / "p.json")
+    write_layout(program, tmp_path / "chip.gds", io=io)
+    good = CliRunner().invoke(main, ["lvs", str(tmp_path / "chip.gds"), str(program_path)])
+    assert good.exit_code == 0, good.output
+    if io == "none":
+        return
+    layout = kdb.Layout()
+    layout.read(str(tmp_path / "chip.gds"))
+    grid = layout.cell("fc1_grid")
+    coupler = next(i for i in grid.each_inst() if i.cell.name.startswith("edge_coupler"))
+    coupler.delete()
+    layout.write(str(tmp_path / "cut.gds"))
+    bad = CliRunner().invoke(main, ["lvs", str(tmp_path / "cut.gds"), str(program_path)])
+    assert bad.exit_code == 3
+    assert "missing instance fc1_ec_" in bad.output
+
+
+def test_large_mesh_gets_flip_chip_bumps_or_is_refused_edge_pads(tmp_path):
     from optinc_compiler import program as prog
 
     program = compile_weights([NamedMatrix("big", haar(20, 1))], CompileOptions())
     program_path = prog.save(program, tmp_path / "p.json")
-    refused = CliRunner().invoke(main, ["layout", str(program_path), "-o", str(tmp_path / "chip.gds")])
+    chip = str(tmp_path / "chip.gds")
+    refused = CliRunner().invoke(main, ["layout", str(program_path), "-o", chip, "--pads", "edge"])
     assert refused.exit_code == 1
     assert "larger meshes need the flip-chip area array" in refused.output
-    assert "optinc layout --no-route" in refused.output
+    assert "optinc layout --pads bumps" in refused.output
     assert not (tmp_path / "chip.gds").exists()
-    drawn = CliRunner().invoke(
-        main, ["layout", str(program_path), "-o", str(tmp_path / "chip.gds"), "--no-route"]
-    )
+    bumped = CliRunner().invoke(main, ["layout", str(program_path), "-o", chip])  # --pads auto
+    assert bumped.exit_code == 0, bumped.output
+    report = check_gds(chip)
+    assert report.clean, report.violations[:3]
+    assert report.n_signal_nets == report.n_heaters == 20 * 19 + 20
+    lvs = CliRunner().invoke(main, ["lvs", chip, str(program_path)])
+    assert lvs.exit_code == 0, lvs.output
+    drawn = CliRunner().invoke(main, ["layout", str(program_path), "-o", chip, "--no-route", "--io", "none"])
     assert drawn.exit_code == 0, drawn.output
-    geometry = CliRunner().invoke(main, ["drc", str(tmp_path / "chip.gds"), "--no-connectivity"])
+    geometry = CliRunner().invoke(main, ["drc", chip, "--no-connectivity"])
     assert geometry.exit_code == 0, geometry.output
     assert "floating" not in geometry.output
-    unrouted = check_gds(tmp_path / "chip.gds")
+    unrouted = check_gds(chip)
     assert {v.rule for v in unrouted.violations} == {"floating", "heater_nets"}
+
+
+@pytest.mark.parametrize(("shape", "method"), [((4, 4), "unitary"), ((3, 5), "svd")])
+def test_small_meshes_with_bumps_are_clean(tmp_path, shape, method):
+    report = check_gds(_chip(tmp_path, shape, method, "reck", pads="bumps", lvs=True))
+    assert report.clean, report.violations[:3]
+    assert report.n_signal_nets == report.n_heaters
+
+
+def test_bump_plan_has_one_bump_per_heater_at_the_bump_space():
+    from optinc_compiler.routing import plan_bumps
+
+    # an output phase-shifter column (every row) and an MZI column (every other row)
+    heaters = [Heater(f"ps{r}", r, 3.0, 97.0, -30.0 * r) for r in range(6)]
+    heaters += [Heater(f"m{r}", r, 303.0, 397.0, -30.0 * r) for r in range(0, 6, 2)]
+    plan = plan_bumps(heaters, y_top_um=10.0, ground_label="GND_x_")
+    assert {p.kind for p in plan.pads} == {"bump"}
+    assert sorted(p.label for p in plan.pads) == sorted(
+        [h.heater_id for h in heaters] + ["GND_x_f0", "GND_x_f1"]
+    )
+    half = tech.BUMP.size_um / 2
+    space = dict(tech.RULES.min_space_um)["BUMP"]
+    for p, q in itertools.combinations(plan.pads, 2):
+        gap = max(abs(p.x_um - q.x_um), abs(p.y_um - q.y_um)) - 2 * half
+        assert gap >= space, (p, q)
+    for wire in plan.wires:  # stubs stay in their row, ground lines in their column
+        (x0, y0), (x1, y1) = wire.points
+        assert x0 == x1 or y0 == y1
+
+
+def test_pads_option_is_validated(tmp_path):
+    program_path = prog_save(tmp_path)
+    result = CliRunner().invoke(
+        main, ["layout", str(program_path), "-o", str(tmp_path / "x.gds"), "--pads", "x"]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for '--pads': 'x' is not one of 'auto', 'edge', 'bumps'" in result.output
+
+
+def prog_save(tmp_path):
+    from optinc_compiler import program as prog
+
+    return prog.save(compile_weights([NamedMatrix("fc1", np.eye(2))], CompileOptions()), tmp_path / "p.json")

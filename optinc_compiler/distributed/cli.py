@@ -9,13 +9,9 @@ from pathlib import Path
 
 import click
 
+from optinc_compiler.clickutil import domain_errors
+
 log = logging.getLogger("optinc")
-
-
-def _domain_errors(func):  # type: ignore[no-untyped-def]
-    from optinc_compiler.cli import domain_errors
-
-    return domain_errors(func)
 
 
 @click.command("ddp-experiment")
@@ -45,7 +41,7 @@ def _domain_errors(func):  # type: ignore[no-untyped-def]
     "--no-error-feedback", is_flag=True, help="Drop the quantisation residual instead of keeping it."
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@_domain_errors
+@domain_errors
 def ddp_experiment_command(
     world_size: int,
     aggregation: str,
@@ -89,7 +85,7 @@ def ddp_experiment_command(
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG."
 )
-@_domain_errors
+@domain_errors
 def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
     """Final accuracies of experiment RUNS side by side (the first is the reference)."""
     from optinc_compiler.distributed.compare import plot_runs, summarise
@@ -148,7 +144,7 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG."
 )
-@_domain_errors
+@domain_errors
 def comm_model_command(
     servers: tuple[int, ...],
     model: str,
