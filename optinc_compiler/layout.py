@@ -31,6 +31,8 @@ from pdk.cells import GRID_CELLS
 #: Space between the drawings of two layers, and from the drawings to the die edge.
 LAYER_SPACING_UM = 300.0
 DIE_MARGIN_UM = 100.0
+#: Name of the top cell.
+CHIP_CELL = "optinc_chip"
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def chip_component(
     """All (or the named) layers of the program side by side, top edges aligned (their
     top pad rows form the die's top edge), inside a die outline on FLOORPLAN."""
     layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
-    chip = _fresh_component("optinc_chip")
+    chip = _fresh_component(CHIP_CELL)
     x = 0.0
     for layer in layers:
         grid = layer_component(layer_netlist(layer), route=route)
