@@ -68,9 +68,11 @@ Progress = Callable[[StageEvent], None]
 
 
 def log_progress(event: StageEvent) -> None:
-    """The default progress: one log line per finished, skipped or failed stage."""
+    """The default progress: one log line per finished, skipped or failed stage (a
+    failure's message is the exception's, raised right after)."""
     if event.status != "start":
-        log.info("%-8s %-7s %5.1f s  %s", event.stage, event.status, event.seconds, event.detail)
+        detail = "" if event.status == "failed" else event.detail
+        log.info("%-8s %-7s %5.1f s  %s", event.stage, event.status, event.seconds, detail)
 
 
 @dataclass(frozen=True)

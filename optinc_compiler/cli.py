@@ -580,14 +580,15 @@ def _build_progress() -> Iterator[Callable[[Any], None]]:
         transient=True,
     )
     task = bar.add_task("build", total=len(STAGES))
-    marks = {"done": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "failed": "[red]FAILED[/]"}
+    marks = {"done": "[green]ok     [/]", "skipped": "[yellow]skipped[/]", "failed": "[red]FAILED [/]"}
 
     def show(event: Any) -> None:
         if event.status == "start":
             bar.update(task, description=f"{event.stage} ...")
             return
         console.print(
-            f"{event.stage:<8} {marks[event.status]} {event.seconds:5.1f} s  {escape(event.detail)}",
+            f"{event.stage:<8} {marks[event.status]} {event.seconds:5.1f} s  "
+            + ("" if event.status == "failed" else escape(event.detail)),  # the error follows
             highlight=False,
         )
         bar.advance(task)
