@@ -10,7 +10,7 @@ Stages, in order (each calls the same library functions as its ``optinc`` comman
                                    (the netlist extracted from chip.gds, with the PDK's
                                     models; stops the build below a threshold)
     heaters  -> heaters.csv        (skipped until the calibration stage provides it)
-    report   -> report.html, phases_<layer>.png
+    report   -> report.html, chip_detail.png, phases_<layer>.png
 
 A check that fails raises :class:`BuildCheckError` (exit code 3) naming the check; the
 files of the earlier stages stay in place. Files a stage not reached would write are
@@ -41,6 +41,7 @@ BUILD_FILES = (
     "program.json",
     "chip.gds",
     "chip.png",
+    "chip_detail.png",
     "drc.lyrdb",
     "verify.json",
     "verify.md",

@@ -29,6 +29,9 @@ from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgra
 from optinc_compiler.report import SUMMARY_HEADERS, summary_rows
 from pdk import tech
 
+#: Close-up of the first layer's mesh, written next to chip.png.
+DETAIL_PNG = "chip_detail.png"
+
 
 @dataclass(frozen=True)
 class BuildFacts:
@@ -277,6 +280,7 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
         f"<h1>OptINC build: {html.escape(facts.design.name)}</h1>",
         f'<p class="note">optinc-compiler {html.escape(__version__)}. Files in this folder: '
         "<code>program.json</code> (phase program), <code>chip.gds</code>, <code>chip.png</code>, "
+        f"<code>{DETAIL_PNG}</code>, "
         "<code>drc.lyrdb</code>, <code>verify.json</code>, <code>verify.md</code>, "
         "<code>sweep.png</code>, <code>monte_carlo.png</code>, <code>phases_&lt;layer&gt;.png</code>; "
         f"heater table: {heaters}.</p>",
@@ -285,6 +289,10 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
         _table(SUMMARY_HEADERS, summary_rows(program)),
         "<h2>Layout</h2>",
         _image(out / "chip.png", "layout of the chip"),
+        f'<p class="note">Detail (<code>{DETAIL_PNG}</code>): the input end of layer '
+        f"{html.escape(program.layers[0].name)}: waveguides and MZIs (red), heaters (blue), heater "
+        "wiring on M2 (purple) to the pad rows.</p>",
+        _image(out / DETAIL_PNG, "detail of the first mesh"),
         _checks_section(facts),
         _verify_section(facts.verification, out),
         "<h2>Phase maps</h2>",
@@ -301,6 +309,34 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
     )
 
 
+def detail_box_um(gds: Path, layer_name: str) -> tuple[float, float, float, float]:
+    """A window on the input end of a layer's mesh: its waveguides plus 250 um of heater
+    wiring above and below, twice as wide as high (at most the whole mesh)."""
+    import klayout.db as kdb
+
+    from optinc_compiler.program import mzi_id_prefix
+
+    layout = kdb.Layout()
+    layout.read(str(gds))
+    wg = layout.layer(*tech.LAYERS["WG"])
+    grid = f"{mzi_id_prefix(layer_name)}_grid"
+    box = next(i.dbbox(wg) for i in layout.top_cells()[0].each_inst() if i.cell.name == grid)
+    height = box.height() + 500.0
+    width = min(2.0 * height, box.width() + 100.0)
+    return (box.left - 50.0, box.bottom - 250.0, box.left - 50.0 + width, box.top + 250.0)
+
+
+def write_detail_png(gds: Path, layer_name: str, path: Path, *, width_px: int = 1600) -> Path:
+    """A close-up render of the input end of a layer's mesh (``detail_box_um``)."""
+    from optinc_compiler.layout import render_png
+
+    box = detail_box_um(gds, layer_name)
+    height_px = round(width_px * (box[3] - box[1]) / (box[2] - box[0]))
+    return write_atomic(
+        path, lambda tmp: render_png(gds, tmp, width_px=width_px, height_px=height_px, box_um=box)
+    )
+
+
 def _write_phase_maps(layer: Layer, path: Path) -> Path:
     return write_atomic(path, lambda tmp: plot_phase_maps(layer, tmp))
 
@@ -311,5 +347,6 @@ def write_report(facts: BuildFacts, out: Path) -> tuple[Path, ...]:
     from optinc_compiler.program import write_text_atomic
 
     maps = [_write_phase_maps(layer, out / phase_map_name(layer.name)) for layer in facts.program.layers]
+    detail = write_detail_png(out / "chip.gds", facts.program.layers[0].name, out / DETAIL_PNG)
     page = write_text_atomic(out / "report.html", render_html(facts, out, maps))
-    return (page, *maps)
+    return (page, detail, *maps)

@@ -204,8 +204,16 @@ def write_layout(
     )
 
 
-def render_png(gds_path: Path, png_path: Path, *, width_px: int = 1600, height_px: int = 900) -> None:
-    """Headless render of a GDS file with klayout (all hierarchy levels)."""
+def render_png(
+    gds_path: Path,
+    png_path: Path,
+    *,
+    width_px: int = 1600,
+    height_px: int = 900,
+    box_um: tuple[float, float, float, float] | None = None,
+) -> None:
+    """Headless render of a GDS file with klayout (all hierarchy levels): the whole
+    chip, or the window ``box_um`` = (left, bottom, right, top)."""
     import klayout.lay as lay
 
     view = lay.LayoutView()
@@ -220,5 +228,10 @@ def render_png(gds_path: Path, png_path: Path, *, width_px: int = 1600, height_p
             view.set_layer_properties(it, props)
         it.next()
     view.max_hier()
-    view.zoom_fit()
+    if box_um is None:
+        view.zoom_fit()
+    else:
+        import klayout.db as kdb
+
+        view.zoom_box(kdb.DBox(*box_um))
     view.save_image(str(png_path), width_px, height_px)

@@ -198,7 +198,7 @@ def test_build_writes_every_file(built):
     ]
     assert events[-3].detail == "heaters.csv: not available yet"
     page = (root / "a" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # layout, sweep, Monte Carlo, phase maps
+    assert page.count("data:image/png;base64,") == 5  # layout, detail, sweep, Monte Carlo, phase maps
     n = sum(b.n_heaters for b in heater_power(result_program(root / "a")))
     assert f"{n} heaters (the layout draws {n})" in page
     assert str(root) not in page
@@ -253,3 +253,31 @@ def test_readme_design_file_reads(tmp_path):
     (text,) = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
     d = load_design(write_design(tmp_path, text.replace("weights.npz", "w.npz")))
     assert (d.layers, d.verify.min_yield, d.dac_bits) == (("fc1", "fc2"), None, 12)
+
+
+def test_heaters_stage_writes_the_calibration_heater_table_once_it_exists(tmp_path, monkeypatch):
+    """The contract the calibration stage plugs into (build._heaters); LEAD: adjust with it."""
+    import sys
+    import types
+
+    import optinc_compiler
+    from optinc_compiler import build as build_module
+
+    def use(module):  # the import in _heaters looks at the package attribute, then sys.modules
+        monkeypatch.setitem(sys.modules, "optinc_compiler.calibration", module)
+        monkeypatch.setattr(optinc_compiler, "calibration", module, raising=False)
+
+    design = load_design(write_design(tmp_path))
+    use(types.ModuleType("optinc_compiler.calibration"))
+    assert build_module._heaters(design, None, tmp_path) == (None, "heaters.csv: not available yet")
+
+    def heater_table(program, *, dac_bits, calibration):
+        return f"id,dac_code\nh0,{2**dac_bits - 1}\n"
+
+    with_table = types.ModuleType("optinc_compiler.calibration")
+    with_table.heater_table = heater_table
+    use(with_table)
+    path, detail = build_module._heaters(design, None, tmp_path)
+    assert path == tmp_path / "heaters.csv"
+    assert path.read_text() == "id,dac_code\nh0,4095\n"
+    assert detail == "12-bit DAC codes -> heaters.csv"
