@@ -194,19 +194,17 @@ class _Reader:
         return int(self.value(key, ok, bound, default))
 
     def number(self, key: str, low: float, high: float | None, default: float) -> float:
-        value = self.optional_number(key, low, high, default)
-        return default if value is None else value
+        """A finite number in [low, high] (integers accepted)."""
+        return float(self.value(key, _in_range(low, high), _range_text(low, high), default))
 
     def optional_number(
         self, key: str, low: float, high: float | None, default: float | None
     ) -> float | None:
         """A number in [low, high], or None when absent (``default``) or written as null."""
-        bound = f"a number >= {low}" if high is None else f"a number from {low} to {high}"
-
-        def ok(v: Any) -> bool:
-            return v is None or (_is_number(v) and v >= low and (high is None or v <= high))
-
-        value = self.value(key, ok, bound + " or null", default)
+        in_range = _in_range(low, high)
+        value = self.value(
+            key, lambda v: v is None or in_range(v), _range_text(low, high) + " or null", default
+        )
         return None if value is None else float(value)
 
     def text(self, key: str, default: str | None) -> str | None:
@@ -220,6 +218,17 @@ class _Reader:
     def section(self, key: str, allowed: tuple[str, ...]) -> _Reader:
         sub = self.value(key, lambda v: isinstance(v, dict), "a mapping of " + ", ".join(allowed), {})
         return _Reader(sub, source=self.source, prefix=self.path(key), allowed=allowed)
+
+
+def _in_range(low: float, high: float | None) -> Callable[[Any], bool]:
+    def ok(v: Any) -> bool:
+        return _is_number(v) and v >= low and (high is None or v <= high)
+
+    return ok
+
+
+def _range_text(low: float, high: float | None) -> str:
+    return f"a number >= {low}" if high is None else f"a number from {low} to {high}"
 
 
 def _non_empty(value: Any) -> bool:

@@ -91,6 +91,14 @@ def test_the_default_design_file_reads():
             "version: 1\nweights: w.npz\nverify: {min_fidelity: 1.5}\n",
             "verify.min_fidelity is 1.5; expected a number from 0.0 to 1.0",
         ),
+        (
+            "version: 1\nweights: w.npz\nverify: {wl_um: null}\n",
+            "verify.wl_um is None; expected a number from 0.5 to 3.0",
+        ),
+        (
+            "version: 1\nweights: w.npz\nverify: {min_yield: 2}\n",
+            "verify.min_yield is 2; expected a number from 0.0 to 1.0 or null",
+        ),
         ("version: 1\nweights: w.npz\nmesh: hex\n", "mesh is 'hex'; expected one of clements, reck"),
         ("version: 1\nweights: w.npz\nio: fibre\n", "io is 'fibre'; expected one of grating, edge, none"),
         ("version: 1\nweights: w.npz\npdk: cspdk\n", "pdk is 'cspdk'; expected one of optinc"),
@@ -281,3 +289,31 @@ def test_heaters_stage_writes_the_calibration_heater_table_once_it_exists(tmp_pa
     assert path == tmp_path / "heaters.csv"
     assert path.read_text() == "id,dac_code\nh0,4095\n"
     assert detail == "12-bit DAC codes -> heaters.csv"
+
+
+def test_drc_violation_stops_before_lvs_and_keeps_layout(tmp_path, monkeypatch):
+    from optinc_compiler import drc
+
+    real = drc.check_gds
+
+    def with_a_violation(path, **kwargs):
+        report = real(path, **kwargs)
+        bad = drc.Violation("min_space", "M2", 1.0, 2.0, "space 4.000 um < 5.0 um", (0.0, 0.0, 2.0, 4.0))
+        first = drc.RuleResult("min_space", "M2", ">= 5.0 um", (bad,))
+        return drc.DrcReport((first, *report.results[1:]), report.n_signal_nets, report.n_ground_nets)
+
+    monkeypatch.setattr(drc, "check_gds", with_a_violation)
+    path = write_design(tmp_path)
+    result = CliRunner().invoke(main, ["build", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 3
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: DRC failed: 1 violation(s), markers in drc.lyrdb; first: min_space on M2 at "
+        "(1.000, 2.000) um: space 4.000 um < 5.0 um"
+    )
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "program.json",
+        "chip.gds",
+        "chip.png",
+        "drc.lyrdb",
+    }
+    assert "min_space_M2" in (tmp_path / "out" / "drc.lyrdb").read_text()
