@@ -71,7 +71,6 @@ Examples:
   optinc compile U.npy --method unitary --mesh reck -o unitary.json
   optinc inspect program.json
   optinc check program.json --against model.npz
-  optinc build designs/mlp_demo/design.yaml --out build/demo
 """
 
 
