@@ -20,6 +20,7 @@ same bytes in every file (no timestamps, no absolute paths).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -291,8 +292,10 @@ def _heaters(design: Design, program: PhaseProgram, out: Path) -> tuple[Path | N
     (program, DAC bits, calibration file -> CSV text); adjust it to the real one.
     """
     try:
-        from optinc_compiler import calibration  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+        calibration = importlib.import_module("optinc_compiler.calibration")
+    except ModuleNotFoundError as exc:
+        if exc.name != "optinc_compiler.calibration":
+            raise
         calibration = None
     heater_table = getattr(calibration, "heater_table", None)
     if heater_table is None:
