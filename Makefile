@@ -25,19 +25,9 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 	@rm -f $(VENV)/.installed-py*
 	touch $@
 
+# One command for the whole flow; it prints where the GDS, the phase program and the report are.
 demo: $(STAMP)
-	@mkdir -p $(DEMO_OUT)
-	$(BIN)/optinc compile designs/mlp_demo/weights.npz -o $(DEMO_OUT)/program.json
-	$(BIN)/optinc check $(DEMO_OUT)/program.json --against designs/mlp_demo/weights.npz
-	$(BIN)/optinc layout $(DEMO_OUT)/program.json -o $(DEMO_OUT)/chip.gds --png $(DEMO_OUT)/chip.png
-	$(BIN)/optinc drc $(DEMO_OUT)/chip.gds --report $(DEMO_OUT)/drc.lyrdb
-	$(BIN)/optinc lvs $(DEMO_OUT)/chip.gds $(DEMO_OUT)/program.json
-	$(BIN)/optinc verify $(DEMO_OUT)/chip.gds --program $(DEMO_OUT)/program.json --against designs/mlp_demo/weights.npz \
-		--sweep 1.50:1.60:101 --monte-carlo 200 --coupler-sigma 0.01 --phase-sigma-rad 0.005 --seed 1 \
-		--report $(DEMO_OUT)/verify
-	@echo "phase program: $(DEMO_OUT)/program.json"
-	@echo "layout:        $(DEMO_OUT)/chip.gds ($(DEMO_OUT)/chip.png), DRC markers $(DEMO_OUT)/drc.lyrdb"
-	@echo "verification:  $(DEMO_OUT)/verify/verify.md ($(DEMO_OUT)/verify/verify.json)"
+	$(BIN)/optinc build designs/mlp_demo/design.yaml --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -7,9 +7,10 @@ Command bodies import their stage lazily so ``optinc --help`` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -665,6 +666,89 @@ def verify_command(
     failure = result.failure()
     if failure is not None:
         raise VerificationError(failure)
+
+
+BUILD_EXAMPLES = """\b
+Examples:
+  optinc build designs/mlp_demo/design.yaml --out build/demo
+"""
+
+
+@main.command("build", epilog=BUILD_EXAMPLES)
+@click.argument("design_file", metavar="DESIGN.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Build folder (created with its parents); earlier build files in it are replaced.",
+)
+@domain_errors
+def build_command(design_file: Path, out_dir: Path) -> None:
+    """Run the whole flow of a design file: compile, layout, DRC, LVS, verify, report.
+
+    Stops at the first failing check (exit 3), naming it; the files of the earlier
+    stages stay in the build folder.
+    """
+    from optinc_compiler.build import build
+    from optinc_compiler.design import load_design
+    from optinc_compiler.report import format_summary
+
+    design = load_design(design_file)
+    with _build_progress() as progress:
+        result = build(design, out_dir, progress=progress)
+    click.echo(format_summary(result.program))
+    click.echo(f"phase program: {result.program_path}")
+    click.echo(f"layout:        {result.gds_path} ({result.png_path.name}, markers {result.drc_path.name})")
+    click.echo(f"verification:  {result.verify_path} ({result.verify_path.with_suffix('.md').name})")
+    heaters = result.heaters_path if result.heaters_path is not None else "not available yet"
+    click.echo(f"heater table:  {heaters}")
+    click.echo(f"report:        {result.report_path}")
+
+
+@contextlib.contextmanager
+def _build_progress() -> Iterator[Callable[[Any], None]]:
+    """Stage progress on stderr: a rich progress bar on a terminal, else log lines."""
+    from optinc_compiler.build import STAGES, log_progress
+
+    if not sys.stderr.isatty() or log.level > logging.INFO:
+        yield log_progress
+        return
+    from rich.console import Console
+    from rich.logging import RichHandler
+    from rich.markup import escape
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task("build", total=len(STAGES))
+    marks = {"done": "[green]ok     [/]", "skipped": "[yellow]skipped[/]", "failed": "[red]FAILED [/]"}
+
+    def show(event: Any) -> None:
+        if event.status == "start":
+            bar.update(task, description=f"{event.stage} ...")
+            return
+        console.print(
+            f"{event.stage:<8} {marks[event.status]} {event.seconds:5.1f} s  "
+            + ("" if event.status == "failed" else escape(event.detail)),  # the error follows
+            highlight=False,
+        )
+        bar.advance(task)
+
+    handlers = log.handlers[:]
+    log.handlers[:] = [RichHandler(console=console, show_time=False, show_path=False, show_level=False)]
+    try:
+        with bar:
+            yield show
+    finally:
+        log.handlers[:] = handlers
 
 
 def _verify_targets(program: Any, chosen: list[Any], weights: Path | None) -> dict[str, Any]:

@@ -47,6 +47,8 @@ PAD_KINDS = ("auto", "edge", "bumps")
 IO_KINDS = ("grating", "edge", "none")
 #: x distance from the heater wiring and pads to the fan waveguides' S-bends.
 IO_CLEARANCE_UM = 50.0
+#: Name of the top cell.
+CHIP_CELL = "optinc_chip"
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,7 @@ def chip_component(
             f"edge couplers need the layer's facets on the die edge: lay out one of the {len(layers)} "
             "layers at a time (--layer NAME) or use --io grating"
         )
-    chip = _fresh_component("optinc_chip")
+    chip = _fresh_component(CHIP_CELL)
     x = 0.0
     for layer in layers:
         grid = layer_component(layer_netlist(layer), route=route, io=io, pads=pads)
@@ -294,8 +296,16 @@ def write_layout(
     )
 
 
-def render_png(gds_path: Path, png_path: Path, *, width_px: int = 1600, height_px: int = 900) -> None:
-    """Headless render of a GDS file with klayout (all hierarchy levels)."""
+def render_png(
+    gds_path: Path,
+    png_path: Path,
+    *,
+    width_px: int = 1600,
+    height_px: int = 900,
+    box_um: tuple[float, float, float, float] | None = None,
+) -> None:
+    """Headless render of a GDS file with klayout (all hierarchy levels): the whole
+    chip, or the window ``box_um`` = (left, bottom, right, top)."""
     import klayout.lay as lay
 
     view = lay.LayoutView()
@@ -310,5 +320,10 @@ def render_png(gds_path: Path, png_path: Path, *, width_px: int = 1600, height_p
             view.set_layer_properties(it, props)
         it.next()
     view.max_hier()
-    view.zoom_fit()
+    if box_um is None:
+        view.zoom_fit()
+    else:
+        import klayout.db as kdb
+
+        view.zoom_box(kdb.DBox(*box_um))
     view.save_image(str(png_path), width_px, height_px)

@@ -1,0 +1,323 @@
+"""``optinc build``: the whole flow for one design file, into one build folder.
+
+Stages, in order (each calls the same library functions as its ``optinc`` command)::
+
+    compile  -> program.json       (each layer rebuilt from it must match its weights)
+    layout   -> chip.gds, chip.png
+    drc      -> drc.lyrdb          (stops the build on violations)
+    lvs                            (stops the build when the drawn netlist differs)
+    verify   -> verify.json, verify.md, sweep.png, monte_carlo.png
+                                   (the netlist extracted from chip.gds, with the PDK's
+                                    models; stops the build below a threshold)
+    heaters  -> heaters.csv        (per heater: pad, phase, mW, V, DAC code; pads checked)
+    report   -> report.html, chip_detail.png, phases_<layer>.png
+
+A check that fails raises :class:`BuildCheckError` (exit code 3) naming the check; the
+files of the earlier stages stay in place. Files a stage not reached would write are
+removed at the start, so the folder never mixes two builds. The same design gives the
+same bytes in every file (no timestamps, no absolute paths).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from optinc_compiler.design import Design
+from optinc_compiler.errors import InputError, OptincError, VerificationError
+from optinc_compiler.io import NamedMatrix
+from optinc_compiler.program import PhaseProgram, mzi_id_prefix
+
+log = logging.getLogger("optinc.build")
+
+STAGES = ("compile", "layout", "drc", "lvs", "verify", "heaters", "report")
+
+#: Fixed file names of a build folder (plus ``phases_<layer>.png``, one per layer).
+BUILD_FILES = (
+    "program.json",
+    "chip.gds",
+    "chip.png",
+    "chip_detail.png",
+    "drc.lyrdb",
+    "verify.json",
+    "verify.md",
+    "sweep.png",
+    "monte_carlo.png",
+    "heaters.csv",
+    "report.html",
+)
+PHASE_MAP_GLOB = "phases_*.png"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """A stage started, finished, was skipped or failed (for progress displays)."""
+
+    stage: str
+    status: str  # "start", "done", "skipped" or "failed"
+    detail: str = ""
+    seconds: float = 0.0
+
+
+Progress = Callable[[StageEvent], None]
+
+
+def log_progress(event: StageEvent) -> None:
+    """The default progress: one log line per finished, skipped or failed stage (a
+    failure's message is the exception's, raised right after)."""
+    if event.status != "start":
+        detail = "" if event.status == "failed" else event.detail
+        log.info("%-8s %-7s %5.1f s  %s", event.stage, event.status, event.seconds, detail)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where a finished build put its files (all inside ``out_dir``)."""
+
+    out_dir: Path
+    program: PhaseProgram
+    program_path: Path
+    gds_path: Path
+    png_path: Path
+    drc_path: Path
+    verify_path: Path
+    report_path: Path
+    heaters_path: Path | None
+    files: tuple[Path, ...]
+    stage_seconds: tuple[tuple[str, float], ...]
+
+
+class BuildCheckError(VerificationError):
+    """A check stage (DRC, LVS, verification) failed; ``stage`` names it."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(f"{stage.upper() if stage in ('drc', 'lvs') else stage} failed: {message}")
+        self.stage = stage
+
+
+class _Runner:
+    """Runs stages in order, timing them and reporting to ``progress``."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.seconds: list[tuple[str, float]] = []
+
+    def __call__(self, stage: str, step: Callable[[], tuple[T, str]]) -> T:
+        self.progress(StageEvent(stage, "start"))
+        start = time.perf_counter()
+        try:
+            value, detail = step()
+        except OptincError as exc:
+            self.progress(StageEvent(stage, "failed", str(exc), time.perf_counter() - start))
+            raise
+        elapsed = time.perf_counter() - start
+        self.seconds.append((stage, elapsed))
+        self.progress(StageEvent(stage, "skipped" if value is None else "done", detail, elapsed))
+        return value
+
+
+def build(design: Design, out_dir: str | Path, *, progress: Progress = log_progress) -> BuildResult:
+    """Run every stage of ``design`` into ``out_dir`` (created with its parents)."""
+    from optinc_compiler import build_report
+
+    out = prepare_folder(Path(out_dir))
+    run = _Runner(progress)
+    weights, program = run("compile", lambda: _compile(design, out))
+    gds, png = run("layout", lambda: _layout(design, program, out))
+    drc_report = run("drc", lambda: _drc(gds, out))
+    lvs_results = run("lvs", lambda: _lvs(gds, program))
+    verification = run("verify", lambda: _verify(design, program, weights, gds, out))
+    heaters = run("heaters", lambda: _heaters(design, program, gds, out))
+    facts = build_report.BuildFacts(
+        design=design,
+        program=program,
+        drc=drc_report,
+        lvs=tuple(lvs_results),
+        verification=verification,
+        heaters_csv=heaters.name if heaters is not None else None,
+    )
+    written = run("report", lambda: _report(facts, out))
+    files = [out / name for name in BUILD_FILES if (out / name).is_file()]
+    return BuildResult(
+        out_dir=out,
+        program=program,
+        program_path=out / "program.json",
+        gds_path=gds,
+        png_path=png,
+        drc_path=out / "drc.lyrdb",
+        verify_path=out / "verify.json",
+        report_path=written[0],
+        heaters_path=heaters,
+        files=tuple(sorted({*files, *written})),
+        stage_seconds=tuple(run.seconds),
+    )
+
+
+def prepare_folder(out: Path) -> Path:
+    """Create the build folder (with parents) and remove the files of an earlier build."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"build folder {str(out)!r} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create build folder {str(out)!r}: {exc.strerror}") from None
+    for path in [*(out / name for name in BUILD_FILES), *sorted(out.glob(PHASE_MAP_GLOB))]:
+        path.unlink(missing_ok=True)
+    return out
+
+
+# --- the stages: each returns (value, one-line detail) -------------------------------
+
+
+def _compile(design: Design, out: Path) -> tuple[tuple[Sequence[NamedMatrix], PhaseProgram], str]:
+    from optinc_compiler import program as prog
+    from optinc_compiler.check import check_program
+    from optinc_compiler.compiler import CompileOptions, compile_weights
+    from optinc_compiler.io import load_weights
+
+    options = CompileOptions(method=design.method, topology=design.mesh, block_size=design.block_size)
+    loaded = load_weights(design.weights_path, layers=design.layers)
+    program = compile_weights(loaded.layers, options)
+    prog.save(program, out / "program.json")
+    # as `optinc check`: each layer rebuilt from the program alone matches its weights
+    off = [c.name for c in check_program(program, loaded.layers) if not c.ok]
+    if off:
+        raise BuildCheckError("compile", f"the program does not rebuild layer(s) {', '.join(off)}")
+    mzis = sum(layer.n_mzis for layer in program.layers)
+    return (loaded.layers, program), f"{len(program.layers)} layer(s), {mzis} MZIs -> program.json"
+
+
+def _layout(design: Design, program: PhaseProgram, out: Path) -> tuple[tuple[Path, Path], str]:
+    from optinc_compiler import layout
+
+    layout.activate_pdk(design.pdk)
+    result = layout.write_layout(program, out / "chip.gds", png_path=out / "chip.png", io=design.io)
+    assert result.png_path is not None
+    size = "{:.0f} x {:.0f} um".format(*result.size_um)
+    return (result.gds_path, result.png_path), f"{result.n_instances} cells, {size} -> chip.gds, chip.png"
+
+
+def _drc(gds: Path, out: Path) -> tuple[Any, str]:
+    from optinc_compiler import drc
+    from optinc_compiler.program import write_atomic
+
+    report = drc.check_gds(gds)
+    write_atomic(out / "drc.lyrdb", lambda tmp: drc.write_marker_db(report, tmp))
+    if not report.clean:
+        first = report.violations[0]
+        raise BuildCheckError(
+            "drc",
+            f"{len(report.violations)} violation(s), markers in drc.lyrdb; first: {first.rule} on "
+            f"{first.layer} at ({first.x_um:.3f}, {first.y_um:.3f}) um: {first.detail}",
+        )
+    return report, f"clean, {report.n_heaters} heaters, {report.n_signal_nets} signal nets -> drc.lyrdb"
+
+
+def _lvs(gds: Path, program: PhaseProgram) -> tuple[Any, str]:
+    from optinc_compiler import lvs
+
+    _forget_chip()
+    results = lvs.lvs_gds(gds, program)
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise BuildCheckError(
+            "lvs",
+            f"layout differs from the schematic in layer(s) {', '.join(r.layer for r in bad)}; "
+            f"first: {bad[0].first_difference}",
+        )
+    return results, f"{len(results)} layer(s) match the schematic"
+
+
+def _verify(
+    design: Design, program: PhaseProgram, weights: Sequence[NamedMatrix], gds: Path, out: Path
+) -> tuple[Any, str]:
+    from optinc_compiler import simulate, verify
+    from optinc_compiler.calibration import load_calibration
+    from optinc_compiler.decompose import as_complex_matrix
+    from optinc_compiler.lvs import extract_layers
+    from optinc_compiler.netlist import extracted_netlist, strip_io
+
+    spec = design.verify
+    chip = load_calibration(design.calibration_path) if design.calibration_path is not None else None
+    options = verify.VerifyOptions(
+        model_set=spec.models,
+        wl_um=spec.wl_um,
+        min_fidelity=spec.min_fidelity,
+        sweep_wl_um=design.sweep.wavelengths_um(),
+        monte_carlo_samples=spec.monte_carlo_samples,
+        variability=simulate.Variability(spec.coupler_sigma, spec.phase_sigma_rad, spec.loss_sigma_dB),
+        seed=spec.seed,
+        min_yield=spec.min_yield,
+        calibration=chip.name if chip is not None else None,
+        splitters=tuple((m, k1, k2) for m, (k1, k2) in sorted(chip.splitters.items())) if chip else (),
+    )
+    targets = {w.name: as_complex_matrix(w.matrix, what=f"layer {w.name!r}") for w in weights}
+    _forget_chip()
+    _, extracted = extract_layers(gds, program)
+    result = verify.verify_targets(
+        [
+            # the grid as drawn; the I/O fans' per-port phases are the I/O calibration's
+            verify.Target(
+                x.layer, strip_io(extracted_netlist(x.extracted, x.schematic)), targets[x.layer.name]
+            )
+            for x in extracted
+        ],
+        options,
+        source="layout",
+    )
+    verify.write_report(result, out)
+    failure = result.failure()
+    if failure is not None:
+        raise BuildCheckError("verify", f"{failure} (see verify.md)")
+    worst = min(r.nominal.fidelity for r in result.layers)
+    return result, f"lowest fidelity {worst:.6f} at {spec.wl_um} um -> verify.json, verify.md"
+
+
+def _forget_chip() -> None:
+    """Drop the chip cells built or imported earlier in this process, so the next import
+    of chip.gds does not clash with their name (gdsfactory logs each clash as an error)."""
+    import gdsfactory as gf
+
+    from optinc_compiler.layout import CHIP_CELL
+
+    while gf.kcl.layout.has_cell(CHIP_CELL):
+        gf.kcl[CHIP_CELL].delete()
+
+
+def _heaters(design: Design, program: PhaseProgram, gds: Path, out: Path) -> tuple[Path | None, str]:
+    """heaters.csv: phase, power, voltage and DAC code per heater (``optinc program``),
+    after checking that every heater has its pad label in chip.gds and no pad is unused."""
+    from optinc_compiler import calibration as cal
+    from optinc_compiler.program import write_text_atomic
+
+    chip = cal.load_calibration(design.calibration_path) if design.calibration_path is not None else None
+    heaters = cal.heater_program(program, chip, dac_bits=design.dac_bits)
+    pads = cal.check_pads(heaters, cal.pad_labels(gds))
+    if not pads.ok:
+        first = f"heater {pads.missing[0]} has no pad" if pads.missing else f"pad {pads.unused[0]} is unused"
+        raise BuildCheckError("heaters", f"{len(pads.missing)} heater(s) without a pad label; {first}")
+    path = write_text_atomic(out / "heaters.csv", heaters.to_csv())
+    power_mW = sum(h.power_mW for h in heaters.heaters)
+    return (
+        path,
+        f"{len(heaters.heaters)} heaters, {power_mW:.0f} mW, {design.dac_bits}-bit codes -> heaters.csv",
+    )
+
+
+def _report(facts: Any, out: Path) -> tuple[tuple[Path, ...], str]:
+    from optinc_compiler import build_report
+
+    written = build_report.write_report(facts, out)
+    maps = sum(1 for p in written if p.name.startswith("phases_"))
+    return written, f"{maps} phase map(s) -> report.html"
+
+
+def phase_map_name(layer_name: str) -> str:
+    """File name of a layer's phase-map figure in the build folder."""
+    return f"phases_{mzi_id_prefix(layer_name)}.png"

@@ -1,0 +1,352 @@
+"""The build report: one self-contained ``report.html`` (PNGs embedded as base64) and a
+phase-map figure per layer (``phases_<layer>.png``).
+
+It shows the design, the compiled layers, the layout, the DRC and LVS results, the
+verification (fidelity vs wavelength, Monte Carlo histogram), the phase maps of every
+mesh and the heater power budget. No timestamps, no absolute paths: same build, same bytes.
+
+Heater power budget assumption (until the calibration stage gives per-heater models):
+every heater is set to its phase wrapped into [0, 2 pi) with no calibration offset, and
+draws ``P = phase / pi * P_pi`` with the PDK's ``P_pi`` (``pdk.tech.HEATER.p_pi_mW``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from optinc_compiler import __version__
+from optinc_compiler.design import Design
+from optinc_compiler.mzi import wrap_phase
+from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram, write_atomic
+from optinc_compiler.report import SUMMARY_HEADERS, summary_rows
+from pdk import tech
+
+#: Close-up of the first layer's mesh, written next to chip.png.
+DETAIL_PNG = "chip_detail.png"
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """What the stages of a build found, for the report."""
+
+    design: Design
+    program: PhaseProgram
+    drc: Any  # drc.DrcReport (klayout is imported by that stage only)
+    lvs: tuple[Any, ...]  # lvs.LvsResult per layer
+    verification: Any  # verify.Verification
+    heaters_csv: str | None
+
+
+@dataclass(frozen=True)
+class HeaterPower:
+    """Heater count and power of one layer at its programmed phases."""
+
+    layer: str
+    n_heaters: int
+    total_power_mW: float
+    max_power_mW: float
+
+
+def heater_phases(layer: Layer) -> npt.NDArray[np.float64]:
+    """Every heater phase of a layer in [0, 2 pi), one per drawn heater: per MZI theta and
+    phi, per output phase shifter its phase, per attenuator its theta = 2 arcsin(a) and
+    phi = p - pi/2 - theta/2 (the attenuator model's settings, ``pdk.models.attenuator``)."""
+    parts: list[npt.NDArray[np.float64]] = []
+    for stage in layer.stages:
+        if isinstance(stage, MeshStage):
+            m = stage.mesh
+            parts += [m.theta_rad, m.phi_rad, m.output_phases_rad]
+        elif isinstance(stage, DiagonalStage):
+            theta = 2 * np.arcsin(np.clip(stage.amplitude, 0.0, 1.0))
+            parts += [theta, stage.phase_rad - np.pi / 2 - theta / 2]
+    return wrap_phase(np.concatenate(parts)) if parts else np.zeros(0)
+
+
+def heater_power(program: PhaseProgram, *, p_pi_mW: float = tech.HEATER.p_pi_mW) -> tuple[HeaterPower, ...]:
+    """Per layer: heaters and their power ``phase / pi * p_pi_mW`` (phases in [0, 2 pi))."""
+    out = []
+    for layer in program.layers:
+        power_mW = heater_phases(layer) / np.pi * p_pi_mW
+        out.append(
+            HeaterPower(
+                layer=layer.name,
+                n_heaters=int(power_mW.size),
+                total_power_mW=float(power_mW.sum()),
+                max_power_mW=float(power_mW.max()) if power_mW.size else 0.0,
+            )
+        )
+    return tuple(out)
+
+
+# --- phase maps ---------------------------------------------------------------------
+
+
+def phase_grid(values: npt.NDArray[np.float64], stage: MeshStage) -> np.ma.MaskedArray:
+    """MZI values on a (row = upper mode, column) grid, masked where no MZI sits."""
+    m = stage.mesh
+    grid = np.full((max(m.n_modes - 1, 1), max(m.depth, 1)), np.nan)
+    grid[m.modes, m.columns] = values
+    return np.ma.masked_invalid(grid)
+
+
+def plot_phase_maps(layer: Layer, path: Path) -> None:
+    """Heat-maps of theta and phi by column and row, one row of panels per mesh stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    meshes = [s for s in layer.stages if isinstance(s, MeshStage)]
+    fig, axes = plt.subplots(
+        max(len(meshes), 1), 2, figsize=(11, 3.2 * max(len(meshes), 1) + 0.6), dpi=100, squeeze=False
+    )
+    for row, stage in zip(axes, meshes, strict=False):
+        for ax, name, values, vmax, cmap in (
+            (row[0], "theta", stage.mesh.theta_rad, np.pi, "viridis"),
+            (row[1], "phi", stage.mesh.phi_rad, 2 * np.pi, "twilight"),
+        ):
+            colors = plt.get_cmap(cmap).with_extremes(bad=(1.0, 1.0, 1.0, 0.0))  # the hatching shows
+            grid = phase_grid(values, stage)
+            ax.add_patch(
+                Rectangle(
+                    (-0.5, -0.5), grid.shape[1], grid.shape[0], hatch="///", fill=False, ec="0.75", lw=0
+                )
+            )
+            image = ax.imshow(
+                grid, cmap=colors, vmin=0, vmax=vmax, aspect="auto", interpolation="none", zorder=1
+            )
+            ax.set(
+                title=f"mesh {stage.name} ({stage.mesh.topology}, {stage.mesh.n_mzis} MZIs): {name} (rad)",
+                xlabel="column",
+                ylabel="row (upper mode of the MZI)",
+            )
+            ax.title.set_fontsize(10)
+            _integer_ticks(ax, *image.get_array().shape)
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+    fig.suptitle(f"Layer {layer.name}: MZI phases (hatched: no MZI)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def _integer_ticks(ax: Any, n_rows: int, n_columns: int) -> None:
+    """At most ~16 integer ticks per axis."""
+    ax.set_xticks(range(0, n_columns, max(1, n_columns // 16)))
+    ax.set_yticks(range(0, n_rows, max(1, n_rows // 16)))
+
+
+# --- the HTML page ------------------------------------------------------------------
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 1.8em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.ok { color: #176b1d; font-weight: bold; } .fail { color: #b00020; font-weight: bold; }
+img { max-width: 100%; border: 1px solid #ddd; } .note { color: #555; font-size: 0.92em; }
+"""
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{html.escape(str(c))}</td>'
+            if isinstance(c, int | float)
+            else f"<td>{html.escape(str(c))}</td>"
+            for c in row
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _image(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def _status(ok: bool) -> str:
+    return '<span class="ok">pass</span>' if ok else '<span class="fail">FAIL</span>'
+
+
+def _design_section(d: Design) -> str:
+    v, s = d.verify, d.sweep
+    rows = [
+        ("design file", d.source.name),
+        ("weights", d.weights),
+        ("layers", ", ".join(d.layers) or "all"),
+        (
+            "method / mesh",
+            f"{d.method} / {d.mesh}" + (f", block {d.block_size}" if "segmented" in d.method else ""),
+        ),
+        ("PDK", d.pdk),
+        ("I/O couplers", d.io),
+        ("sweep", f"{s.start_um}-{s.stop_um} um, {s.points} points"),
+        (
+            "verification",
+            f"{v.models} models at {v.wl_um} um; pass: fidelity >= {v.min_fidelity}"
+            + (f", Monte Carlo yield >= {v.min_yield}" if v.min_yield is not None else ""),
+        ),
+        (
+            "Monte Carlo",
+            f"{v.monte_carlo_samples} samples, seed {v.seed}, coupler sigma {v.coupler_sigma}, "
+            f"phase sigma {v.phase_sigma_rad} rad, loss sigma {v.loss_sigma_dB} dB",
+        ),
+        ("DAC", f"{d.dac_bits} bits"),
+        ("calibration", d.calibration or "none (PDK defaults)"),
+    ]
+    return "<h2>Design</h2>" + _table(["setting", "value"], rows)
+
+
+def _checks_section(facts: BuildFacts) -> str:
+    drc = facts.drc
+    drc_rows = [
+        (r.rule, r.layer, r.limit, len(r.violations), "ok" if not r.violations else "FAIL")
+        for r in drc.results
+    ]
+    lvs_rows = [
+        (r.layer, r.n_instances, r.n_connections, "ok" if r.ok else "FAIL", r.first_difference or "-")
+        for r in facts.lvs
+    ]
+    return (
+        f"<h2>DRC {_status(drc.clean)}</h2>"
+        f"<p>{drc.n_heaters} heaters, {drc.n_signal_nets} signal nets, {drc.n_ground_nets} ground nets; "
+        "markers (none when clean) in <code>drc.lyrdb</code>.</p>"
+        + _table(["rule", "layer", "limit", "violations", "status"], drc_rows)
+        + f"<h2>LVS {_status(all(r.ok for r in facts.lvs))}</h2>"
+        + _table(["layer", "instances", "connections", "status", "first difference"], lvs_rows)
+    )
+
+
+def _verify_section(v: Any, out: Path) -> str:
+    from optinc_compiler.verify import summary_table
+
+    parts = [
+        f"<h2>Verification {_status(not v.failed)}</h2>",
+        f"<p>Simulated from the netlist extracted from <code>chip.gds</code> ({v.options.model_set} models). "
+        "Every number in <code>verify.json</code>, tables in <code>verify.md</code>.</p>",
+        f"<pre>{html.escape(summary_table(v))}</pre>",
+    ]
+    for name, alt in (("sweep.png", "fidelity and loss vs wavelength"), ("monte_carlo.png", "Monte Carlo")):
+        if (out / name).is_file():
+            parts.append(f"<h3>{html.escape(alt[0].upper() + alt[1:])}</h3>" + _image(out / name, alt))
+    return "".join(parts)
+
+
+def _power_section(program: PhaseProgram, drawn_heaters: int) -> str:
+    budget = heater_power(program)
+    rows: list[list[Any]] = [
+        [b.layer, b.n_heaters, f"{b.total_power_mW:.1f}", f"{b.max_power_mW:.1f}"] for b in budget
+    ]
+    total_n = sum(b.n_heaters for b in budget)
+    total_mW = sum(b.total_power_mW for b in budget)
+    max_mW = max((b.max_power_mW for b in budget), default=0.0)
+    rows.append(["total", total_n, f"{total_mW:.1f}", f"{max_mW:.1f}"])
+    return (
+        "<h2>Heater power budget</h2>"
+        f"<p>{total_n} heaters (the layout draws {drawn_heaters}); total {total_mW:.1f} mW "
+        f"= {total_mW / 1000:.3f} W at the programmed phases.</p>"
+        + _table(["layer", "heaters", "power_mW", "max_heater_power_mW"], rows)
+        + f'<p class="note">Assumption: each heater is set to its phase wrapped into [0, 2&pi;) '
+        f"with no calibration offset and draws P = phase / &pi; &times; P_pi, P_pi = "
+        f"{tech.HEATER.p_pi_mW:g} mW (PDK heater); MZI theta in [0, &pi;] needs at most P_pi, phi up to "
+        "2 P_pi. Per-heater calibration, DAC codes and thermal crosstalk come with the calibration "
+        "stage.</p>"
+    )
+
+
+def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str:
+    """The whole page; images read from ``out`` and embedded."""
+    program = facts.program
+    heaters = (
+        f"<code>{html.escape(facts.heaters_csv)}</code>"
+        if facts.heaters_csv
+        else "not available yet (comes with the calibration stage)"
+    )
+    body = [
+        f"<h1>OptINC build: {html.escape(facts.design.name)}</h1>",
+        f'<p class="note">optinc-compiler {html.escape(__version__)}. Files in this folder: '
+        "<code>program.json</code> (phase program), <code>chip.gds</code>, <code>chip.png</code>, "
+        f"<code>{DETAIL_PNG}</code>, "
+        "<code>drc.lyrdb</code>, <code>verify.json</code>, <code>verify.md</code>, "
+        "<code>sweep.png</code>, <code>monte_carlo.png</code>, <code>phases_&lt;layer&gt;.png</code>; "
+        f"heater table: {heaters}.</p>",
+        _design_section(facts.design),
+        "<h2>Compiled layers</h2>",
+        _table(SUMMARY_HEADERS, summary_rows(program)),
+        "<h2>Layout</h2>",
+        _image(out / "chip.png", "layout of the chip"),
+        f'<p class="note">Detail (<code>{DETAIL_PNG}</code>): the input end of layer '
+        f"{html.escape(program.layers[0].name)}: waveguides and MZIs (red), heaters (blue), heater "
+        "wiring on M2 (purple) to the pad rows.</p>",
+        _image(out / DETAIL_PNG, "detail of the first mesh"),
+        _checks_section(facts),
+        _verify_section(facts.verification, out),
+        "<h2>Phase maps</h2>",
+        '<p class="note">Per mesh: the internal phase theta and the external phase phi of every MZI '
+        "by column (order light meets them) and row (upper mode).</p>",
+        *(_image(path, f"phase maps of {path.stem}") for path in phase_maps),
+        _power_section(program, facts.drc.n_heaters),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>OptINC build: {html.escape(facts.design.name)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def detail_box_um(gds: Path, layer_name: str) -> tuple[float, float, float, float]:
+    """A window on the input end of a layer's mesh: its waveguides plus 250 um of heater
+    wiring above and below, twice as wide as high (at most the whole mesh)."""
+    import klayout.db as kdb
+
+    from optinc_compiler.program import mzi_id_prefix
+
+    layout = kdb.Layout()
+    layout.read(str(gds))
+    wg = layout.layer(*tech.LAYERS["WG"])
+    grid = f"{mzi_id_prefix(layer_name)}_grid"
+    box = next(i.dbbox(wg) for i in layout.top_cells()[0].each_inst() if i.cell.name == grid)
+    height = box.height() + 500.0
+    width = min(2.0 * height, box.width() + 100.0)
+    return (box.left - 50.0, box.bottom - 250.0, box.left - 50.0 + width, box.top + 250.0)
+
+
+def write_detail_png(gds: Path, layer_name: str, path: Path, *, width_px: int = 1600) -> Path:
+    """A close-up render of the input end of a layer's mesh (``detail_box_um``)."""
+    from optinc_compiler.layout import render_png
+
+    box = detail_box_um(gds, layer_name)
+    height_px = round(width_px * (box[3] - box[1]) / (box[2] - box[0]))
+    return write_atomic(
+        path, lambda tmp: render_png(gds, tmp, width_px=width_px, height_px=height_px, box_um=box)
+    )
+
+
+def _write_phase_maps(layer: Layer, path: Path) -> Path:
+    return write_atomic(path, lambda tmp: plot_phase_maps(layer, tmp))
+
+
+def write_report(facts: BuildFacts, out: Path) -> tuple[Path, ...]:
+    """``report.html`` (first) and one ``phases_<layer>.png`` per layer, atomically."""
+    from optinc_compiler.build import phase_map_name
+    from optinc_compiler.program import write_text_atomic
+
+    maps = [_write_phase_maps(layer, out / phase_map_name(layer.name)) for layer in facts.program.layers]
+    detail = write_detail_png(out / "chip.gds", facts.program.layers[0].name, out / DETAIL_PNG)
+    page = write_text_atomic(out / "report.html", render_html(facts, out, maps))
+    return (page, detail, *maps)

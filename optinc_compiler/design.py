@@ -1,0 +1,348 @@
+"""Design files: the YAML spec ``optinc build`` runs (one chip, every stage's settings).
+
+A design file, version 1, with every key and its default (only ``version`` and
+``weights`` are required)::
+
+    version: 1                 # format version; only 1 exists
+    name: mlp_demo             # default: the design file's folder name
+    weights: weights.npz       # relative to the design file (.npy .npz .csv .safetensors .pt)
+    layers: [fc1, fc2]         # default: every layer of the weights file, in file order
+    method: auto               # auto | unitary | svd | ud | ud-segmented
+    mesh: clements             # clements | reck
+    block_size: 8              # tile size of ud-segmented (>= 1)
+    pdk: optinc                # only optinc
+    io: grating                # I/O couplers: grating | edge (one layer per chip) | none
+    sweep:                     # wavelength sweep of the verification
+      start_um: 1.50
+      stop_um: 1.60
+      points: 101              # 2 .. 10001
+    verify:
+      models: pdk              # pdk | ideal
+      wl_um: 1.55              # design wavelength: the fidelity threshold applies here
+      min_fidelity: 0.999      # 0 .. 1
+      monte_carlo_samples: 200 # 0 turns the Monte Carlo off
+      coupler_sigma: 0.01      # std of each coupler's kappa^2 (0 .. 0.5)
+      phase_sigma_rad: 0.005   # std of each heater's phase (>= 0)
+      loss_sigma_dB: 0.0       # scale of each cell's extra loss (>= 0)
+      seed: 1                  # Monte Carlo seed (>= 0)
+      min_yield: null          # Monte Carlo yield threshold (0 .. 1), null: none
+    dac_bits: 12               # DAC resolution of the heater drivers (1 .. 32)
+    calibration: null          # chip calibration file, relative to the design file
+
+Every error is one line naming the file, the key by its YAML path (``verify.min_fidelity``)
+and what is allowed: unknown keys list the allowed ones.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optinc_compiler.errors import InputError
+
+VERSION = 1
+METHODS = ("auto", "unitary", "svd", "ud", "ud-segmented")
+MESHES = ("clements", "reck")
+PDKS = ("optinc",)
+IO_KINDS = ("grating", "edge", "none")
+MODEL_SETS = ("pdk", "ideal")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Wavelength sweep of the verification: ``points`` wavelengths from start to stop."""
+
+    start_um: float = 1.50
+    stop_um: float = 1.60
+    points: int = 101
+
+    def wavelengths_um(self) -> tuple[float, ...]:
+        """The swept wavelengths, evenly spaced, both ends included."""
+        return tuple(float(w) for w in np.linspace(self.start_um, self.stop_um, self.points))
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    """Models, design wavelength, Monte Carlo settings and pass thresholds."""
+
+    models: str = "pdk"
+    wl_um: float = 1.55
+    min_fidelity: float = 0.999
+    monte_carlo_samples: int = 200
+    coupler_sigma: float = 0.01
+    phase_sigma_rad: float = 0.005
+    loss_sigma_dB: float = 0.0
+    seed: int = 1
+    min_yield: float | None = None
+
+
+@dataclass(frozen=True)
+class Design:
+    """A parsed, validated design file.
+
+    Attributes:
+        source: the design file as given (relative paths in it are relative to its folder).
+        name: design name (report title, default the design file's folder name).
+        weights: weights file as written in the design (relative to ``source``'s folder).
+        layers: layer names to compile, in order; empty: every layer.
+        method, mesh, block_size: compile options (``CompileOptions``).
+        pdk: PDK to draw with (only ``optinc``).
+        io: I/O coupler kind, ``grating``, ``edge`` or ``none`` (``optinc layout --io``).
+        sweep: wavelength sweep of the verification.
+        verify: verification models, thresholds and Monte Carlo settings.
+        dac_bits: DAC resolution of the heater drivers.
+        calibration: calibration file as written (relative to ``source``'s folder), or None.
+    """
+
+    source: Path
+    weights: str
+    name: str
+    layers: tuple[str, ...] = ()
+    method: str = "auto"
+    mesh: str = "clements"
+    block_size: int = 8
+    pdk: str = "optinc"
+    io: str = "grating"
+    sweep: SweepSpec = field(default_factory=SweepSpec)
+    verify: VerifySpec = field(default_factory=VerifySpec)
+    dac_bits: int = 12
+    calibration: str | None = None
+
+    @property
+    def weights_path(self) -> Path:
+        """The weights file, resolved against the design file's folder."""
+        return self.source.parent / self.weights
+
+    @property
+    def calibration_path(self) -> Path | None:
+        """The calibration file, resolved against the design file's folder (or None)."""
+        return None if self.calibration is None else self.source.parent / self.calibration
+
+
+TOP_KEYS = (
+    "version",
+    "name",
+    "weights",
+    "layers",
+    "method",
+    "mesh",
+    "block_size",
+    "pdk",
+    "io",
+    "sweep",
+    "verify",
+    "dac_bits",
+    "calibration",
+)
+SWEEP_KEYS = ("start_um", "stop_um", "points")
+VERIFY_KEYS = (
+    "models",
+    "wl_um",
+    "min_fidelity",
+    "monte_carlo_samples",
+    "coupler_sigma",
+    "phase_sigma_rad",
+    "loss_sigma_dB",
+    "seed",
+    "min_yield",
+)
+
+
+class _Reader:
+    """Typed access to one mapping of the design file; errors name file and key path."""
+
+    def __init__(self, doc: Mapping[str, Any], *, source: str, prefix: str, allowed: tuple[str, ...]):
+        self.doc, self.source, self.prefix = doc, source, prefix
+        for key in doc:
+            if key not in allowed:
+                raise self.error(
+                    f"unknown key {self.path(str(key))!r}; allowed{' in ' + prefix if prefix else ''}: "
+                    + ", ".join(allowed)
+                )
+
+    def path(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def error(self, message: str) -> InputError:
+        return InputError(f"design {self.source}: {message}")
+
+    def value(self, key: str, check: Callable[[Any], bool], expected: str, default: Any) -> Any:
+        """The value at ``key`` (``default`` when absent), or an error naming what is expected."""
+        if key not in self.doc:
+            return default
+        value = self.doc[key]
+        if not check(value):
+            raise self.error(f"{self.path(key)} is {_show(value)}; expected {expected}")
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: str) -> str:
+        return str(self.value(key, lambda v: v in allowed, "one of " + ", ".join(allowed), default))
+
+    def integer(self, key: str, low: int, high: int | None, default: int) -> int:
+        bound = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
+        def ok(v: Any) -> bool:
+            return _is_int(v) and v >= low and (high is None or v <= high)
+
+        return int(self.value(key, ok, bound, default))
+
+    def number(self, key: str, low: float, high: float | None, default: float) -> float:
+        """A finite number in [low, high] (integers accepted)."""
+        return float(self.value(key, _in_range(low, high), _range_text(low, high), default))
+
+    def optional_number(
+        self, key: str, low: float, high: float | None, default: float | None
+    ) -> float | None:
+        """A number in [low, high], or None when absent (``default``) or written as null."""
+        in_range = _in_range(low, high)
+        value = self.value(
+            key, lambda v: v is None or in_range(v), _range_text(low, high) + " or null", default
+        )
+        return None if value is None else float(value)
+
+    def text(self, key: str, default: str | None) -> str | None:
+        """A non-empty string; null is allowed (and gives None) where the default is None."""
+
+        def ok(v: Any) -> bool:
+            return (v is None and default is None) or _non_empty(v)
+
+        return self.value(key, ok, "a non-empty string" + (" or null" if default is None else ""), default)
+
+    def section(self, key: str, allowed: tuple[str, ...]) -> _Reader:
+        sub = self.value(key, lambda v: isinstance(v, dict), "a mapping of " + ", ".join(allowed), {})
+        return _Reader(sub, source=self.source, prefix=self.path(key), allowed=allowed)
+
+
+def _in_range(low: float, high: float | None) -> Callable[[Any], bool]:
+    def ok(v: Any) -> bool:
+        return _is_number(v) and v >= low and (high is None or v <= high)
+
+    return ok
+
+
+def _range_text(low: float, high: float | None) -> str:
+    return f"a number >= {low}" if high is None else f"a number from {low} to {high}"
+
+
+def _non_empty(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it, cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def load_design(path: str | os.PathLike[str]) -> Design:
+    """Read and validate a design file; InputError (one line) on any problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"design file {str(p)!r} does not exist")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"design file {str(p)!r} cannot be read ({exc})") from None
+    return parse_design(text, source=p)
+
+
+def parse_design(text: str, *, source: Path) -> Design:
+    """Validate the YAML ``text`` of a design file at ``source`` (for relative paths)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(f"design {source}: not valid YAML{where}: {problem}") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"design {source}: expected a mapping of keys ({', '.join(TOP_KEYS)})")
+    top = _Reader(doc, source=str(source), prefix="", allowed=TOP_KEYS)
+    if "version" not in doc:
+        raise top.error(f"missing key 'version' (this tool reads version {VERSION})")
+    top.value("version", lambda v: _is_int(v) and v == VERSION, f"{VERSION}", VERSION)
+    if "weights" not in doc:
+        raise top.error("missing key 'weights' (the weights file, relative to the design file)")
+    design = Design(
+        source=source,
+        weights=str(top.value("weights", _non_empty, "a file name (relative to the design file)", "")),
+        name=str(top.text("name", source.resolve().parent.name or "design")),
+        layers=_layers(top),
+        method=top.choice("method", METHODS, "auto"),
+        mesh=top.choice("mesh", MESHES, "clements"),
+        block_size=top.integer("block_size", 1, None, 8),
+        pdk=top.choice("pdk", PDKS, "optinc"),
+        io=top.choice("io", IO_KINDS, "grating"),
+        sweep=_sweep(top.section("sweep", SWEEP_KEYS)),
+        verify=_verify(top.section("verify", VERIFY_KEYS)),
+        dac_bits=top.integer("dac_bits", 1, 32, 12),
+        calibration=top.text("calibration", None),
+    )
+    _check_files(design, top)
+    return design
+
+
+def _layers(top: _Reader) -> tuple[str, ...]:
+    def ok(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, str) and x for x in v)
+
+    layers = top.value("layers", ok, "a non-empty list of layer names", [])
+    if len(set(layers)) != len(layers):
+        raise top.error(f"layers lists a layer twice: {_show(layers)}")
+    return tuple(layers)
+
+
+def _sweep(r: _Reader) -> SweepSpec:
+    d = SweepSpec()
+    start = r.number("start_um", 0.5, 3.0, d.start_um)
+    stop = r.number("stop_um", 0.5, 3.0, d.stop_um)
+    if not start < stop:
+        raise r.error(f"sweep.start_um ({start}) must be below sweep.stop_um ({stop})")
+    return SweepSpec(start_um=start, stop_um=stop, points=r.integer("points", 2, 10001, d.points))
+
+
+def _verify(r: _Reader) -> VerifySpec:
+    d = VerifySpec()
+    return VerifySpec(
+        models=r.choice("models", MODEL_SETS, d.models),
+        wl_um=r.number("wl_um", 0.5, 3.0, d.wl_um),
+        min_fidelity=r.number("min_fidelity", 0.0, 1.0, d.min_fidelity),
+        monte_carlo_samples=r.integer("monte_carlo_samples", 0, 1_000_000, d.monte_carlo_samples),
+        coupler_sigma=r.number("coupler_sigma", 0.0, 0.5, d.coupler_sigma),
+        phase_sigma_rad=r.number("phase_sigma_rad", 0.0, None, d.phase_sigma_rad),
+        loss_sigma_dB=r.number("loss_sigma_dB", 0.0, None, d.loss_sigma_dB),
+        seed=r.integer("seed", 0, None, d.seed),
+        min_yield=r.optional_number("min_yield", 0.0, 1.0, d.min_yield),
+    )
+
+
+def _check_files(design: Design, top: _Reader) -> None:
+    """The weights (and calibration) files exist, relative to the design file."""
+    folder = str(design.source.parent)
+    if not design.weights_path.is_file():
+        raise top.error(
+            f"weights file {design.weights!r} does not exist (paths are relative to the design file's "
+            f"folder {folder!r})"
+        )
+    calibration = design.calibration_path
+    if calibration is not None and not calibration.is_file():
+        raise top.error(
+            f"calibration file {design.calibration!r} does not exist (paths are relative to the design "
+            f"file's folder {folder!r})"
+        )

@@ -1,0 +1,310 @@
+"""``optinc build``: design files (exact error messages) and the whole flow on a small design."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from optinc_compiler.build import BUILD_FILES, BuildCheckError, build
+from optinc_compiler.build_report import heater_phases, heater_power
+from optinc_compiler.cli import main
+from optinc_compiler.design import Design, SweepSpec, VerifySpec, load_design
+from optinc_compiler.errors import InputError
+from optinc_compiler.verify import parse_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A fast design: one 4x4 layer, a short sweep, a few Monte Carlo samples.
+SMALL = """\
+version: 1
+name: small
+weights: w.npz
+sweep: {start_um: 1.54, stop_um: 1.56, points: 3}
+verify: {monte_carlo_samples: 8, seed: 3, min_fidelity: 0.99}
+"""
+
+
+def write_design(folder: Path, text: str = SMALL, *, weights: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if weights:
+        np.savez(folder / "w.npz", fc1=np.random.default_rng(5).normal(size=(4, 4)))
+    path = folder / "design.yaml"
+    path.write_text(text)
+    return path
+
+
+# --- design files ---------------------------------------------------------------------
+
+
+def test_defaults_and_relative_weights(tmp_path):
+    path = write_design(tmp_path / "chips" / "mine", "version: 1\nweights: w.npz\n")
+    d = load_design(path)
+    assert d == Design(source=path, weights="w.npz", name="mine")
+    assert d.weights_path == tmp_path / "chips" / "mine" / "w.npz"
+    assert (d.sweep, d.verify, d.dac_bits, d.io, d.calibration) == (
+        SweepSpec(),
+        VerifySpec(),
+        12,
+        "grating",
+        None,
+    )
+    assert d.sweep.wavelengths_um() == parse_sweep("1.50:1.60:101")
+
+
+def test_the_default_design_file_reads():
+    d = load_design(ROOT / "designs" / "mlp_demo" / "design.yaml")
+    assert (d.name, d.layers, d.sweep.points, d.verify.monte_carlo_samples) == (
+        "mlp_demo",
+        ("fc1", "fc2"),
+        101,
+        200,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "version: 1\nweights: w.npz\nverify: {min_fidelty: 0.9}\n",
+            "unknown key 'verify.min_fidelty'; allowed in verify: models, wl_um, min_fidelity, "
+            "monte_carlo_samples, coupler_sigma, phase_sigma_rad, loss_sigma_dB, seed, min_yield",
+        ),
+        (
+            "version: 1\nweights: w.npz\nmesh_kind: reck\n",
+            "unknown key 'mesh_kind'; allowed: version, name, weights, layers, method, mesh, block_size, "
+            "pdk, io, sweep, verify, dac_bits, calibration",
+        ),
+        (
+            "version: 1\nweights: w.npz\ndac_bits: twelve\n",
+            "dac_bits is 'twelve'; expected an integer from 1 to 32",
+        ),
+        (
+            "version: 1\nweights: w.npz\ndac_bits: true\n",
+            "dac_bits is True; expected an integer from 1 to 32",
+        ),
+        ("version: 1\nweights: w.npz\ndac_bits: 40\n", "dac_bits is 40; expected an integer from 1 to 32"),
+        (
+            "version: 1\nweights: w.npz\nverify: {min_fidelity: 1.5}\n",
+            "verify.min_fidelity is 1.5; expected a number from 0.0 to 1.0",
+        ),
+        (
+            "version: 1\nweights: w.npz\nverify: {wl_um: null}\n",
+            "verify.wl_um is None; expected a number from 0.5 to 3.0",
+        ),
+        (
+            "version: 1\nweights: w.npz\nverify: {min_yield: 2}\n",
+            "verify.min_yield is 2; expected a number from 0.0 to 1.0 or null",
+        ),
+        ("version: 1\nweights: w.npz\nmesh: hex\n", "mesh is 'hex'; expected one of clements, reck"),
+        ("version: 1\nweights: w.npz\nio: fibre\n", "io is 'fibre'; expected one of grating, edge, none"),
+        ("version: 1\nweights: w.npz\npdk: cspdk\n", "pdk is 'cspdk'; expected one of optinc"),
+        (
+            "version: 1\nweights: w.npz\nsweep: 1.5\n",
+            "sweep is 1.5; expected a mapping of start_um, stop_um, points",
+        ),
+        (
+            "version: 1\nweights: w.npz\nsweep: {start_um: 1.6, stop_um: 1.5}\n",
+            "sweep.start_um (1.6) must be below sweep.stop_um (1.5)",
+        ),
+        (
+            "version: 1\nweights: w.npz\nlayers: fc1\n",
+            "layers is 'fc1'; expected a non-empty list of layer names",
+        ),
+        ("version: 2\nweights: w.npz\n", "version is 2; expected 1"),
+        ("version: 1\nweights:\n", "weights is None; expected a file name (relative to the design file)"),
+        ("version: 1\nweights: w.npz\nname: null\n", "name is None; expected a non-empty string"),
+        ("weights: w.npz\n", "missing key 'version' (this tool reads version 1)"),
+        ("version: 1\n", "missing key 'weights' (the weights file, relative to the design file)"),
+        ("version: 1\nweights: [w.npz\n", "not valid YAML at line 3, column 1"),
+        ("- 1\n- 2\n", "expected a mapping of keys"),
+    ],
+)
+def test_design_errors_name_the_key_and_what_is_allowed(tmp_path, text, message):
+    path = write_design(tmp_path, text)
+    with pytest.raises(InputError, match=re.escape(f"design {path}: {message}")):
+        load_design(path)
+
+
+def test_missing_weights_are_named_relative_to_the_design_file(tmp_path):
+    path = write_design(tmp_path / "d", "version: 1\nweights: ../nope.npz\n", weights=False)
+    expected = (
+        f"design {path}: weights file '../nope.npz' does not exist (paths are relative to the design "
+        f"file's folder '{tmp_path / 'd'}')"
+    )
+    with pytest.raises(InputError) as info:
+        load_design(path)
+    assert str(info.value) == expected
+
+
+def test_cli_design_error_is_one_line_exit_1_and_no_build_folder(tmp_path):
+    path = write_design(tmp_path, "version: 1\nweights: w.npz\nverify: {seeds: 2}\n")
+    result = CliRunner().invoke(main, ["build", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: design {path}: unknown key 'verify.seeds'; allowed in verify: models, wl_um, min_fidelity, "
+        "monte_carlo_samples, coupler_sigma, phase_sigma_rad, loss_sigma_dB, seed, min_yield"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+# --- heater power budget ---------------------------------------------------------------
+
+
+def test_heater_budget_counts_every_drawn_heater_at_phase_over_pi_times_p_pi(tmp_path):
+    from optinc_compiler.compiler import CompileOptions, compile_weights
+    from optinc_compiler.io import NamedMatrix
+
+    w = np.random.default_rng(2).normal(size=(3, 4))
+    program = compile_weights([NamedMatrix("fc", w)], CompileOptions(method="svd"))
+    layer = program.layers[0]
+    # svd: V (4 modes), 3 attenuators, U (3 modes): 2 per MZI, 1 per output phase, 2 per attenuator
+    assert heater_phases(layer).size == 2 * layer.n_mzis + (4 + 3) + 2 * 3
+    assert np.all((heater_phases(layer) >= 0) & (heater_phases(layer) < 2 * np.pi))
+    (budget,) = heater_power(program, p_pi_mW=10.0)
+    assert budget.total_power_mW == pytest.approx(heater_phases(layer).sum() / np.pi * 10.0)
+
+
+def result_program(folder: Path):
+    from optinc_compiler import program as prog
+
+    return prog.load(folder / "program.json")
+
+
+# --- the whole flow ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The small design built twice into two folders."""
+    root = tmp_path_factory.mktemp("build")
+    path = write_design(root / "design")
+    events = []
+    first = build(load_design(path), root / "a", progress=events.append)
+    result = CliRunner().invoke(main, ["-q", "build", str(path), "--out", str(root / "b")])
+    assert result.exit_code == 0, result.output
+    return root, first, events, result.output
+
+
+def test_build_writes_every_file(built):
+    root, result, events, _ = built
+    names = sorted(p.name for p in (root / "a").iterdir())
+    expected = set(BUILD_FILES) | {"phases_fc1.png"}
+    assert set(names) == expected
+    assert result.report_path == root / "a" / "report.html"
+    assert [(e.stage, e.status) for e in events if e.status != "start"] == [
+        ("compile", "done"),
+        ("layout", "done"),
+        ("drc", "done"),
+        ("lvs", "done"),
+        ("verify", "done"),
+        ("heaters", "done"),
+        ("report", "done"),
+    ]
+    heaters_event = next(e for e in events if e.stage == "heaters" and e.status == "done")
+    assert heaters_event.detail.endswith("12-bit codes -> heaters.csv")
+    lines = (root / "a" / "heaters.csv").read_text().splitlines()
+    assert lines[1] == "id,pad,mzi,role,phase_rad,power_mW,voltage_V,dac_code"
+    page = (root / "a" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5  # layout, detail, sweep, Monte Carlo, phase maps
+    n = sum(b.n_heaters for b in heater_power(result_program(root / "a")))
+    assert f"{n} heaters (the layout draws {n})" in page
+    assert str(root) not in page
+
+
+def test_second_build_gives_identical_bytes(built):
+    root, *_ = built
+    a, b = sorted((root / "a").iterdir()), sorted((root / "b").iterdir())
+    assert [p.name for p in a] == [p.name for p in b]
+    for pa, pb in zip(a, b, strict=True):
+        assert pa.read_bytes() == pb.read_bytes(), pa.name
+
+
+def test_cli_prints_where_the_files_are(built):
+    root, *_, output = built
+    out = root / "b"
+    assert f"phase program: {out / 'program.json'}" in output
+    assert f"layout:        {out / 'chip.gds'}" in output
+    assert f"report:        {out / 'report.html'}" in output
+
+
+def test_failed_check_stops_exit_3_and_keeps_earlier_files(built):
+    root, *_ = built
+    path = write_design(root / "strict", SMALL.replace("min_fidelity: 0.99", "min_fidelity: 1.0"))
+    out = root / "strict_out"
+    out.mkdir()
+    (out / "report.html").write_text("stale report of an earlier build")
+    result = CliRunner().invoke(main, ["build", str(path), "--out", str(out)])
+    assert result.exit_code == 3
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: verify failed: fidelity below 1.0 in layer(s) fc1 (see verify.md)"
+    )
+    kept = {p.name for p in out.iterdir()}
+    assert {"program.json", "chip.gds", "chip.png", "drc.lyrdb", "verify.json", "verify.md"} <= kept
+    assert "report.html" not in kept  # the stale one is gone, no new one
+
+
+def test_build_check_error_names_the_stage():
+    error = BuildCheckError("drc", "2 violation(s)")
+    assert (str(error), error.stage, error.exit_code) == ("DRC failed: 2 violation(s)", "drc", 3)
+
+
+def test_build_folder_that_is_a_file(tmp_path):
+    path = write_design(tmp_path)
+    (tmp_path / "out").write_text("")
+    with pytest.raises(InputError, match=r"build folder .* is a file, not a folder"):
+        build(load_design(path), tmp_path / "out")
+
+
+def test_readme_design_file_reads(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    (text,) = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    d = load_design(write_design(tmp_path, text.replace("weights.npz", "w.npz")))
+    assert (d.layers, d.verify.min_yield, d.dac_bits) == (("fc1", "fc2"), None, 12)
+
+
+def test_heaters_stage_checks_the_pads_of_the_chip(built, tmp_path):
+    """heaters.csv only when every heater has its pad label in chip.gds."""
+    from optinc_compiler import build as build_module
+    from optinc_compiler.compiler import CompileOptions, compile_weights
+    from optinc_compiler.io import NamedMatrix
+
+    root = built[0]
+    design = load_design(write_design(tmp_path))
+    other = compile_weights([NamedMatrix("other", np.eye(2))], CompileOptions())
+    with pytest.raises(BuildCheckError) as info:
+        build_module._heaters(design, other, root / "a" / "chip.gds", tmp_path)
+    assert str(info.value).startswith("heaters failed: ")
+    assert "heater(s) without a pad label" in str(info.value)
+    assert not (tmp_path / "heaters.csv").exists()
+
+
+def test_drc_violation_stops_before_lvs_and_keeps_layout(tmp_path, monkeypatch):
+    from optinc_compiler import drc
+
+    real = drc.check_gds
+
+    def with_a_violation(path, **kwargs):
+        report = real(path, **kwargs)
+        bad = drc.Violation("min_space", "M2", 1.0, 2.0, "space 4.000 um < 5.0 um", (0.0, 0.0, 2.0, 4.0))
+        first = drc.RuleResult("min_space", "M2", ">= 5.0 um", (bad,))
+        return drc.DrcReport((first, *report.results[1:]), report.n_signal_nets, report.n_ground_nets)
+
+    monkeypatch.setattr(drc, "check_gds", with_a_violation)
+    path = write_design(tmp_path)
+    result = CliRunner().invoke(main, ["build", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 3
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: DRC failed: 1 violation(s), markers in drc.lyrdb; first: min_space on M2 at "
+        "(1.000, 2.000) um: space 4.000 um < 5.0 um"
+    )
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "program.json",
+        "chip.gds",
+        "chip.png",
+        "drc.lyrdb",
+    }
+    assert "min_space_M2" in (tmp_path / "out" / "drc.lyrdb").read_text()
