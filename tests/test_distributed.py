@@ -72,10 +72,11 @@ def test_ring_allreduce_formula_and_optinc_pass():
 
 def test_comm_model_cli(tmp_path):
     result = CliRunner().invoke(
-        main, ["comm-model", "--servers", "4", "--servers", "16", "--plot", str(tmp_path / "c.png")]
+        main, ["comm-model", "--servers", "4", "16", "--plot", str(tmp_path / "c.png")]
     )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("resnet50: 102.2 MB of gradients, compute 0.12 s/step, link 400.0 Gb/s")
+    assert [line.split()[0] for line in result.output.splitlines()[3:]] == ["4", "16"]
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -123,8 +123,12 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
 
 @click.command("comm-model")
 @click.option(
-    "--servers", type=click.IntRange(min=2), multiple=True, default=(4, 8, 16, 64), show_default=True
+    "--servers",
+    type=click.IntRange(min=2),
+    multiple=True,
+    help="Server counts: --servers 4 8 16 64 (the default), or repeated.",
 )
+@click.argument("more_servers", metavar="[N]...", nargs=-1, type=click.IntRange(min=2))
 @click.option(
     "--model",
     type=click.Choice(["resnet50", "bert-large", "llama-7b"]),
@@ -147,6 +151,7 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
 @domain_errors
 def comm_model_command(
     servers: tuple[int, ...],
+    more_servers: tuple[int, ...],
     model: str,
     gradient_bytes: float | None,
     compute_s: float | None,
@@ -155,7 +160,9 @@ def comm_model_command(
     optical_bits: int,
     plot_path: Path | None,
 ) -> None:
-    """Time per training step: ring all-reduce against one pass through OptINC."""
+    """Time per training step: ring all-reduce against one pass through OptINC.
+
+    ``--servers 4 8 16`` works as written: the values after the first are taken as N..."""
     from optinc_compiler.distributed import comm_model as cm
     from optinc_compiler.program import write_atomic
     from optinc_compiler.report import format_table
@@ -167,7 +174,8 @@ def comm_model_command(
         compute_s=compute_s if compute_s is not None else cm.PRESET_COMPUTE_S[model],
         optical_bits=optical_bits,
     )
-    times = cm.step_times(sorted(set(servers)), params)
+    counts = sorted(set(servers) | set(more_servers)) or [4, 8, 16, 64]
+    times = cm.step_times(counts, params)
     rows = [
         [
             str(t.servers),

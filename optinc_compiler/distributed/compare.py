@@ -52,13 +52,21 @@ def plot_runs(runs: list[tuple[RunSummary, list[EpochMetrics]]], path: Path) -> 
     fig, (ax_a, ax_l) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
     for summary, metrics in runs:
         epochs = [m.epoch for m in metrics]
-        label = f"{summary.name}: {summary.aggregation}, final {100 * summary.final_accuracy:.2f}%"
+        what = (
+            summary.aggregation
+            if summary.aggregation == summary.name
+            else f"{summary.name}: {summary.aggregation}"
+        )
+        label = f"{what}, final {100 * summary.final_accuracy:.2f}%"
         ax_a.plot(epochs, [100 * m.test_accuracy for m in metrics], marker="o", ms=3, label=label)
         ax_l.plot(epochs, [m.test_loss for m in metrics], marker="o", ms=3, label=summary.name)
     ax_a.set(xlabel="epoch", ylabel="test accuracy (%)", title="Digits, data-parallel training")
     ax_l.set(xlabel="epoch", ylabel="test loss (cross-entropy)", title="Test loss")
     ax_l.set_yscale("log")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_a, ax_l):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
