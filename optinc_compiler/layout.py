@@ -36,6 +36,7 @@ from optinc_compiler.program import PhaseProgram, check_output_folder, mzi_id_pr
 from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
 from pdk import get_pdk, tech
 from pdk.cells import GRID_CELLS, IO_CELLS, io_fan
+from pdk.tech import PORTS
 
 #: Space between the drawings of two layers, and from the drawings to the die edge.
 LAYER_SPACING_UM = 300.0
@@ -80,7 +81,11 @@ def _column_lengths(netlist: Netlist) -> list[float]:
     lengths = [0.0] * netlist.n_columns
     for inst in netlist.instances:
         cell = GRID_CELLS[inst.component]()
-        first, last = ("o2", "o3") if inst.component == "mzi" else ("o1", "o2")
+        first, last = (
+            (PORTS.upper_in, PORTS.upper_out)
+            if inst.component == "mzi"
+            else (PORTS.through_in, PORTS.through_out)
+        )
         lengths[inst.column] = cell.ports[last].center[0] - cell.ports[first].center[0]
     return lengths
 
@@ -108,7 +113,7 @@ def layer_component(
     refs = {}
     for inst in netlist.instances:
         ref = c.add_ref(GRID_CELLS[inst.component](), name=inst.name)
-        anchor = ref.ports["o2" if inst.component == "mzi" else "o1"].center
+        anchor = ref.ports[PORTS.upper_in if inst.component == "mzi" else PORTS.through_in].center
         ref.move((x_left[inst.column] - anchor[0], -inst.mode * row_pitch_um - anchor[1]))
         refs[inst.name] = ref
     c.info["n_instances"] = len(netlist.instances)

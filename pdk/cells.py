@@ -167,7 +167,8 @@ def _bypass_row(c: gf.Component, pitch_um: float) -> None:
 def mzi(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
     """2x2 MZI spanning rows m (y = 0) and m+1: o2 -> o3 upper, o1 -> o4 lower."""
     c = gf.Component()
-    _mzi_rows(c, row_pitch_um, upper=("o2", "o3"), lower=("o1", "o4"))
+    p = tech.PORTS
+    _mzi_rows(c, row_pitch_um, upper=(p.upper_in, p.upper_out), lower=(p.lower_in, p.lower_out))
     c.info["path_length_um"] = tech.mzi_path_um(row_pitch_um)
     return c
 
