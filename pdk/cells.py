@@ -304,6 +304,71 @@ def io_fan(
 
 
 #: Netlist cell name -> cell function (the mesh grid uses these).
+@gf.cell
+def directional_coupler(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
+    """The MZIs' 2x2 directional coupler on its own: rows m (y = 0) and m+1 at the grid
+    pitch; ports as an MZI's (``pdk.tech.PORTS``: o2/o1 in, o3/o4 out)."""
+    p = tech.PORTS
+    c = gf.Component()
+    upper = c.add_ref(coupler_arm(row_pitch_um=row_pitch_um, lower=False), name="upper")
+    lower = c.add_ref(coupler_arm(row_pitch_um=row_pitch_um, lower=True), name="lower")
+    lower.move((0, -row_pitch_um))
+    c.add_port(p.upper_in, port=upper.ports["o1"])
+    c.add_port(p.upper_out, port=upper.ports["o2"])
+    c.add_port(p.lower_in, port=lower.ports["o1"])
+    c.add_port(p.lower_out, port=lower.ports["o2"])
+    c.info["length_um"] = tech.coupler_path_um(row_pitch_um)
+    return c
+
+
+@gf.cell
+def mmi2x2() -> gf.Component:
+    """2x2 MMI: a multimode body with a linear taper on each of its four ports (ports as
+    an MZI's, ``pdk.tech.PORTS``); dimensions in ``pdk.tech.MMI``."""
+    m, w, p = tech.MMI, tech.WAVEGUIDE.width_um / 2, tech.PORTS
+    c = gf.Component()
+    x0, x1 = m.taper_length_um, m.taper_length_um + m.length_um
+    c.add_polygon(_box(x0, -m.width_um / 2, x1, m.width_um / 2), layer="WG")
+    for y, west, east in (
+        (m.port_offset_um, p.upper_in, p.upper_out),
+        (-m.port_offset_um, p.lower_in, p.lower_out),
+    ):
+        t = m.taper_width_um / 2
+        c.add_polygon([(0, y - w), (x0, y - t), (x0, y + t), (0, y + w)], layer="WG")
+        c.add_polygon([(x1, y - t), (x1 + x0, y - w), (x1 + x0, y + w), (x1, y + t)], layer="WG")
+        c.add_port(west, center=(0, y), width=2 * w, orientation=180, layer="WG")
+        c.add_port(east, center=(x1 + x0, y), width=2 * w, orientation=0, layer="WG")
+    c.info["length_um"] = x1 + x0
+    return c
+
+
+@gf.cell
+def bond_pad() -> gf.Component:
+    """Wire-bond pad: M2 landing, PAD metal and the passivation opening (5 um inside);
+    electrical port e1 on the north edge."""
+    half = tech.RULES.pad_size_um / 2
+    c = gf.Component()
+    for layer, h in (("M2", half), ("PAD", half), ("PADOPEN", half - 5.0)):
+        c.add_polygon(_box(-h, -h, h, h), layer=layer)
+    c.add_port("e1", center=(0, half), width=2 * half, orientation=90, layer="M2", port_type="electrical")
+    return c
+
+
+@gf.cell
+def pad_row(n_pads: int = 8, pitch_um: float = tech.RULES.pad_pitch_um) -> gf.Component:
+    """``n_pads`` bond pads in a row at ``pitch_um`` (ports e1..en, west to east)."""
+    if n_pads < 1 or pitch_um < tech.RULES.pad_size_um + dict(tech.RULES.min_space_um)["PAD"]:
+        raise ValueError(
+            f"pad_row needs n_pads >= 1 and pitch_um >= pad size + PAD space, got {n_pads}, {pitch_um}"
+        )
+    c = gf.Component()
+    for k in range(n_pads):
+        ref = c.add_ref(bond_pad(), name=f"pad{k + 1}")
+        ref.move((k * pitch_um, 0))
+        c.add_port(f"e{k + 1}", port=ref.ports["e1"])
+    return c
+
+
 GRID_CELLS = {
     "mzi": mzi,
     "mzi_bypass": mzi_bypass,
@@ -315,3 +380,11 @@ GRID_CELLS = {
 
 #: Netlist cell name -> cell function of the I/O (couplers and their fan waveguides).
 IO_CELLS = {"grating_coupler": grating_coupler, "edge_coupler": edge_coupler, "io_fan": io_fan}
+
+#: Building blocks for designers' own circuits (each with a sax model of the same name).
+PARTS = {
+    "directional_coupler": directional_coupler,
+    "mmi2x2": mmi2x2,
+    "bond_pad": bond_pad,
+    "pad_row": pad_row,
+}

@@ -62,4 +62,5 @@ def build_pdk() -> gf.Pdk:
     all_cells = get_cells([gf.components])
     all_cells.update(cells.GRID_CELLS)
     all_cells.update(cells.IO_CELLS)
+    all_cells.update(cells.PARTS)
     return gf.Pdk(name=NAME, layers=LAYER, cross_sections=CROSS_SECTIONS, cells=all_cells)

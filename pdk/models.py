@@ -185,6 +185,51 @@ def io_fan(
     return bypass(wl=wl, length_um=length_um, ideal=ideal)
 
 
+def directional_coupler(
+    *, wl: Any = WL, dkappa2: Any = 0.0, ideal: bool = False, row_pitch_um: float = tech.GRID.row_pitch_um
+) -> SDict:
+    """The MZIs' coupler alone: ``[[t, i k], [i k, t]]`` between rows (ports as an MZI's)."""
+    t, k = _coupler_matrix(wl, ideal=ideal, dkappa2=dkappa2)
+    prop = 1.0 if ideal else _propagation(wl, tech.coupler_path_um(row_pitch_um))
+    p = tech.PORTS
+    return _reciprocal(
+        {
+            (p.upper_in, p.upper_out): prop * t,
+            (p.lower_in, p.upper_out): prop * 1j * k,
+            (p.upper_in, p.lower_out): prop * 1j * k,
+            (p.lower_in, p.lower_out): prop * t,
+        }
+    )
+
+
+def mmi2x2(*, wl: Any = WL, ideal: bool = False, mmi: tech.Mmi = tech.MMI) -> SDict:
+    """2x2 MMI: 50:50 with a cross phase of i at WL_CENTER_UM; away from it the split
+    drifts quadratically (``mmi.imbalance_per_um2``); ``mmi.excess_loss_dB``."""
+    wl = jnp.asarray(wl, dtype=float)
+    kappa2 = 0.5 + (0.0 if ideal else mmi.imbalance_per_um2) * (wl - WL) ** 2
+    loss = 1.0 if ideal else 10 ** (-mmi.excess_loss_dB / 20)
+    t, k = loss * jnp.sqrt(1 - jnp.clip(kappa2, 0, 1)), loss * jnp.sqrt(jnp.clip(kappa2, 0, 1))
+    p = tech.PORTS
+    return _reciprocal(
+        {
+            (p.upper_in, p.upper_out): t + 0j,
+            (p.lower_in, p.upper_out): 1j * k,
+            (p.upper_in, p.lower_out): 1j * k,
+            (p.lower_in, p.lower_out): t + 0j,
+        }
+    )
+
+
+def bond_pad(*, wl: Any = WL) -> SDict:
+    """A pad has no optical ports; its electrical port is declared."""
+    return _electrical(1)
+
+
+def pad_row(*, wl: Any = WL, n_pads: int = 8) -> SDict:
+    """Electrical ports e1..en, declared."""
+    return _electrical(n_pads)
+
+
 def _electrical(n: int) -> dict[tuple[str, str], float]:
     """Zero entries declaring electrical ports e1..en."""
     return {(f"e{i}", f"e{i}"): 0.0 for i in range(1, n + 1)}
@@ -204,4 +249,8 @@ def models(*, ideal: bool = False) -> dict[str, Callable[..., SDict]]:
         "grating_coupler": partial(grating_coupler, ideal=ideal),
         "edge_coupler": partial(edge_coupler, ideal=ideal),
         "io_fan": partial(io_fan, **kw),
+        "directional_coupler": partial(directional_coupler, **kw),
+        "mmi2x2": partial(mmi2x2, ideal=ideal),
+        "bond_pad": bond_pad,
+        "pad_row": pad_row,
     }

@@ -25,6 +25,7 @@ LAYERS: dict[str, tuple[int, int]] = {
     "TEXT": (66, 0),  # labels (heater ids on pads)
 }
 
+
 @dataclass(frozen=True)
 class OpticalPorts:
     """Optical port names of the cells, shared by cells, models, netlist and simulation.
@@ -67,6 +68,21 @@ class Coupler:
     coupling_at_center: float = 0.5  # power coupling kappa^2
     dkappa2_dwl_per_um: float = 1.2  # d(kappa^2)/d(wl)
     excess_loss_dB: float = 0.05
+
+
+@dataclass(frozen=True)
+class Mmi:
+    """2x2 multimode interference coupler (the alternative to the directional coupler:
+    broader band, more loss). Optics: 50:50 at ``WL_CENTER_UM`` with an imbalance that
+    grows quadratically with detuning, cross port with phase i (as B), ``excess_loss_dB``."""
+
+    width_um: float = 3.0
+    length_um: float = 24.0
+    taper_width_um: float = 1.0
+    taper_length_um: float = 10.0
+    port_offset_um: float = 0.75  # port centre from the MMI axis
+    excess_loss_dB: float = 0.2
+    imbalance_per_um2: float = 20.0  # kappa^2 - 0.5 = imbalance * (wl - WL_CENTER_UM)^2
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,7 @@ WAVEGUIDE = Waveguide()
 TERMINAL = Terminal()
 ROUTING = Routing()
 COUPLER = Coupler()
+MMI = Mmi()
 HEATER = Heater()
 THERMAL = ThermalCrosstalk()
 RULES = Rules()

@@ -145,6 +145,39 @@ def test_wrong_version_program_is_refused_before_layout(tmp_path):
     assert not (tmp_path / "x.gds").exists()
 
 
+@pytest.mark.parametrize("name", sorted(cells.PARTS))
+def test_parts_have_manhattan_ports_on_polygon_edges_and_models_with_the_same_ports(name):
+    from pdk.models import models
+
+    c = cells.PARTS[name]()
+    wg, dbu = _region(c, "WG")
+    metal, _ = _region(c, "M2")
+    for port in c.ports:
+        assert port.orientation in (0.0, 90.0, 180.0, 270.0)
+        x, y = port.center
+        region = wg if port.port_type == "optical" else metal
+        probe = kdb.Box(round(x / dbu) - 1, round(y / dbu) - 1, round(x / dbu) + 1, round(y / dbu) + 1)
+        assert not region.edges().interacting(kdb.Region(probe)).is_empty(), f"{name}.{port.name}"
+    model_ports = {a for a, _ in models()[name]()}
+    assert model_ports == {p.name for p in c.ports}
+
+
+def test_parts_are_drc_clean(tmp_path):
+    from optinc_compiler import drc
+
+    top = gf.Component("parts_drc_top")
+    for k, make in enumerate(cells.PARTS.values()):
+        top.add_ref(make()).move((0, -300 * k))
+    top.write_gds(tmp_path / "parts.gds")
+    report = drc.check_gds(tmp_path / "parts.gds", connectivity=False)
+    assert report.clean, report.violations[:3]
+
+
+def test_pad_row_refuses_pads_closer_than_the_rules():
+    with pytest.raises(ValueError, match="pad_row needs n_pads >= 1 and pitch_um >= pad size"):
+        cells.pad_row(n_pads=2, pitch_um=50.0)
+
+
 @pytest.mark.parametrize("name", sorted(cells.IO_CELLS))
 def test_io_cells_have_manhattan_ports_on_polygon_edges(name):
     c = cells.IO_CELLS[name]()

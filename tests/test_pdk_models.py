@@ -130,3 +130,43 @@ def test_flat_sax_circuit_with_io_couplers(kind):
     ratio_dB = -20 * np.log10(abs(complex(s_io["in0", "out0"])) / abs(complex(s_grid["in0", "out0"])))
     coupler_dB = tech.GRATING.peak_loss_dB if kind == "grating" else tech.EDGE_COUPLER.loss_dB
     assert 2 * coupler_dB < ratio_dB < 2 * coupler_dB + 0.2  # fans: ~0.1 dB/500 um
+
+
+# --- parts for designers' own circuits: couplers and pads -------------------------------
+
+
+@pytest.mark.parametrize("name", ["directional_coupler", "mmi2x2"])
+@pytest.mark.parametrize("ideal", [True, False])
+def test_two_by_two_parts_split_evenly_at_the_design_wavelength(name, ideal):
+    s = pm.models(ideal=ideal)[name](wl=tech.WL_CENTER_UM)
+    p = tech.PORTS
+    m = np.array(
+        [
+            [complex(s[p.upper_in, p.upper_out]), complex(s[p.lower_in, p.upper_out])],
+            [complex(s[p.upper_in, p.lower_out]), complex(s[p.lower_in, p.lower_out])],
+        ]
+    )
+    if ideal:
+        np.testing.assert_allclose(m, np.array([[1, 1j], [1j, 1]]) / np.sqrt(2), atol=1e-12)
+    else:
+        powers = np.abs(m) ** 2
+        assert powers[0, 0] == pytest.approx(powers[0, 1], rel=1e-9)  # 50:50 at the centre
+        assert powers[:, 0].sum() < 1.0  # excess loss
+        assert np.angle(m[0, 1] / m[0, 0]) == pytest.approx(np.pi / 2)
+
+
+def test_mmi_is_broader_band_than_the_directional_coupler():
+    p = tech.PORTS
+
+    def imbalance(name, wl):
+        s = pm.models()[name](wl=wl)
+        return abs(
+            abs(complex(s[p.upper_in, p.upper_out])) ** 2 - abs(complex(s[p.lower_in, p.upper_out])) ** 2
+        )
+
+    assert imbalance("mmi2x2", 1.53) < imbalance("directional_coupler", 1.53)
+
+
+def test_pad_models_declare_the_cells_electrical_ports():
+    assert set(pm.models()["bond_pad"]()) == {("e1", "e1")}
+    assert {a for a, _ in pm.models()["pad_row"](n_pads=3)} == {"e1", "e2", "e3"}
