@@ -49,8 +49,28 @@ def test_lookup_files_round_trip_and_bad_tables_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"codes must lie in 0\.\.15"):
         ChipLookup(4, 4, "sum", np.full(61, 16))
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(InputError, match="is not an optinc-lookup file of version 1"):
+    with pytest.raises(InputError, match=r"is not an optinc-lookup \(or optinc-aggregator-lut\) file of version 1"):
         load_lookup(tmp_path / "x.json")
+
+
+def test_the_aggregator_lookup_format_is_read(tmp_path):
+    entries = [{"input": s, "output": round(s / 2), "bits": []} for s in range(7)]
+    doc = {"format": "optinc-aggregator-lut", "version": 1, "servers": 2, "bits": 2, "preprocessing": "sum"}
+    (tmp_path / "lut.json").write_text(json.dumps({**doc, "entries": entries}))
+    chip = load_lookup(tmp_path / "lut.json")
+    np.testing.assert_array_equal(chip.table, ideal_lookup(2, 2).table)
+    counts = [
+        {"input": [a, b], "output": int(ideal_lookup(2, 2, "per_bit").table[a + 3 * b]), "bits": []}
+        for b in range(3)
+        for a in range(3)
+    ]
+    (tmp_path / "bitwise.json").write_text(json.dumps({**doc, "preprocessing": "bitwise", "entries": counts}))
+    per_bit = load_lookup(tmp_path / "bitwise.json")
+    assert per_bit.preprocessing == "per_bit"
+    np.testing.assert_array_equal(per_bit.table, ideal_lookup(2, 2, "per_bit").table)
+    (tmp_path / "short.json").write_text(json.dumps({**doc, "entries": entries[:3]}))
+    with pytest.raises(InputError, match="the lookup misses 4 reduced input"):
+        load_lookup(tmp_path / "short.json")
 
 
 def test_ring_allreduce_formula_and_optinc_pass():

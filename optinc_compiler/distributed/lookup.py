@@ -114,8 +114,10 @@ def load_lookup(path: Path) -> ChipLookup:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{str(path)!r} is not valid JSON ({exc.msg})") from None
+    if isinstance(doc, dict) and doc.get("format") == AGGREGATOR_LUT and doc.get("version") == 1:
+        return _from_aggregator(doc, path)
     if not isinstance(doc, dict) or doc.get("format") != "optinc-lookup" or doc.get("version") != 1:
-        raise InputError(f"{str(path)!r} is not an optinc-lookup file of version 1")
+        raise InputError(f"{str(path)!r} is not an optinc-lookup (or {AGGREGATOR_LUT}) file of version 1")
     try:
         return ChipLookup(
             servers=int(doc["servers"]),
@@ -126,3 +128,31 @@ def load_lookup(path: Path) -> ChipLookup:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{str(path)!r}: missing or bad field ({exc})") from None
+
+
+#: The lookup file ``optinc aggregator`` writes next to a compiled aggregator chip.
+AGGREGATOR_LUT = "optinc-aggregator-lut"
+
+
+def _from_aggregator(doc: dict[str, object], path: Path) -> ChipLookup:
+    """An ``optinc-aggregator-lut`` file: entries ``{input, output}`` where the input is
+    the sum s (``sum``) or the counts of ones per bit position, LSB first (``bitwise``)."""
+    try:
+        servers, bits = int(str(doc["servers"])), int(str(doc["bits"]))
+        preprocessing = {"sum": "sum", "bitwise": "per_bit"}[str(doc["preprocessing"])]
+        entries = doc["entries"]
+        assert isinstance(entries, list)
+        table = np.full(n_inputs(servers, bits, preprocessing), -1, dtype=np.int64)
+        for e in entries:
+            key = e["input"]
+            index = (
+                int(key)
+                if preprocessing == "sum"
+                else sum(int(c) * (servers + 1) ** k for k, c in enumerate(key))
+            )
+            table[index] = int(e["output"])
+    except (KeyError, TypeError, ValueError, IndexError, AssertionError) as exc:
+        raise InputError(f"{str(path)!r}: not a readable {AGGREGATOR_LUT} file ({exc!r})") from None
+    if (table < 0).any():
+        raise InputError(f"{str(path)!r}: the lookup misses {int((table < 0).sum())} reduced input(s)")
+    return ChipLookup(servers, bits, preprocessing, table, source=path.parent.name or path.name)
