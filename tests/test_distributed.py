@@ -49,7 +49,9 @@ def test_lookup_files_round_trip_and_bad_tables_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"codes must lie in 0\.\.15"):
         ChipLookup(4, 4, "sum", np.full(61, 16))
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(InputError, match=r"is not an optinc-lookup \(or optinc-aggregator-lut\) file of version 1"):
+    with pytest.raises(
+        InputError, match=r"is not an optinc-lookup \(or optinc-aggregator-lut\) file of version 1"
+    ):
         load_lookup(tmp_path / "x.json")
 
 
