@@ -419,5 +419,9 @@ def verify_command(
         raise VerificationError(f"fidelity below {min_fidelity} in layer(s) {', '.join(failed)}")
 
 
+from optinc_compiler.cli_aggregator import aggregator_group  # noqa: E402  (needs domain_errors above)
+
+main.add_command(aggregator_group)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

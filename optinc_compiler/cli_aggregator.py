@@ -1,0 +1,142 @@
+"""``optinc aggregator``: train and evaluate the OptINC aggregator ONN (arXiv 2603.28290).
+
+Registered on the main group at the end of :mod:`optinc_compiler.cli`. Only click is
+imported here; jax, optax and sax load inside the commands, so ``optinc --help`` and
+``optinc compile`` stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def domain_errors(func: F) -> F:
+    """:func:`optinc_compiler.cli.domain_errors`, looked up when the command runs: this
+    module is imported by ``optinc_compiler.cli`` itself, so it cannot import it first."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from optinc_compiler.cli import domain_errors as wrap
+
+        return wrap(func)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group("aggregator")
+def aggregator_group() -> None:
+    """The OptINC aggregator: N servers' b-bit codes in, their rounded average out."""
+
+
+spec_options = [
+    click.option("--servers", "-n", type=int, default=4, show_default=True, help="Servers N (>= 2)."),
+    click.option("--bits", "-b", type=int, default=4, show_default=True, help="Bits per code b (>= 1)."),
+]
+
+
+def _spec_options(func: F) -> F:
+    for option in reversed(spec_options):
+        func = option(func)
+    return func
+
+
+@aggregator_group.command("train")
+@_spec_options
+@click.option("--layer-type", type=click.Choice(["ud", "svd"]), default="ud", show_default=True)
+@click.option("--preprocessing", type=click.Choice(["sum", "bitwise"]), default="sum", show_default=True)
+@click.option("--width", "-k", type=int, default=5, show_default=True, help="Modes K per layer.")
+@click.option("--depth", "-d", type=int, default=3, show_default=True, help="Optical layers D.")
+@click.option("--restarts", type=int, default=4, show_default=True, help="Initialisations trained at once.")
+@click.option("--steps", type=int, default=2000, show_default=True, help="Adam steps (multiple of 250).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--noise-rad", type=float, default=0.005, show_default=True, help="Phase noise in the loop.")
+@click.option("--dac-bits", type=int, default=12, show_default=True, help="Phase DAC depth in the loop.")
+@click.option(
+    "--margin", type=float, default=0.15, show_default=True, help="Intensity margin to the threshold."
+)
+@click.option(
+    "-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Design folder."
+)
+@domain_errors
+def train_command(
+    servers: int,
+    bits: int,
+    layer_type: str,
+    preprocessing: str,
+    width: int,
+    depth: int,
+    restarts: int,
+    steps: int,
+    seed: int,
+    noise_rad: float,
+    dac_bits: int,
+    margin: float,
+    output: Path,
+) -> None:
+    """Train an aggregator, compile it and write its design folder (exit 3 below 100%).
+
+    JAX runs on the CPU with XLA_FLAGS from optinc_compiler.aggregator.runtime.
+    """
+    from optinc_compiler.aggregator import runtime
+
+    runtime.configure_cpu()
+    from optinc_compiler.aggregator import pipeline
+
+    result = pipeline.train_design(
+        servers=servers,
+        bits=bits,
+        layer_type=layer_type,
+        preprocessing=preprocessing,
+        width=width,
+        depth=depth,
+        restarts=restarts,
+        steps=steps,
+        seed=seed,
+        noise_rad=noise_rad,
+        dac_bits=dac_bits,
+        margin=margin,
+        output=output,
+    )
+    click.echo(result.table)
+    result.raise_below_100()
+
+
+@aggregator_group.command("eval")
+@_spec_options
+@click.option(
+    "--design",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Design folder (default: designs/aggregator_n{N}_b{b} of this checkout).",
+)
+@click.option("--sample", type=int, default=None, help="Raw inputs to sample (default: all 2^(N b)).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds samples and noise draws.")
+@click.option(
+    "--backend",
+    type=click.Choice(["sax", "program"]),
+    default="sax",
+    show_default=True,
+    help="sax: simulate the layers' netlists (ideal cells); program: rebuild from the phases.",
+)
+@click.option(
+    "--draws", type=int, default=0, show_default=True, help="Noise draws per robustness cell (0: skip)."
+)
+@domain_errors
+def eval_command(
+    servers: int, bits: int, design: Path | None, sample: int | None, seed: int, backend: str, draws: int
+) -> None:
+    """Evaluate a design bit-exactly through its compiled program (exit 3 below 100%)."""
+    from optinc_compiler.aggregator import pipeline
+
+    report = pipeline.evaluate_design(
+        servers=servers, bits=bits, design=design, sample=sample, seed=seed, backend=backend, draws=draws
+    )
+    click.echo(report.table)
+    report.raise_below_100()
