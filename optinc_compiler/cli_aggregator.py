@@ -62,6 +62,14 @@ def _spec_options(func: F) -> F:
     "--margin", type=float, default=0.15, show_default=True, help="Intensity margin to the threshold."
 )
 @click.option(
+    "--input-noise",
+    "input_noise_levels",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Noise on the preprocessing intensities in the loop, in level spacings.",
+)
+@click.option(
     "-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Design folder."
 )
 @domain_errors
@@ -78,6 +86,7 @@ def train_command(
     noise_rad: float,
     dac_bits: int,
     margin: float,
+    input_noise_levels: float,
     output: Path,
 ) -> None:
     """Train an aggregator, compile it and write its design folder (exit 3 below 100%).
@@ -103,6 +112,7 @@ def train_command(
         dac_bits=dac_bits,
         margin=margin,
         output=output,
+        input_noise_levels=input_noise_levels,
     )
     click.echo(result.table)
     result.raise_below_100()
@@ -128,15 +138,35 @@ def train_command(
 @click.option(
     "--draws", type=int, default=0, show_default=True, help="Noise draws per robustness cell (0: skip)."
 )
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG of bit-exact draws against noise level (needs --draws).",
+)
 @domain_errors
 def eval_command(
-    servers: int, bits: int, design: Path | None, sample: int | None, seed: int, backend: str, draws: int
+    servers: int,
+    bits: int,
+    design: Path | None,
+    sample: int | None,
+    seed: int,
+    backend: str,
+    draws: int,
+    plot: Path | None,
 ) -> None:
     """Evaluate a design bit-exactly through its compiled program (exit 3 below 100%)."""
     from optinc_compiler.aggregator import pipeline
 
     report = pipeline.evaluate_design(
-        servers=servers, bits=bits, design=design, sample=sample, seed=seed, backend=backend, draws=draws
+        servers=servers,
+        bits=bits,
+        design=design,
+        sample=sample,
+        seed=seed,
+        backend=backend,
+        draws=draws,
+        plot=plot,
     )
     click.echo(report.table)
     report.raise_below_100()

@@ -158,3 +158,26 @@ def test_architecture_rejects_bad_shapes():
         model.Architecture(spec, layer_type="full")
     with pytest.raises(InputError, match="depth D = 0 is not allowed"):
         model.Architecture(spec, depth=0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.01, 1.0), min_size=2, max_size=12))
+def test_chain_combiner_realises_the_power_weights(raw):
+    from optinc_compiler.aggregator.export import chain_combiner
+
+    w = np.asarray(raw) / np.sum(raw)
+    layer = chain_combiner("p", w)
+    assert layer.n_mzis == w.size - 1
+    np.testing.assert_allclose(layer.matrix(), np.sqrt(w)[None, :], rtol=0, atol=1e-12)
+
+
+def test_sum_preprocessing_compiles_to_a_chain_that_simulates_exactly():
+    from optinc_compiler.aggregator.export import preprocessing_layer
+    from optinc_compiler.program import PhaseProgram, from_json
+    from optinc_compiler.simulate import layer_smatrix
+
+    spec = enc.AggregatorSpec(4, 4)
+    layer = from_json(to_json(PhaseProgram(layers=(preprocessing_layer(spec, "sum"),)))).layers[0]
+    assert layer.n_mzis == 15
+    s = layer_smatrix(layer, model_set="ideal")[0]
+    np.testing.assert_allclose(s, enc.preprocessing_matrix(spec, "sum"), rtol=0, atol=1e-12)

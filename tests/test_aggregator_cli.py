@@ -73,19 +73,29 @@ def test_committed_design_is_bit_exact_through_the_simulated_program():
     assert "2^16 = 65536" in output
 
 
-def test_committed_design_files_agree():
-    chip = evaluate.load_design(DESIGN)
-    lut = json.loads((DESIGN / "lut.json").read_text())
+def test_committed_n8_b4_design_is_bit_exact_on_sampled_raw_inputs():
+    code, output = run("eval", "--servers", "8", "--bits", "4", "--sample", "20000")
+    assert code == 0, output
+    assert "reduced  sax      121    121        100.00" in output
+    assert "raw      sax      20000  20000      100.00" in output
+
+
+@pytest.mark.parametrize(("n", "b"), [(4, 4), (8, 4)])
+def test_committed_design_files_agree(n, b):
+    folder = ROOT / "designs" / f"aggregator_n{n}_b{b}"
+    chip = evaluate.load_design(folder)
+    lut = json.loads((folder / "lut.json").read_text())
     keys, codes = evaluate.lookup_table(chip)
     assert [e["input"] for e in lut["entries"]] == keys.tolist()
     assert [e["output"] for e in lut["entries"]] == codes.tolist()
-    assert codes.tolist() == target_codes(np.arange(61), servers=4).tolist()  # the chip is exact
-    assert chip.electronics.spec == AggregatorSpec(4, 4)
+    assert codes.tolist() == target_codes(np.arange(n * (2**b - 1) + 1), servers=n).tolist()  # exact
+    assert chip.electronics.spec == AggregatorSpec(n, b)
 
 
-def test_committed_design_is_robust_at_2_mrad():
-    chip = evaluate.load_design(DESIGN)
-    r = evaluate.robustness(chip, noise_rad=0.002, dac_bits=12, draws=100, seed=0)
+@pytest.mark.parametrize(("n", "b"), [(4, 4), (8, 4)])
+def test_committed_design_is_robust_at_2_mrad_on_every_heater(n, b):
+    chip = evaluate.load_design(ROOT / "designs" / f"aggregator_n{n}_b{b}")
+    r = evaluate.robustness(chip, noise_rad=0.002, dac_bits=12, draws=100, seed=0, include_preprocessing=True)
     assert r.draws_at_100 >= 95
 
 

@@ -3,7 +3,8 @@ r"""Trained aggregator -> phase program, design folder and lookup table (OptINC,
 A design folder holds three small, deterministic JSON files:
 
 * ``program.json`` -- phase program v1: layer ``preprocess`` (the fixed preprocessing
-  ``P``, compiled exactly with the svd method) and layers ``onn1 .. onnD`` (the trained
+  ``P``: a chain combiner for ``sum``, compiled exactly with the svd method for
+  ``bitwise``) and layers ``onn1 .. onnD`` (the trained
   ONN: attenuator column ``D`` then mesh ``U`` for ud; ``U1``, ``S``, ``U2`` for svd);
 * ``electronics.json`` -- N, b, preprocessing, layer type, width, depth, the encoder's and
   every detect-and-re-modulate stage's gains (rad per unit intensity) and biases (rad), the
@@ -35,8 +36,9 @@ from optinc_compiler.aggregator.encoding import (
 )
 from optinc_compiler.compiler import CompileOptions, compile_layer
 from optinc_compiler.errors import InputError
-from optinc_compiler.mzi import COUPLER
+from optinc_compiler.mzi import COUPLER, Mesh, wrap_phase
 from optinc_compiler.program import (
+    Block,
     DiagonalStage,
     Layer,
     MeshStage,
@@ -124,23 +126,71 @@ def onn_layer(name: str, layer: dict[str, Any], layer_type: str) -> Layer:
         shape=(k, k),
         method="ud" if layer_type == "ud" else "svd",
         scale=1.0,
-        blocks=(_block(stages, k),),
+        blocks=(_block(stages, (k, k)),),
         relative_error=0.0,
         exact=layer_type != "ud",
     )
 
 
-def _block(stages: tuple[Stage, ...], k: int) -> Any:
-    from optinc_compiler.program import Block
+def _block(stages: tuple[Stage, ...], shape: tuple[int, int]) -> Block:
+    return Block(row_offset=0, col_offset=0, shape=shape, stages=stages)
 
-    return Block(row_offset=0, col_offset=0, shape=(k, k), stages=stages)
+
+def chain_combiner(name: str, power_weights: npt.ArrayLike) -> Layer:
+    """A 1 x C layer summing C incoherent channels with power weights ``w`` (sum <= 1) on
+    port 0: one chain of C - 1 MZIs on modes (C-2, C-1), ..., (0, 1) (the first diagonal
+    of a Reck triangle), each channel on a single path, so only the theta heaters set the
+    weights: ``sin^2(theta_m / 2) = w_m / sum_{j >= m} w_j``. The phi heaters align the
+    phases so the layer's matrix is ``sqrt(w)`` (real, positive); 15 MZIs instead of the
+    120 of a full 16-mode mesh."""
+    w = np.asarray(power_weights, dtype=np.float64)
+    c = w.size
+    if c < 2 or (w <= 0).any() or w.sum() > 1 + 1e-12:
+        raise InputError(f"chain combiner needs >= 2 positive power weights summing to <= 1, got {w}")
+    tails = np.cumsum(w[::-1])[::-1]  # sum_{j >= m} w_j
+    modes = np.arange(c - 2, -1, -1, dtype=np.int64)
+    theta = 2.0 * np.arcsin(np.sqrt(np.clip(w[modes] / tails[modes], 0.0, 1.0)))
+    phi = np.empty(c - 1)
+    common = 0.0  # phase of the accumulated light arriving on mode m + 1
+    for k, t in enumerate(theta):
+        phi[k] = common
+        common += 0.5 * np.pi + 0.5 * t
+    delta = np.zeros(c)
+    delta[0] = -common
+    mesh = Mesh(
+        topology="reck",
+        n_modes=c,
+        modes=modes,
+        columns=np.arange(c - 1, dtype=np.int64),
+        theta_rad=theta,
+        phi_rad=wrap_phase(phi),
+        output_phases_rad=wrap_phase(delta),
+    )
+    stage = MeshStage(name="P", mesh=mesh, mzi_ids=mzi_ids(name, "P", mesh))
+    return Layer(
+        name=name,
+        shape=(1, c),
+        method="unitary",
+        scale=1.0,
+        blocks=(_block((stage,), (1, c)),),
+        relative_error=0.0,
+        exact=True,
+    )
+
+
+def preprocessing_layer(spec: AggregatorSpec, preprocessing: str) -> Layer:
+    """``sum``: the chain combiner; ``bitwise``: ``P`` compiled exactly (svd)."""
+    p = preprocessing_matrix(spec, preprocessing)
+    if preprocessing == "sum":
+        return chain_combiner("preprocess", p[0] ** 2)
+    return compile_layer("preprocess", p, CompileOptions(method="svd"))
 
 
 def build_program(
     spec: AggregatorSpec, preprocessing: str, params: dict[str, Any], layer_type: str
 ) -> PhaseProgram:
     """The preprocessing layer plus the trained ONN layers ``onn1 .. onnD``."""
-    pre = compile_layer("preprocess", preprocessing_matrix(spec, preprocessing), CompileOptions(method="svd"))
+    pre = preprocessing_layer(spec, preprocessing)
     layers = [onn_layer(f"onn{i + 1}", layer, layer_type) for i, layer in enumerate(params["layers"])]
     return PhaseProgram(layers=(pre, *layers))
 

@@ -42,6 +42,9 @@ class TrainOptions:
         margin: required distance of an output intensity from the threshold.
         noise_rad: standard deviation of the phase noise injected per step.
         dac_bits: phase DAC depth in the loop (None: unquantised).
+        input_noise_levels: standard deviation of the noise added to the preprocessing
+            intensities, in units of their level spacing (what an imperfect preprocessing
+            stage does to the ONN's input).
         log_every: steps between progress lines on stderr.
     """
 
@@ -52,6 +55,7 @@ class TrainOptions:
     margin: float = 0.15
     noise_rad: float = 0.005
     dac_bits: int | None = 12
+    input_noise_levels: float = 0.25
     log_every: int = 250
 
     def __post_init__(self) -> None:
@@ -60,6 +64,8 @@ class TrainOptions:
                 raise InputError(f"{name} = {getattr(self, name)} is not allowed; use {name} >= 1")
         if not (self.learning_rate > 0 and self.margin >= 0 and self.noise_rad >= 0):
             raise InputError("learning rate must be > 0, margin and noise >= 0")
+        if not self.input_noise_levels >= 0:
+            raise InputError(f"input noise {self.input_noise_levels} is not allowed; use a value >= 0")
         if self.dac_bits is not None and not 1 <= self.dac_bits <= 24:
             raise InputError(f"DAC bits {self.dac_bits} is not allowed; use 1 .. 24")
         if self.steps % self.log_every:
@@ -149,7 +155,10 @@ def _noisy_signed(
     x: jax.Array,
     sign: jax.Array,
 ) -> jax.Array:
-    noisy = model.perturb(p, k, noise_rad=options.noise_rad, dac_bits=options.dac_bits)
+    k_phase, k_input = jax.random.split(k)
+    noisy = model.perturb(p, k_phase, noise_rad=options.noise_rad, dac_bits=options.dac_bits)
+    spacing = 1.0 / (arch.spec.max_sum if arch.preprocessing == "sum" else arch.spec.servers)
+    x = x + options.input_noise_levels * spacing * jax.random.normal(k_input, x.shape, dtype=x.dtype)
     return _signed(arch, noisy, x, sign)
 
 
