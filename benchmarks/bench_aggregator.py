@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--max-tries", type=int, default=6, help="Architectures per layer type at most.")
     args = parser.parse_args()
     spec = AggregatorSpec(args.servers, args.bits)
-    options = train.TrainOptions(restarts=args.restarts, steps=args.steps, input_noise_levels=0.25)
+    options = train.TrainOptions(restarts=args.restarts, steps=args.steps)
     headers = ["layer_type", "width", "depth", "MZIs", "heaters", "electronic", "accuracy_%", "min_margin"]
     headers += [f"robust_{ROBUST_NOISE_RAD}rad_dac12", "train_wall_s"]
     rows, smallest = [], {}

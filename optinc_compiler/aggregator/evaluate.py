@@ -236,19 +236,31 @@ def robustness(
     draws: int = 100,
     seed: int = 0,
     include_preprocessing: bool = False,
+    raw_codes: npt.ArrayLike | None = None,
 ) -> Robustness:
-    """Seeded noise draws on every ONN heater (and the preprocessing's, if asked)."""
+    """Seeded noise draws on every ONN heater (and the preprocessing's, if asked).
+
+    With the preprocessing included, each reduced input is represented by one raw input
+    (``_representative_channels``), or the raw inputs ``raw_codes`` (M, N) are pushed
+    through instead (slower; every raw input that maps to a reduced one can see a
+    different error of the noisy preprocessing)."""
     if draws < 1:
         raise InputError(f"draws = {draws} is not allowed; use draws >= 1")
     rng = np.random.default_rng(seed)
     e = chip.electronics
     onn = [noisy_matrix(x, rng, draws=draws, noise_rad=noise_rad, dac_bits=dac_bits) for x in chip.onn_layers]
     data = reduced_dataset(e.spec, e.preprocessing)
+    targets = data.targets
     if include_preprocessing:
         pre = noisy_matrix(
             chip.program.layer("preprocess"), rng, draws=draws, noise_rad=noise_rad, dac_bits=dac_bits
         )
-        channels = _representative_channels(e.spec, data)
+        if raw_codes is None:
+            channels = _representative_channels(e.spec, data)
+        else:
+            codes = np.asarray(raw_codes, dtype=np.int64)
+            channels = raw_channels(codes, bits=e.spec.bits)
+            targets = target_codes(codes.sum(axis=1), servers=e.spec.servers)
         out = np.stack(
             [
                 _batched(e, [w[d : d + 1] for w in onn], detected_intensities(pre[d], channels))[0]
@@ -257,7 +269,7 @@ def robustness(
         )
     else:
         out = _batched(e, onn, data.intensities)
-    ok = decode(e, out) == data.targets[None, :]
+    ok = decode(e, out) == targets[None, :]
     return Robustness(
         noise_rad=noise_rad,
         dac_bits=dac_bits,
@@ -334,6 +346,24 @@ class Hardware:
     def electronic_stages(self) -> int:
         """Photodiodes plus modulators: every optical-electrical conversion."""
         return self.photodiodes + self.modulators
+
+
+def hardware_of(
+    layer_type: str, *, width: int, depth: int, ports: int, bits: int, preprocessing_mzis: int
+) -> Hardware:
+    """The hardware of an architecture without a design: ``K (K - 1) / 2`` MZIs per mesh
+    (one mesh per ud layer, two per svd layer), an output phase screen per mesh, one
+    attenuator column per layer."""
+    meshes = depth * (1 if layer_type == "ud" else 2)
+    mzis = meshes * width * (width - 1) // 2
+    return Hardware(
+        mzis=mzis,
+        heaters=2 * mzis + meshes * width + depth * width,
+        attenuators=depth * width,
+        preprocessing_mzis=preprocessing_mzis,
+        photodiodes=ports + (depth - 1) * width + bits,
+        modulators=depth * width,
+    )
 
 
 def hardware(chip: Chip) -> Hardware:

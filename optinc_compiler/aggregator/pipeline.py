@@ -23,7 +23,7 @@ from optinc_compiler.program import write_atomic
 from optinc_compiler.report import format_table
 
 ROOT = Path(__file__).resolve().parents[2]
-NOISE_LEVELS_RAD = (0.001, 0.002, 0.005, 0.01, 0.02)
+NOISE_LEVELS_RAD = (0.001, 0.002, 0.003, 0.004, 0.005, 0.01, 0.02)
 DAC_BITS = (8, 10, 12)
 
 
@@ -112,11 +112,29 @@ def _accuracy_table(accuracies: tuple[ev.Accuracy, ...], backend: str) -> str:
 
 
 def _hardware_table(chip: ev.Chip) -> str:
+    """The design's hardware, and both layer types at its width and depth for comparison."""
     e, h = chip.electronics, ev.hardware(chip)
-    row = [e.layer_type, e.preprocessing, str(e.width), str(e.depth), str(h.mzis), str(h.heaters)]
-    row += [str(h.attenuators), str(h.preprocessing_mzis), str(h.photodiodes), str(h.modulators)]
-    headers = ["layer_type", "preprocessing", "width", "depth", "MZIs", "heaters", "attenuators"]
-    return format_table([*headers, "preprocess_MZIs", "photodiodes", "modulators"], [row])
+    networks = [("this design", e.layer_type, h)]
+    for layer_type in ("ud", "svd"):
+        other = ev.hardware_of(
+            layer_type,
+            width=e.width,
+            depth=e.depth,
+            ports=e.ports,
+            bits=e.spec.bits,
+            preprocessing_mzis=h.preprocessing_mzis,
+        )
+        networks.append(("same K, D", layer_type, other))
+    rows = [
+        [name, kind, e.preprocessing, str(e.width), str(e.depth)]
+        + [
+            str(v)
+            for v in (x.mzis, x.heaters, x.attenuators, x.preprocessing_mzis, x.photodiodes, x.modulators)
+        ]
+        for name, kind, x in networks
+    ]
+    headers = ["network", "layer_type", "preprocessing", "width", "depth", "MZIs", "heaters", "attenuators"]
+    return format_table([*headers, "preprocess_MZIs", "photodiodes", "modulators"], rows)
 
 
 def _dataset_table(spec: AggregatorSpec) -> str:
@@ -204,7 +222,7 @@ def train_design(
     dac_bits: int | None,
     margin: float,
     output: Path,
-    input_noise_levels: float = 0.25,
+    input_noise_levels: float = 0.4,
 ) -> Report:
     """Train, compile, check through the program, and write the design folder."""
     from optinc_compiler.aggregator import export, model, train  # lazy: jax, optax

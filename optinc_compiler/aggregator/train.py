@@ -53,9 +53,9 @@ class TrainOptions:
     learning_rate: float = 0.02
     seed: int = 0
     margin: float = 0.15
-    noise_rad: float = 0.005
+    noise_rad: float = 0.01
     dac_bits: int | None = 12
-    input_noise_levels: float = 0.25
+    input_noise_levels: float = 0.4
     log_every: int = 250
 
     def __post_init__(self) -> None:
