@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,9 +102,7 @@ def test_committed_design_is_robust_at_2_mrad_on_every_heater(n, b):
 
 def test_eval_exits_3_below_100_percent(tmp_path):
     broken = tmp_path / "broken"
-    broken.mkdir()
-    for f in DESIGN.iterdir():
-        (broken / f.name).write_text(f.read_text())
+    shutil.copytree(DESIGN, broken)
     doc = json.loads((broken / "electronics.json").read_text())
     doc["threshold"] = 5.0  # every bit reads zero
     (broken / "electronics.json").write_text(json.dumps(doc))

@@ -15,7 +15,9 @@ model = pytest.importorskip("optinc_compiler.aggregator.model")
 train = pytest.importorskip("optinc_compiler.aggregator.train")
 
 ARCH = model.Architecture(AggregatorSpec(2, 2), "sum", "ud", width=2, depth=2)
-OPTIONS = train.TrainOptions(restarts=2, steps=300, seed=7, log_every=150, noise_rad=0.002)
+OPTIONS = train.TrainOptions(restarts=2, steps=500, seed=7, noise_rad=0.002)
+#: The same network through the CLI (same static options: the jitted steps are reused).
+TRAIN_ARGS = "-n 2 -b 2 -k 2 -d 2 --restarts 2 --steps 500 --seed 7 --noise-rad 0.002"
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +60,34 @@ def test_tiny_run_is_bit_exact_through_the_compiled_program(trained):
     ("kwargs", "message"),
     [
         ({"restarts": 0}, "restarts = 0 is not allowed; use restarts >= 1"),
-        ({"steps": 300, "log_every": 250}, "steps = 300 is not allowed; use a multiple of 250"),
+        ({"steps": 300}, "steps = 300 is not allowed; use a multiple of 250"),
         ({"dac_bits": 0}, "DAC bits 0 is not allowed; use 1 .. 24"),
     ],
 )
 def test_options_are_checked(kwargs, message):
     with pytest.raises(InputError, match=message):
         train.TrainOptions(**kwargs)
+
+
+def test_train_command_writes_a_design_that_checks_and_evaluates(tmp_path):
+    from click.testing import CliRunner
+
+    from optinc_compiler.cli import main
+
+    design = tmp_path / "agg"
+    result = CliRunner().invoke(main, ["aggregator", "train", *TRAIN_ARGS.split(), "-o", str(design)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in design.iterdir()) == [
+        "electronics.json",
+        "lut.json",
+        "program.json",
+        "weights.npz",
+    ]
+    program, weights = str(design / "program.json"), str(design / "weights.npz")
+    checked = CliRunner().invoke(main, ["check", program, "--against", weights])
+    assert checked.exit_code == 0, checked.output  # compiled program == trained phases
+    evaluated = CliRunner().invoke(
+        main, ["aggregator", "eval", "-n", "2", "-b", "2", "--design", str(design)]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "raw      sax      16     16         100.00" in evaluated.output

@@ -9,6 +9,9 @@ A design folder holds three small, deterministic JSON files:
 * ``electronics.json`` -- N, b, preprocessing, layer type, width, depth, the encoder's and
   every detect-and-re-modulate stage's gains (rad per unit intensity) and biases (rad), the
   comparator threshold, and how the network was trained;
+* ``weights.npz`` -- the equivalent weights: every layer's matrix straight from the
+  trained phases (``preprocess``: ``P``), so ``optinc check program.json --against
+  weights.npz`` verifies the compiled program against the trained network;
 * ``lut.json`` -- the chip's output code (and bits) for every reduced input, computed from
   the compiled program: what the distributed-training hook applies.
 
@@ -49,6 +52,7 @@ from optinc_compiler.program import (
 )
 
 PROGRAM_FILE, ELECTRONICS_FILE, LUT_FILE = "program.json", "electronics.json", "lut.json"
+WEIGHTS_FILE = "weights.npz"
 ELECTRONICS_FORMAT = "optinc-aggregator-electronics"
 LUT_FORMAT = "optinc-aggregator-lut"
 
@@ -101,6 +105,20 @@ def mesh_from_phases(theta: npt.ArrayLike, phi: npt.ArrayLike, delta: npt.ArrayL
         p_phi = np.diag([np.exp(1j * float(np.asarray(phi)[k])), 1.0])
         u[m : m + 2] = COUPLER @ p_theta @ COUPLER @ p_phi @ u[m : m + 2]
     return np.exp(1j * d)[:, None] * u
+
+
+def trained_matrices(
+    spec: AggregatorSpec, preprocessing: str, params: dict[str, Any], layer_type: str
+) -> dict[str, npt.NDArray[np.complex128]]:
+    """Layer name -> matrix from the trained phases in numpy (not from the compiled program)."""
+    out = {"preprocess": preprocessing_matrix(spec, preprocessing).astype(np.complex128)}
+    for i, layer in enumerate(params["layers"]):
+        amp = np.abs(np.sin(0.5 * np.asarray(layer["att"], dtype=np.float64)))
+        w = mesh_from_phases(layer["theta"], layer["phi"], layer["delta"]) * amp[None, :]
+        if layer_type == "svd":
+            w = w @ mesh_from_phases(layer["theta1"], layer["phi1"], layer["delta1"])
+        out[f"onn{i + 1}"] = w
+    return out
 
 
 def _mesh_stage(prefix: str, name: str, theta: Any, phi: Any, delta: Any) -> MeshStage:
@@ -285,12 +303,21 @@ def lut_to_json(spec: AggregatorSpec, preprocessing: str, keys: np.ndarray, code
     )
 
 
-def write_design(folder: Path, program: PhaseProgram, electronics: Electronics, lut_text: str) -> Path:
-    """Write program, electronics and lookup table atomically (each file) into ``folder``."""
-    from optinc_compiler.program import to_json
+def write_design(
+    folder: Path,
+    program: PhaseProgram,
+    electronics: Electronics,
+    lut_text: str,
+    weights: dict[str, npt.NDArray[np.complex128]],
+) -> Path:
+    """Write program, electronics, weights and lookup table atomically (each file) into
+    ``folder``; everything is computed before the first file is written."""
+    from optinc_compiler.program import to_json, write_atomic
 
     if not folder.is_dir():
         raise InputError(f"design folder {str(folder)!r} does not exist; create it first")
+    arrays: dict[str, Any] = dict(weights)
+    write_atomic(folder / WEIGHTS_FILE, lambda tmp: np.savez(tmp, **arrays))  # deterministic bytes
     write_text_atomic(folder / PROGRAM_FILE, to_json(program))
     write_text_atomic(folder / ELECTRONICS_FILE, electronics_to_json(electronics))
     write_text_atomic(folder / LUT_FILE, lut_text)

@@ -256,7 +256,8 @@ def train_design(
     keys, codes = ev.lookup_table(chip)
     lut = export.lut_to_json(spec, preprocessing, keys, codes)
     output.mkdir(exist_ok=True)
-    export.write_design(output, program, electronics, lut)
+    weights = export.trained_matrices(spec, preprocessing, result.params, layer_type)
+    export.write_design(output, program, electronics, lut, weights)
     accuracy = ev.reduced_accuracy(chip, ev.layer_matrices(chip))
     robust = ev.robustness(
         chip, noise_rad=0.002, dac_bits=12, draws=100, seed=seed, include_preprocessing=True
