@@ -181,3 +181,22 @@ def test_sum_preprocessing_compiles_to_a_chain_that_simulates_exactly():
     assert layer.n_mzis == 15
     s = layer_smatrix(layer, model_set="ideal")[0]
     np.testing.assert_allclose(s, enc.preprocessing_matrix(spec, "sum"), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("layer_type", ["ud", "svd"])
+def test_hardware_counts_of_a_program_match_the_formula(layer_type, x64):
+    from optinc_compiler.aggregator import evaluate, export, model
+
+    spec = enc.AggregatorSpec(3, 3)
+    arch = model.Architecture(spec, "sum", layer_type, width=4, depth=3)
+    params = jax.tree.map(np.asarray, model.init_params(arch, jax.random.PRNGKey(0)))
+    chip = evaluate.Chip(
+        export.build_program(spec, "sum", params, layer_type),
+        export.electronics_from_params(spec, preprocessing="sum", layer_type=layer_type, params=params),
+    )
+    h = evaluate.hardware(chip)
+    assert h == evaluate.hardware_of(
+        layer_type, width=4, depth=3, ports=1, bits=3, preprocessing_mzis=spec.channels - 1
+    )
+    assert h.mzis == 3 * 6 * (1 if layer_type == "ud" else 2)
+    assert (h.photodiodes, h.modulators) == (1 + 2 * 4 + 3, 3 * 4)
