@@ -35,7 +35,7 @@ ROBUST_NOISE_RAD, ROBUST_DRAWS, ROBUST_NEEDED = 0.002, 100, 95
 def candidates(layer_type: str, bits: int) -> list[tuple[int, int]]:
     """(width, depth) in order of increasing MZI count, widths >= b."""
     per_mesh = {"ud": 1, "svd": 2}[layer_type]
-    shapes = [(w, d) for w in range(max(bits, 2), 8) for d in (2, 3, 4)]
+    shapes = [(w, d) for w in range(max(bits, 2), 8) for d in (1, 2, 3, 4)]
     return sorted(shapes, key=lambda s: (per_mesh * s[1] * s[0] * (s[0] - 1) // 2, s[1]))
 
 

@@ -51,8 +51,8 @@ def _spec_options(func: F) -> F:
 @_spec_options
 @click.option("--layer-type", type=click.Choice(["ud", "svd"]), default="ud", show_default=True)
 @click.option("--preprocessing", type=click.Choice(["sum", "bitwise"]), default="sum", show_default=True)
-@click.option("--width", "-k", type=int, default=5, show_default=True, help="Modes K per layer.")
-@click.option("--depth", "-d", type=int, default=3, show_default=True, help="Optical layers D.")
+@click.option("--width", "-k", type=int, default=None, help="Modes K per layer  [default: the smallest, b]")
+@click.option("--depth", "-d", type=int, default=1, show_default=True, help="Optical layers D.")
 @click.option("--restarts", type=int, default=4, show_default=True, help="Initialisations trained at once.")
 @click.option("--steps", type=int, default=2000, show_default=True, help="Adam steps (multiple of 250).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -70,6 +70,13 @@ def _spec_options(func: F) -> F:
     help="Noise on the preprocessing intensities in the loop, in level spacings.",
 )
 @click.option(
+    "--encoder-init",
+    type=click.Choice(["random", "bits"]),
+    default="bits",
+    show_default=True,
+    help="Encoder gains at the periods of the output bits, or random.",
+)
+@click.option(
     "-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Design folder."
 )
 @domain_errors
@@ -78,7 +85,7 @@ def train_command(
     bits: int,
     layer_type: str,
     preprocessing: str,
-    width: int,
+    width: int | None,
     depth: int,
     restarts: int,
     steps: int,
@@ -87,6 +94,7 @@ def train_command(
     dac_bits: int,
     margin: float,
     input_noise_levels: float,
+    encoder_init: str,
     output: Path,
 ) -> None:
     """Train an aggregator, compile it and write its design folder (exit 3 below 100%).
@@ -113,6 +121,7 @@ def train_command(
         margin=margin,
         output=output,
         input_noise_levels=input_noise_levels,
+        encoder_init=encoder_init,
     )
     click.echo(result.table)
     result.raise_below_100()

@@ -180,15 +180,14 @@ def forward(arch: Architecture, params: Params, intensities: jax.Array) -> jax.A
     raise AssertionError("unreachable: depth >= 1")
 
 
-def init_params(arch: Architecture, key: jax.Array) -> Params:
+def init_params(arch: Architecture, key: jax.Array, encoder_init: str = "random") -> Params:
     """Random phases (uniform), attenuators near 0.9, random gains and biases; encoder
-    gains spread over the periods of the output bits."""
+    gains as :func:`encoder_log_gain` says."""
     layers: list[dict[str, jax.Array]] = []
     k, m = arch.width, arch.mzis_per_mesh
     key, k_gain, k_bias = jax.random.split(key, 3)
-    top = np.pi * arch.spec.max_sum / arch.spec.servers  # rad per unit intensity of bit 0
     encoder = {
-        "log_gain": np.log(top) - np.log(2.0**arch.spec.bits) * jax.random.uniform(k_gain, (k,)),
+        "log_gain": encoder_log_gain(arch, k_gain, encoder_init),
         "bias": jax.random.uniform(k_bias, (k,), maxval=2 * np.pi),
     }
     for i in range(arch.depth):
@@ -208,6 +207,25 @@ def init_params(arch: Architecture, key: jax.Array) -> Params:
             layer["bias"] = jax.random.uniform(ks[7], (k,), maxval=2 * np.pi)
         layers.append(layer)
     return {"encoder": encoder, "layers": layers}
+
+
+ENCODER_INITS = ("random", "bits")
+
+
+def encoder_log_gain(arch: Architecture, key: jax.Array, encoder_init: str = "random") -> jax.Array:
+    """Initial encoder log-gains. ``random``: log-uniform between the frequencies of the
+    lowest and the highest output bit. ``bits``: feature j at the period of output bit
+    ``j mod b``, ``g = pi (N (2^b - 1)) / (2^(k + 1) N)`` rad per unit intensity, so that
+    ``cos^2`` of it flips where bit k does (5% jitter)."""
+    spec = arch.spec
+    if encoder_init == "bits":
+        bit = np.arange(arch.width) % spec.bits
+        base = np.log(np.pi * spec.max_sum / (2.0 ** (bit + 1) * spec.servers))
+        return jnp.asarray(base) + 0.05 * jax.random.normal(key, (arch.width,))
+    if encoder_init == "random":
+        top = np.pi * spec.max_sum / spec.servers
+        return np.log(top) - np.log(2.0**spec.bits) * jax.random.uniform(key, (arch.width,))
+    raise InputError(f"unknown encoder init {encoder_init!r}; allowed: {', '.join(ENCODER_INITS)}")
 
 
 #: Parameters that are heater phases (noise and DAC act on them); gain/bias are electronic.

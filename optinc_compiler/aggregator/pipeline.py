@@ -213,7 +213,7 @@ def train_design(
     bits: int,
     layer_type: str,
     preprocessing: str,
-    width: int,
+    width: int | None,
     depth: int,
     restarts: int,
     steps: int,
@@ -223,11 +223,14 @@ def train_design(
     margin: float,
     output: Path,
     input_noise_levels: float = 0.4,
+    encoder_init: str = "bits",
 ) -> Report:
     """Train, compile, check through the program, and write the design folder."""
     from optinc_compiler.aggregator import export, model, train  # lazy: jax, optax
 
     spec = AggregatorSpec(servers, bits)
+    ports = 1 if preprocessing == "sum" else bits
+    width = width if width is not None else max(ports, bits, 2)
     arch = model.Architecture(spec, preprocessing, layer_type, width, depth)
     options = train.TrainOptions(
         restarts=restarts,
@@ -237,6 +240,7 @@ def train_design(
         dac_bits=dac_bits,
         margin=margin,
         input_noise_levels=input_noise_levels,
+        encoder_init=encoder_init,
     )
     if not output.parent.is_dir():
         raise InputError(f"output folder {str(output.parent)!r} does not exist; create it first")
@@ -246,6 +250,7 @@ def train_design(
         "restarts": restarts, "steps": options.steps, "seed": seed, "noise_rad": noise_rad,
         "dac_bits": dac_bits, "margin": margin, "learning_rate": options.learning_rate,
         "input_noise_levels": input_noise_levels, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "encoder_init": encoder_init,
         "chosen_restart": result.chosen,
         "restarts_at_100": int(np.sum(result.accuracy == 1.0)),
     }  # fmt: skip

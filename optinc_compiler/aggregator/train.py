@@ -45,6 +45,7 @@ class TrainOptions:
         input_noise_levels: standard deviation of the noise added to the preprocessing
             intensities, in units of their level spacing (what an imperfect preprocessing
             stage does to the ONN's input).
+        encoder_init: ``random`` or ``bits`` (:func:`model.encoder_log_gain`).
         log_every: steps between progress lines on stderr.
     """
 
@@ -56,6 +57,7 @@ class TrainOptions:
     noise_rad: float = 0.01
     dac_bits: int | None = 12
     input_noise_levels: float = 0.4
+    encoder_init: str = "bits"
     log_every: int = 250
 
     def __post_init__(self) -> None:
@@ -68,6 +70,10 @@ class TrainOptions:
             raise InputError(f"input noise {self.input_noise_levels} is not allowed; use a value >= 0")
         if self.dac_bits is not None and not 1 <= self.dac_bits <= 24:
             raise InputError(f"DAC bits {self.dac_bits} is not allowed; use 1 .. 24")
+        if self.encoder_init not in model.ENCODER_INITS:
+            raise InputError(
+                f"unknown encoder init {self.encoder_init!r}; allowed: {', '.join(model.ENCODER_INITS)}"
+            )
         if self.steps % self.log_every:
             raise InputError(f"steps = {self.steps} is not allowed; use a multiple of {self.log_every}")
 
@@ -138,7 +144,8 @@ def _optimiser(options: TrainOptions) -> optax.GradientTransformation:
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _init(arch: model.Architecture, options: TrainOptions, key: jax.Array) -> tuple:
-    params = jax.vmap(lambda k: model.init_params(arch, k))(jax.random.split(key, options.restarts))
+    keys = jax.random.split(key, options.restarts)
+    params = jax.vmap(lambda k: model.init_params(arch, k, options.encoder_init))(keys)
     return params, _optimiser(options).init(params)
 
 
