@@ -766,19 +766,20 @@ def _verify_targets(program: Any, chosen: list[Any], weights: Path | None) -> di
     return targets
 
 
-def _register_distributed() -> None:
-    """The distributed-training commands (their bodies import torch lazily)."""
+def _register_command_modules() -> None:
+    """Commands defined in their own modules (their bodies import jax or torch lazily)."""
+    from optinc_compiler.cli_aggregator import aggregator_group
     from optinc_compiler.distributed.cli import (
         comm_model_command,
         ddp_compare_command,
         ddp_experiment_command,
     )
 
-    for command in (ddp_experiment_command, ddp_compare_command, comm_model_command):
+    for command in (aggregator_group, ddp_experiment_command, ddp_compare_command, comm_model_command):
         main.add_command(command)
 
 
-_register_distributed()
+_register_command_modules()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,382 @@
+r"""Bit-exact accuracy of an aggregator chip through its compiled program (OptINC, arXiv 2603.28290).
+
+Everything here starts from a design folder (:mod:`~optinc_compiler.aggregator.export`):
+the layer matrices come from the phase program (rebuilt from the phases, or simulated
+with the PDK's sax models through :func:`optinc_compiler.simulate.layer_smatrix`), and the
+electronics from ``electronics.json``. No JAX: this is the chip as programmed.
+
+Robustness: heater phases (MZI theta and phi, output phase screens, attenuator heaters
+``theta_a = 2 arcsin(a)``) are first quantised by a phase DAC of ``dac_bits`` over 2 pi,
+then get Gaussian noise of ``noise_rad``, one seeded draw per trial; electronic gains and
+biases stay exact. A draw counts as a success when every reduced input gives every bit
+right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from optinc_compiler.aggregator.encoding import (
+    AggregatorSpec,
+    ReducedDataset,
+    detected_intensities,
+    raw_channels,
+    reduced_dataset,
+    target_codes,
+)
+from optinc_compiler.aggregator.export import (
+    ELECTRONICS_FILE,
+    PROGRAM_FILE,
+    Electronics,
+    electronics_from_json,
+)
+from optinc_compiler.errors import InputError
+from optinc_compiler.mzi import mzi_matrix
+from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram, load
+
+BACKENDS = ("program", "sax")
+Matrices = list[npt.NDArray[np.complex128]]
+
+
+@dataclass(frozen=True, eq=False)
+class Chip:
+    """A design folder in memory: phase program and electronics."""
+
+    program: PhaseProgram
+    electronics: Electronics
+
+    @property
+    def onn_layers(self) -> tuple[Layer, ...]:
+        """The ONN layers ``onn1 .. onnD`` (all but ``preprocess``)."""
+        return tuple(x for x in self.program.layers if x.name != "preprocess")
+
+
+def load_design(folder: Path) -> Chip:
+    """Read a design folder; InputError naming what is missing or inconsistent."""
+    if not folder.is_dir():
+        raise InputError(f"design folder {str(folder)!r} does not exist")
+    path = folder / ELECTRONICS_FILE
+    if not path.is_file():
+        raise InputError(f"design folder {str(folder)!r} has no {ELECTRONICS_FILE}")
+    electronics = electronics_from_json(path.read_text(encoding="utf-8"), source=str(path))
+    program = load(folder / PROGRAM_FILE)
+    chip = Chip(program=program, electronics=electronics)
+    if len(chip.onn_layers) != electronics.depth or len(electronics.gains) != electronics.depth - 1:
+        raise InputError(
+            f"{str(folder)!r}: program has {len(chip.onn_layers)} ONN layers, electronics {electronics.depth}"
+        )
+    return chip
+
+
+def layer_matrices(chip: Chip, *, backend: str = "program") -> Matrices:
+    """Optical matrices (without scale) of ``preprocess`` then every ONN layer."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+    layers = (chip.program.layer("preprocess"), *chip.onn_layers)
+    if backend == "program":
+        return [x.matrix() / x.scale for x in layers]
+    from optinc_compiler.simulate import layer_smatrix  # lazy: sax
+
+    return [np.asarray(layer_smatrix(x, model_set="ideal")[0]) for x in layers]
+
+
+def onn_outputs(e: Electronics, onn: Matrices, intensities: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Comparator intensities (..., S, b) for preprocessing intensities (S, ports); the
+    matrices may carry leading batch axes (draws, K, K)."""
+    drive = np.asarray(intensities, dtype=np.float64)[:, np.arange(e.width) % e.ports]
+    x = np.cos(e.encoder_gain * drive + e.encoder_bias).astype(np.complex128)  # (S, K)
+    for i, w in enumerate(onn):
+        z = x @ np.swapaxes(w, -1, -2)
+        intensity = np.abs(z) ** 2
+        if i == len(onn) - 1:
+            return np.asarray(intensity[..., : e.spec.bits])
+        x = np.cos(e.gains[i] * intensity + e.biases[i]).astype(np.complex128)
+    raise InputError("the design has no ONN layers")
+
+
+def decode(e: Electronics, intensities: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Output codes from comparator intensities (..., b): bit k is one above the threshold."""
+    bits = (intensities > e.threshold).astype(np.int64)
+    return np.asarray(bits @ (2 ** np.arange(e.spec.bits, dtype=np.int64)))
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Bit-exact accuracy on one input set."""
+
+    what: str
+    inputs: int
+    correct: int
+    min_margin: float
+
+    @property
+    def percent(self) -> float:
+        """Correct inputs in percent."""
+        return 100.0 * self.correct / self.inputs
+
+
+def reduced_accuracy(chip: Chip, matrices: Matrices) -> Accuracy:
+    """Every reduced input, through the ONN matrices (``matrices[1:]``)."""
+    e = chip.electronics
+    data = reduced_dataset(e.spec, e.preprocessing)
+    out = onn_outputs(e, matrices[1:], data.intensities)
+    return _accuracy("reduced", e, data, out)
+
+
+def _accuracy(what: str, e: Electronics, data: ReducedDataset, out: npt.NDArray[np.float64]) -> Accuracy:
+    sign = 2.0 * data.target_bits - 1.0
+    margin = float(np.min(sign * (out - e.threshold)))
+    correct = int(np.sum(decode(e, out) == data.targets))
+    return Accuracy(what=what, inputs=data.size, correct=correct, min_margin=margin)
+
+
+def raw_accuracy(chip: Chip, matrices: Matrices, codes: npt.ArrayLike) -> Accuracy:
+    """Raw inputs (M, N) pushed through the whole optical path, preprocessing included."""
+    e = chip.electronics
+    c = np.asarray(codes, dtype=np.int64)
+    intensities = detected_intensities(matrices[0], raw_channels(c, bits=e.spec.bits))
+    out = onn_outputs(e, matrices[1:], intensities)
+    targets = target_codes(c.sum(axis=1), servers=e.spec.servers)
+    bits = (targets[:, None] >> np.arange(e.spec.bits)) & 1
+    margin = float(np.min((2.0 * bits - 1.0) * (out - e.threshold)))
+    return Accuracy(
+        what="raw", inputs=int(c.shape[0]), correct=int(np.sum(decode(e, out) == targets)), min_margin=margin
+    )
+
+
+# ----------------------------------------------------------------------- robustness
+
+
+def quantise(phase_rad: npt.NDArray[np.float64], dac_bits: int | None) -> npt.NDArray[np.float64]:
+    """Nearest step of a ``dac_bits`` DAC spanning 2 pi (unchanged for None)."""
+    if dac_bits is None:
+        return phase_rad
+    step = 2 * np.pi / 2**dac_bits
+    return np.round(phase_rad / step) * step
+
+
+def noisy_matrix(
+    layer: Layer, rng: np.random.Generator, *, draws: int, noise_rad: float, dac_bits: int | None
+) -> npt.NDArray[np.complex128]:
+    """(draws, out, in) matrices of one single-block layer with quantised, noisy heaters."""
+    (block,) = layer.blocks
+    rows, cols = block.shape
+    n = max(rows, cols)
+    fields = np.broadcast_to(np.eye(n, cols, dtype=np.complex128), (draws, n, cols)).copy()
+    for stage in block.stages:
+        k = stage.n_modes
+        if isinstance(stage, MeshStage):
+            fields[:, :k] = _noisy_mesh(stage, fields[:, :k], rng, noise_rad, dac_bits)
+        else:
+            fields[:, :k] = (
+                _noisy_attenuators(stage, rng, draws, noise_rad, dac_bits)[:, :, None] * fields[:, :k]
+            )
+    return fields[:, :rows]
+
+
+def _noisy(
+    values: npt.NDArray[np.float64],
+    rng: np.random.Generator,
+    draws: int,
+    noise_rad: float,
+    dac_bits: int | None,
+) -> npt.NDArray[np.float64]:
+    return quantise(values, dac_bits)[None, :] + noise_rad * rng.standard_normal((draws, values.size))
+
+
+def _noisy_mesh(
+    stage: MeshStage,
+    fields: npt.NDArray[np.complex128],
+    rng: np.random.Generator,
+    noise_rad: float,
+    dac_bits: int | None,
+) -> npt.NDArray[np.complex128]:
+    m = stage.mesh
+    draws = fields.shape[0]
+    t = mzi_matrix(
+        _noisy(m.theta_rad, rng, draws, noise_rad, dac_bits),
+        _noisy(m.phi_rad, rng, draws, noise_rad, dac_bits),
+    )
+    out = fields.copy()
+    for k, mode in enumerate(m.modes.tolist()):
+        out[:, mode : mode + 2] = t[:, k] @ out[:, mode : mode + 2]
+    delta = _noisy(m.output_phases_rad, rng, draws, noise_rad, dac_bits)
+    return np.exp(1j * delta)[:, :, None] * out
+
+
+def _noisy_attenuators(
+    stage: DiagonalStage, rng: np.random.Generator, draws: int, noise_rad: float, dac_bits: int | None
+) -> npt.NDArray[np.complex128]:
+    """(draws, k) transmissions of single-heater attenuators ``a = |sin(theta_a / 2)|``."""
+    heater = 2.0 * np.arcsin(np.clip(stage.amplitude, 0.0, 1.0))
+    theta = _noisy(heater, rng, draws, noise_rad, dac_bits)
+    return np.abs(np.sin(0.5 * theta)) * np.exp(1j * stage.phase_rad)[None, :]
+
+
+@dataclass(frozen=True)
+class Robustness:
+    """Draws with every reduced input right, at one noise level and DAC depth."""
+
+    noise_rad: float
+    dac_bits: int | None
+    draws: int
+    draws_at_100: int
+    mean_accuracy_percent: float
+
+
+def robustness(
+    chip: Chip,
+    *,
+    noise_rad: float,
+    dac_bits: int | None,
+    draws: int = 100,
+    seed: int = 0,
+    include_preprocessing: bool = False,
+    raw_codes: npt.ArrayLike | None = None,
+) -> Robustness:
+    """Seeded noise draws on every ONN heater (and the preprocessing's, if asked).
+
+    With the preprocessing included, each reduced input is represented by one raw input
+    (``_representative_channels``), or the raw inputs ``raw_codes`` (M, N) are pushed
+    through instead (slower; every raw input that maps to a reduced one can see a
+    different error of the noisy preprocessing)."""
+    if draws < 1:
+        raise InputError(f"draws = {draws} is not allowed; use draws >= 1")
+    rng = np.random.default_rng(seed)
+    e = chip.electronics
+    onn = [noisy_matrix(x, rng, draws=draws, noise_rad=noise_rad, dac_bits=dac_bits) for x in chip.onn_layers]
+    data = reduced_dataset(e.spec, e.preprocessing)
+    targets = data.targets
+    if include_preprocessing:
+        pre = noisy_matrix(
+            chip.program.layer("preprocess"), rng, draws=draws, noise_rad=noise_rad, dac_bits=dac_bits
+        )
+        if raw_codes is None:
+            channels = _representative_channels(e.spec, data)
+        else:
+            codes = np.asarray(raw_codes, dtype=np.int64)
+            channels = raw_channels(codes, bits=e.spec.bits)
+            targets = target_codes(codes.sum(axis=1), servers=e.spec.servers)
+        out = np.stack(
+            [
+                _batched(e, [w[d : d + 1] for w in onn], detected_intensities(pre[d], channels))[0]
+                for d in range(draws)
+            ]
+        )
+    else:
+        out = _batched(e, onn, data.intensities)
+    ok = decode(e, out) == targets[None, :]
+    return Robustness(
+        noise_rad=noise_rad,
+        dac_bits=dac_bits,
+        draws=draws,
+        draws_at_100=int(np.sum(ok.all(axis=1))),
+        mean_accuracy_percent=float(100.0 * ok.mean()),
+    )
+
+
+def _batched(e: Electronics, onn: Matrices, intensities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(draws, S, b) outputs for per-draw matrices (draws, K, K)."""
+    drive = intensities[:, np.arange(e.width) % e.ports]
+    x = np.cos(e.encoder_gain * drive + e.encoder_bias).astype(np.complex128)[None]  # (1, S, K)
+    for i, w in enumerate(onn):
+        intensity = np.abs(x @ np.swapaxes(w, -1, -2)) ** 2
+        if i == len(onn) - 1:
+            return np.asarray(intensity[..., : e.spec.bits])
+        x = np.cos(e.gains[i] * intensity + e.biases[i]).astype(np.complex128)
+    raise InputError("the design has no ONN layers")
+
+
+def _representative_channels(spec: AggregatorSpec, data: ReducedDataset) -> npt.NDArray[np.float64]:
+    """One raw input (channel powers) per reduced input: s filled server by server (sum),
+    or bit k set on the first ``c_k`` servers (bitwise)."""
+    codes = np.zeros((data.size, spec.servers), dtype=np.int64)
+    if data.preprocessing == "sum":
+        rest = data.sums.copy()
+        for i in range(spec.servers):
+            codes[:, i] = np.minimum(rest, spec.max_code)
+            rest = rest - codes[:, i]
+    else:
+        counts = np.rint(data.intensities * spec.servers).astype(np.int64)  # (M, b)
+        on = np.arange(spec.servers)[None, :, None] < counts[:, None, :]  # (M, N, b)
+        codes = (on * (2 ** np.arange(spec.bits))).sum(axis=2)
+    return raw_channels(codes, bits=spec.bits)
+
+
+def lookup_table(
+    chip: Chip, *, backend: str = "program"
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Keys (sums s, or bit counts) and the chip's output code for every reduced input."""
+    e = chip.electronics
+    data = reduced_dataset(e.spec, e.preprocessing)
+    codes = decode(e, onn_outputs(e, layer_matrices(chip, backend=backend)[1:], data.intensities))
+    if e.preprocessing == "sum":
+        return data.sums, codes
+    return np.rint(data.intensities * e.spec.servers).astype(np.int64), codes
+
+
+# ------------------------------------------------------------------------- hardware
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What a design costs.
+
+    Attributes:
+        mzis: MZIs in the ONN meshes.
+        heaters: ONN heaters: two per MZI, one per output phase shifter and attenuator.
+        attenuators: ONN attenuators.
+        preprocessing_mzis: MZIs of the preprocessing stage.
+        photodiodes: preprocessing ports + (D - 1) K hidden + b output photodiodes.
+        modulators: K encoder + (D - 1) K hidden re-modulators (each with its amplifier).
+    """
+
+    mzis: int
+    heaters: int
+    attenuators: int
+    preprocessing_mzis: int
+    photodiodes: int
+    modulators: int
+
+    @property
+    def electronic_stages(self) -> int:
+        """Photodiodes plus modulators: every optical-electrical conversion."""
+        return self.photodiodes + self.modulators
+
+
+def hardware_of(
+    layer_type: str, *, width: int, depth: int, ports: int, bits: int, preprocessing_mzis: int
+) -> Hardware:
+    """The hardware of an architecture without a design: ``K (K - 1) / 2`` MZIs per mesh
+    (one mesh per ud layer, two per svd layer), an output phase screen per mesh, one
+    attenuator column per layer."""
+    meshes = depth * (1 if layer_type == "ud" else 2)
+    mzis = meshes * width * (width - 1) // 2
+    return Hardware(
+        mzis=mzis,
+        heaters=2 * mzis + meshes * width + depth * width,
+        attenuators=depth * width,
+        preprocessing_mzis=preprocessing_mzis,
+        photodiodes=ports + (depth - 1) * width + bits,
+        modulators=depth * width,
+    )
+
+
+def hardware(chip: Chip) -> Hardware:
+    """Count the hardware of a chip from its program and electronics."""
+    e = chip.electronics
+    mzis = sum(x.n_mzis for x in chip.onn_layers)
+    screens = sum(s.n_modes for x in chip.onn_layers for s in x.stages if isinstance(s, MeshStage))
+    attenuators = sum(x.n_attenuators for x in chip.onn_layers)
+    return Hardware(
+        mzis=mzis,
+        heaters=2 * mzis + screens + attenuators,
+        attenuators=attenuators,
+        preprocessing_mzis=chip.program.layer("preprocess").n_mzis,
+        photodiodes=e.ports + (e.depth - 1) * e.width + e.spec.bits,
+        modulators=e.depth * e.width,
+    )

@@ -1,0 +1,324 @@
+r"""Trained aggregator -> phase program, design folder and lookup table (OptINC, arXiv 2603.28290).
+
+A design folder holds three small, deterministic JSON files:
+
+* ``program.json`` -- phase program v1: layer ``preprocess`` (the fixed preprocessing
+  ``P``: a chain combiner for ``sum``, compiled exactly with the svd method for
+  ``bitwise``) and layers ``onn1 .. onnD`` (the trained
+  ONN: attenuator column ``D`` then mesh ``U`` for ud; ``U1``, ``S``, ``U2`` for svd);
+* ``electronics.json`` -- N, b, preprocessing, layer type, width, depth, the encoder's and
+  every detect-and-re-modulate stage's gains (rad per unit intensity) and biases (rad), the
+  comparator threshold, and how the network was trained;
+* ``weights.npz`` -- the equivalent weights: every layer's matrix straight from the
+  trained phases (``preprocess``: ``P``), so ``optinc check program.json --against
+  weights.npz`` verifies the compiled program against the trained network;
+* ``lut.json`` -- the chip's output code (and bits) for every reduced input, computed from
+  the compiled program: what the distributed-training hook applies.
+
+Trained mesh phases are not in the canonical ranges of the program (theta in [0, pi]), so
+each trained mesh's matrix is decomposed again with :func:`optinc_compiler.decompose.clements`
+(same Clements layout, same matrix to ~1e-13); attenuators keep their amplitudes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from optinc_compiler import decompose
+from optinc_compiler.aggregator.encoding import (
+    DETECTION_THRESHOLD,
+    AggregatorSpec,
+    code_bits,
+    preprocessing_matrix,
+)
+from optinc_compiler.compiler import CompileOptions, compile_layer
+from optinc_compiler.errors import InputError
+from optinc_compiler.mzi import COUPLER, Mesh, wrap_phase
+from optinc_compiler.program import (
+    Block,
+    DiagonalStage,
+    Layer,
+    MeshStage,
+    PhaseProgram,
+    Stage,
+    mzi_ids,
+    write_text_atomic,
+)
+
+PROGRAM_FILE, ELECTRONICS_FILE, LUT_FILE = "program.json", "electronics.json", "lut.json"
+WEIGHTS_FILE = "weights.npz"
+ELECTRONICS_FORMAT = "optinc-aggregator-electronics"
+LUT_FORMAT = "optinc-aggregator-lut"
+
+
+@dataclass(frozen=True, eq=False)
+class Electronics:
+    """Everything the chip needs besides its phase program.
+
+    Attributes:
+        spec: N and b.
+        preprocessing: ``sum`` or ``bitwise``.
+        layer_type: ``ud`` or ``svd``.
+        width: K modes per ONN layer.
+        depth: number of ONN layers.
+        encoder_gain: (K,) rad per unit intensity of the encoder modulators.
+        encoder_bias: (K,) rad.
+        gains: per hidden stage (D - 1 of them), (K,) rad per unit intensity.
+        biases: per hidden stage, (K,) rad.
+        threshold: comparator threshold (units of one carrier's power).
+        training: how the network was trained (free-form, JSON-safe).
+    """
+
+    spec: AggregatorSpec
+    preprocessing: str
+    layer_type: str
+    width: int
+    depth: int
+    encoder_gain: npt.NDArray[np.float64]
+    encoder_bias: npt.NDArray[np.float64]
+    gains: tuple[npt.NDArray[np.float64], ...]
+    biases: tuple[npt.NDArray[np.float64], ...]
+    threshold: float = DETECTION_THRESHOLD
+    training: dict[str, Any] | None = None
+
+    @property
+    def ports(self) -> int:
+        """Preprocessing output ports."""
+        return 1 if self.preprocessing == "sum" else self.spec.bits
+
+
+def mesh_from_phases(theta: npt.ArrayLike, phi: npt.ArrayLike, delta: npt.ArrayLike) -> np.ndarray:
+    """The Clements mesh matrix of trained (unwrapped) phases, in numpy (the convention)."""
+    from optinc_compiler.aggregator.model import mesh_layout  # lazy: model imports jax
+
+    d = np.asarray(delta, dtype=np.float64)
+    lay = mesh_layout(d.size)
+    u = np.eye(d.size, dtype=np.complex128)
+    for k, m in enumerate(lay.modes.tolist()):
+        p_theta = np.diag([np.exp(1j * float(np.asarray(theta)[k])), 1.0])
+        p_phi = np.diag([np.exp(1j * float(np.asarray(phi)[k])), 1.0])
+        u[m : m + 2] = COUPLER @ p_theta @ COUPLER @ p_phi @ u[m : m + 2]
+    return np.exp(1j * d)[:, None] * u
+
+
+def trained_matrices(
+    spec: AggregatorSpec, preprocessing: str, params: dict[str, Any], layer_type: str
+) -> dict[str, npt.NDArray[np.complex128]]:
+    """Layer name -> matrix from the trained phases in numpy (not from the compiled program)."""
+    out = {"preprocess": preprocessing_matrix(spec, preprocessing).astype(np.complex128)}
+    for i, layer in enumerate(params["layers"]):
+        amp = np.abs(np.sin(0.5 * np.asarray(layer["att"], dtype=np.float64)))
+        w = mesh_from_phases(layer["theta"], layer["phi"], layer["delta"]) * amp[None, :]
+        if layer_type == "svd":
+            w = w @ mesh_from_phases(layer["theta1"], layer["phi1"], layer["delta1"])
+        out[f"onn{i + 1}"] = w
+    return out
+
+
+def _mesh_stage(prefix: str, name: str, theta: Any, phi: Any, delta: Any) -> MeshStage:
+    mesh = decompose.clements(mesh_from_phases(theta, phi, delta))
+    return MeshStage(name=name, mesh=mesh, mzi_ids=mzi_ids(prefix, name, mesh))
+
+
+def onn_layer(name: str, layer: dict[str, Any], layer_type: str) -> Layer:
+    """One trained layer as a program layer (scale 1: the optics alone)."""
+    att = np.asarray(layer["att"], dtype=np.float64)
+    amp = np.abs(np.sin(0.5 * att))
+    diag = DiagonalStage(name="D" if layer_type == "ud" else "S", amplitude=amp, phase_rad=np.zeros_like(amp))
+    u = _mesh_stage(name, "U" if layer_type == "ud" else "U2", layer["theta"], layer["phi"], layer["delta"])
+    stages: tuple[Stage, ...]
+    if layer_type == "ud":
+        stages = (diag, u)
+    else:
+        u1 = _mesh_stage(name, "U1", layer["theta1"], layer["phi1"], layer["delta1"])
+        stages = (u1, diag, u)
+    k = amp.size
+    return Layer(
+        name=name,
+        shape=(k, k),
+        method="ud" if layer_type == "ud" else "svd",
+        scale=1.0,
+        blocks=(_block(stages, (k, k)),),
+        relative_error=0.0,
+        exact=layer_type != "ud",
+    )
+
+
+def _block(stages: tuple[Stage, ...], shape: tuple[int, int]) -> Block:
+    return Block(row_offset=0, col_offset=0, shape=shape, stages=stages)
+
+
+def chain_combiner(name: str, power_weights: npt.ArrayLike) -> Layer:
+    """A 1 x C layer summing C incoherent channels with power weights ``w`` (sum <= 1) on
+    port 0: one chain of C - 1 MZIs on modes (C-2, C-1), ..., (0, 1) (the first diagonal
+    of a Reck triangle), each channel on a single path, so only the theta heaters set the
+    weights: ``sin^2(theta_m / 2) = w_m / sum_{j >= m} w_j``. The phi heaters align the
+    phases so the layer's matrix is ``sqrt(w)`` (real, positive); 15 MZIs instead of the
+    120 of a full 16-mode mesh."""
+    w = np.asarray(power_weights, dtype=np.float64)
+    c = w.size
+    if c < 2 or (w <= 0).any() or w.sum() > 1 + 1e-12:
+        raise InputError(f"chain combiner needs >= 2 positive power weights summing to <= 1, got {w}")
+    tails = np.cumsum(w[::-1])[::-1]  # sum_{j >= m} w_j
+    modes = np.arange(c - 2, -1, -1, dtype=np.int64)
+    theta = 2.0 * np.arcsin(np.sqrt(np.clip(w[modes] / tails[modes], 0.0, 1.0)))
+    phi = np.empty(c - 1)
+    common = 0.0  # phase of the accumulated light arriving on mode m + 1
+    for k, t in enumerate(theta):
+        phi[k] = common
+        common += 0.5 * np.pi + 0.5 * t
+    delta = np.zeros(c)
+    delta[0] = -common
+    mesh = Mesh(
+        topology="reck",
+        n_modes=c,
+        modes=modes,
+        columns=np.arange(c - 1, dtype=np.int64),
+        theta_rad=theta,
+        phi_rad=wrap_phase(phi),
+        output_phases_rad=wrap_phase(delta),
+    )
+    stage = MeshStage(name="P", mesh=mesh, mzi_ids=mzi_ids(name, "P", mesh))
+    return Layer(
+        name=name,
+        shape=(1, c),
+        method="unitary",
+        scale=1.0,
+        blocks=(_block((stage,), (1, c)),),
+        relative_error=0.0,
+        exact=True,
+    )
+
+
+def preprocessing_layer(spec: AggregatorSpec, preprocessing: str) -> Layer:
+    """``sum``: the chain combiner; ``bitwise``: ``P`` compiled exactly (svd)."""
+    p = preprocessing_matrix(spec, preprocessing)
+    if preprocessing == "sum":
+        return chain_combiner("preprocess", p[0] ** 2)
+    return compile_layer("preprocess", p, CompileOptions(method="svd"))
+
+
+def build_program(
+    spec: AggregatorSpec, preprocessing: str, params: dict[str, Any], layer_type: str
+) -> PhaseProgram:
+    """The preprocessing layer plus the trained ONN layers ``onn1 .. onnD``."""
+    pre = preprocessing_layer(spec, preprocessing)
+    layers = [onn_layer(f"onn{i + 1}", layer, layer_type) for i, layer in enumerate(params["layers"])]
+    return PhaseProgram(layers=(pre, *layers))
+
+
+def electronics_from_params(
+    spec: AggregatorSpec,
+    *,
+    preprocessing: str,
+    layer_type: str,
+    params: dict[str, Any],
+    training: dict[str, Any] | None = None,
+) -> Electronics:
+    """The electronic settings of trained parameters."""
+    layers = params["layers"]
+    return Electronics(
+        spec=spec,
+        preprocessing=preprocessing,
+        layer_type=layer_type,
+        width=int(np.asarray(layers[0]["delta"]).size),
+        depth=len(layers),
+        encoder_gain=np.exp(np.asarray(params["encoder"]["log_gain"], dtype=np.float64)),
+        encoder_bias=np.asarray(params["encoder"]["bias"], dtype=np.float64),
+        gains=tuple(np.asarray(x["gain"], dtype=np.float64) for x in layers[:-1]),
+        biases=tuple(np.asarray(x["bias"], dtype=np.float64) for x in layers[:-1]),
+        training=training,
+    )
+
+
+def electronics_to_json(e: Electronics) -> str:
+    """Deterministic JSON text of the electronic settings."""
+    doc = {
+        "format": ELECTRONICS_FORMAT,
+        "version": 1,
+        "servers": e.spec.servers,
+        "bits": e.spec.bits,
+        "preprocessing": e.preprocessing,
+        "layer_type": e.layer_type,
+        "width": e.width,
+        "depth": e.depth,
+        "threshold": e.threshold,
+        "units": "gain in rad per unit intensity (one carrier's power), bias in rad",
+        "encoder": {"gain": e.encoder_gain.tolist(), "bias": e.encoder_bias.tolist()},
+        "stages": [{"gain": g.tolist(), "bias": b.tolist()} for g, b in zip(e.gains, e.biases, strict=True)],
+        "training": e.training or {},
+    }
+    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
+
+
+def electronics_from_json(text: str, *, source: str) -> Electronics:
+    """Parse ``electronics.json``; InputError naming the file when it is not one."""
+    try:
+        doc = json.loads(text)
+        if doc.get("format") != ELECTRONICS_FORMAT:
+            raise InputError(f"{source} is not an aggregator electronics file")
+        return Electronics(
+            spec=AggregatorSpec(int(doc["servers"]), int(doc["bits"])),
+            preprocessing=str(doc["preprocessing"]),
+            layer_type=str(doc["layer_type"]),
+            width=int(doc["width"]),
+            depth=int(doc["depth"]),
+            encoder_gain=np.asarray(doc["encoder"]["gain"], dtype=np.float64),
+            encoder_bias=np.asarray(doc["encoder"]["bias"], dtype=np.float64),
+            gains=tuple(np.asarray(s["gain"], dtype=np.float64) for s in doc["stages"]),
+            biases=tuple(np.asarray(s["bias"], dtype=np.float64) for s in doc["stages"]),
+            threshold=float(doc["threshold"]),
+            training=dict(doc.get("training", {})),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{source} is not a valid aggregator electronics file: {exc}") from None
+
+
+def lut_to_json(spec: AggregatorSpec, preprocessing: str, keys: np.ndarray, codes: np.ndarray) -> str:
+    """The lookup table: reduced input (sum s, or bit counts) -> the chip's output code."""
+    doc = {
+        "format": LUT_FORMAT,
+        "version": 1,
+        "servers": spec.servers,
+        "bits": spec.bits,
+        "preprocessing": preprocessing,
+        "key": "sum of codes s" if preprocessing == "sum" else "count of ones per bit position, LSB first",
+        "entries": [
+            {
+                "input": k.tolist() if np.ndim(k) else int(k),
+                "output": int(c),
+                "bits": code_bits(c, bits=spec.bits).tolist(),
+            }
+            for k, c in zip(keys, codes, strict=True)
+        ],
+    }
+    return (
+        json.dumps(doc, indent=None, separators=(",", ":"), allow_nan=False).replace('},{"', '},\n{"') + "\n"
+    )
+
+
+def write_design(
+    folder: Path,
+    program: PhaseProgram,
+    electronics: Electronics,
+    lut_text: str,
+    weights: dict[str, npt.NDArray[np.complex128]],
+) -> Path:
+    """Write program, electronics, weights and lookup table atomically (each file) into
+    ``folder``; everything is computed before the first file is written."""
+    from optinc_compiler.program import to_json, write_atomic
+
+    if not folder.is_dir():
+        raise InputError(f"design folder {str(folder)!r} does not exist; create it first")
+    arrays: dict[str, Any] = dict(weights)
+    write_atomic(folder / WEIGHTS_FILE, lambda tmp: np.savez(tmp, **arrays))  # deterministic bytes
+    write_text_atomic(folder / PROGRAM_FILE, to_json(program))
+    write_text_atomic(folder / ELECTRONICS_FILE, electronics_to_json(electronics))
+    write_text_atomic(folder / LUT_FILE, lut_text)
+    return folder

@@ -1,0 +1,251 @@
+r"""The aggregator ONN in JAX, built from MZI phases (OptINC, arXiv 2603.28290, sec. III).
+
+Every layer is a ``K x K`` optical circuit whose matrix is built from the same parameters
+the chip is programmed with, in the convention of :mod:`optinc_compiler.mzi`
+(``T(theta, phi) = B P(theta) B P(phi)``, Clements mesh ``U = D T_M ... T_1``):
+
+* ``ud`` (OptINC's unitary x diagonal): ``W = U diag(a)``, an attenuator column that light
+  meets first, then one mesh; ``K (K - 1) / 2`` MZIs.
+* ``svd``: ``W = U_2 diag(a) U_1``, mesh, attenuators, mesh; ``K (K - 1)`` MZIs.
+
+Attenuators are MZIs driven by one heater, ``a = sin(theta_a / 2)`` in [0, 1], so phase
+noise and DAC steps act on them as on every other heater.
+
+Encoder: each preprocessing photodiode's current drives modulators on carriers from the
+chip's laser; ONN input mode j carries ``x_j = cos(g_j I_{j mod ports} + beta_j)`` (a
+Mach-Zehnder modulator's field transfer, gain ``g_j = exp(log_gain_j)`` in rad per unit
+intensity, bias ``beta_j`` in rad). This turns the linear intensity of the sum into K periodic features,
+the first stage the paper's dense analogue encoding lacks.
+
+Between layers an electronic detect-and-re-modulate stage per channel (photodiode,
+transimpedance amplifier with a trainable gain, Mach-Zehnder modulator on a fresh carrier
+from the chip's laser, as the electro-optic activations of Williamson et al., IEEE JSTQE
+2020): ``x_next = cos(g I + beta)`` with ``I = |z|^2`` the detected intensity, ``g`` the
+gain in rad per unit intensity and ``beta`` the modulator bias in rad. The output layer's
+modes ``0 .. b-1`` go to photodiodes and comparators (threshold detection,
+:data:`~optinc_compiler.aggregator.encoding.DETECTION_THRESHOLD`).
+
+Parameters: ``{"encoder": {"log_gain", "bias"}, "layers": [layer, ...]}`` with a dict per
+layer (``theta``, ``phi``, ``delta`` per mesh, ``att`` the attenuator phases,
+``gain``/``bias`` for the electronics after the layer).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+from jax.flatten_util import ravel_pytree
+
+from optinc_compiler import decompose
+from optinc_compiler.aggregator.encoding import PREPROCESSINGS, AggregatorSpec, preprocessing_matrix
+from optinc_compiler.errors import InputError
+
+LAYER_TYPES = ("ud", "svd")
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The ONN's shape: N, b, preprocessing, layer type, width K and depth D (layers)."""
+
+    spec: AggregatorSpec
+    preprocessing: str = "sum"
+    layer_type: str = "ud"
+    width: int = 6
+    depth: int = 3
+
+    def __post_init__(self) -> None:
+        if self.preprocessing not in PREPROCESSINGS:
+            raise InputError(
+                f"unknown preprocessing {self.preprocessing!r}; allowed: {', '.join(PREPROCESSINGS)}"
+            )
+        if self.layer_type not in LAYER_TYPES:
+            raise InputError(f"unknown layer type {self.layer_type!r}; allowed: {', '.join(LAYER_TYPES)}")
+        need = max(self.ports, self.spec.bits, 2)
+        if self.width < need:
+            raise InputError(f"width K = {self.width} is too small; allowed K >= {need} for this N, b")
+        if self.depth < 1:
+            raise InputError(f"depth D = {self.depth} is not allowed; use D >= 1")
+
+    @property
+    def ports(self) -> int:
+        """Preprocessing output ports (photodiodes)."""
+        return 1 if self.preprocessing == "sum" else self.spec.bits
+
+    @property
+    def meshes_per_layer(self) -> int:
+        """1 for ud, 2 for svd."""
+        return 1 if self.layer_type == "ud" else 2
+
+    @property
+    def mzis_per_mesh(self) -> int:
+        """``K (K - 1) / 2``."""
+        return self.width * (self.width - 1) // 2
+
+
+@dataclass(frozen=True, eq=False)
+class MeshLayout:
+    """Where the MZIs of a Clements mesh of K modes sit, and per column the gather indices.
+
+    Attributes:
+        modes: (M,) upper mode of each MZI, in light order (as ``decompose.clements``).
+        columns: (M,) column of each MZI.
+        mzi_of: (C, K) MZI acting on each mode in each column (M if none).
+        role: (C, K) 0 on the upper mode of an MZI, 1 on the lower (0 if none).
+        partner: (C, K) the other mode of that MZI (the mode itself if none).
+    """
+
+    modes: npt.NDArray[np.int64]
+    columns: npt.NDArray[np.int64]
+    mzi_of: npt.NDArray[np.int64]
+    role: npt.NDArray[np.int64]
+    partner: npt.NDArray[np.int64]
+
+
+@functools.cache
+def mesh_layout(width: int) -> MeshLayout:
+    """The Clements layout of ``width`` modes, the one the compiler draws."""
+    mesh = decompose.clements(np.eye(width))
+    modes, columns = mesh.modes, mesh.columns
+    n_cols = int(columns.max()) + 1 if columns.size else 0
+    mzi_of = np.full((n_cols, width), modes.size, dtype=np.int64)
+    role = np.zeros((n_cols, width), dtype=np.int64)
+    partner = np.tile(np.arange(width), (n_cols, 1))
+    for k, (m, c) in enumerate(zip(modes.tolist(), columns.tolist(), strict=True)):
+        mzi_of[c, m], mzi_of[c, m + 1] = k, k
+        role[c, m + 1] = 1
+        partner[c, m], partner[c, m + 1] = m + 1, m
+    return MeshLayout(modes=modes, columns=columns, mzi_of=mzi_of, role=role, partner=partner)
+
+
+def mzi_blocks(theta: jax.Array, phi: jax.Array) -> jax.Array:
+    """Closed form of ``B P(theta) B P(phi)`` (mzi.py), batched: (M, 2, 2)."""
+    k = 1j * jnp.exp(0.5j * theta)
+    s, c, e = jnp.sin(0.5 * theta), jnp.cos(0.5 * theta), jnp.exp(1j * phi)
+    return jnp.stack([jnp.stack([k * e * s, k * c], -1), jnp.stack([k * e * c, -k * s], -1)], -2)
+
+
+def mesh_matrix(theta: jax.Array, phi: jax.Array, delta: jax.Array) -> jax.Array:
+    """``U = diag(e^{i delta}) T_M ... T_1`` of the Clements mesh of ``delta.size`` modes."""
+    width = delta.shape[-1]
+    lay = mesh_layout(width)
+    blocks = jnp.concatenate([mzi_blocks(theta, phi), jnp.eye(2, dtype=jnp.complex128)[None]], axis=0)
+    u = jnp.eye(width, dtype=blocks.dtype)
+    for c in range(lay.mzi_of.shape[0]):
+        t = blocks[lay.mzi_of[c]]  # (K, 2, 2)
+        r = lay.role[c]
+        diag = t[jnp.arange(width), r, r]
+        off = t[jnp.arange(width), r, 1 - r]
+        u = diag[:, None] * u + off[:, None] * u[lay.partner[c]]
+    return jnp.exp(1j * delta)[:, None] * u
+
+
+def attenuation(att: jax.Array) -> jax.Array:
+    """Attenuator amplitude ``a = |sin(theta_a / 2)|`` in [0, 1] of its heater phase."""
+    return jnp.abs(jnp.sin(0.5 * att))
+
+
+def layer_matrix(layer: dict[str, jax.Array], layer_type: str) -> jax.Array:
+    """``U diag(a)`` (ud) or ``U_2 diag(a) U_1`` (svd) of one layer's parameters."""
+    a = attenuation(layer["att"])
+    u = mesh_matrix(layer["theta"], layer["phi"], layer["delta"])
+    if layer_type == "ud":
+        return u * a[None, :]
+    u1 = mesh_matrix(layer["theta1"], layer["phi1"], layer["delta1"])
+    return (u * a[None, :]) @ u1
+
+
+def encode(arch: Architecture, encoder: dict[str, jax.Array], intensities: jax.Array) -> jax.Array:
+    """(S, K) real fields entering the first layer for photodiode intensities (S, ports)."""
+    drive = intensities[:, jnp.arange(arch.width) % arch.ports]
+    return jnp.cos(jnp.exp(encoder["log_gain"]) * drive + encoder["bias"])
+
+
+def forward(arch: Architecture, params: Params, intensities: jax.Array) -> jax.Array:
+    """Output intensities (S, b) at the comparators for preprocessing intensities (S, ports)."""
+    x = encode(arch, params["encoder"], intensities).astype(jnp.complex128)
+    layers = params["layers"]
+    for i, layer in enumerate(layers):
+        z = x @ layer_matrix(layer, arch.layer_type).T
+        intensity = jnp.abs(z) ** 2
+        if i == len(layers) - 1:
+            return intensity[:, : arch.spec.bits]
+        x = jnp.cos(layer["gain"] * intensity + layer["bias"]).astype(jnp.complex128)
+    raise AssertionError("unreachable: depth >= 1")
+
+
+def init_params(arch: Architecture, key: jax.Array, encoder_init: str = "random") -> Params:
+    """Random phases (uniform), attenuators near 0.9, random gains and biases; encoder
+    gains as :func:`encoder_log_gain` says."""
+    layers: list[dict[str, jax.Array]] = []
+    k, m = arch.width, arch.mzis_per_mesh
+    key, k_gain, k_bias = jax.random.split(key, 3)
+    encoder = {
+        "log_gain": encoder_log_gain(arch, k_gain, encoder_init),
+        "bias": jax.random.uniform(k_bias, (k,), maxval=2 * np.pi),
+    }
+    for i in range(arch.depth):
+        key, *ks = jax.random.split(key, 10)
+        layer = {
+            "theta": jax.random.uniform(ks[0], (m,), maxval=np.pi),
+            "phi": jax.random.uniform(ks[1], (m,), maxval=2 * np.pi),
+            "delta": jnp.zeros((k,)),
+            "att": jnp.full((k,), 2.2) + 0.1 * jax.random.normal(ks[2], (k,)),
+        }
+        if arch.layer_type == "svd":
+            layer["theta1"] = jax.random.uniform(ks[3], (m,), maxval=np.pi)
+            layer["phi1"] = jax.random.uniform(ks[4], (m,), maxval=2 * np.pi)
+            layer["delta1"] = jax.random.uniform(ks[5], (k,), maxval=2 * np.pi)
+        if i < arch.depth - 1:
+            layer["gain"] = jax.random.uniform(ks[6], (k,), minval=1.0, maxval=4.0)
+            layer["bias"] = jax.random.uniform(ks[7], (k,), maxval=2 * np.pi)
+        layers.append(layer)
+    return {"encoder": encoder, "layers": layers}
+
+
+ENCODER_INITS = ("random", "bits")
+
+
+def encoder_log_gain(arch: Architecture, key: jax.Array, encoder_init: str = "random") -> jax.Array:
+    """Initial encoder log-gains. ``random``: log-uniform between the frequencies of the
+    lowest and the highest output bit. ``bits``: feature j at the period of output bit
+    ``j mod b``, ``g = pi (N (2^b - 1)) / (2^(k + 1) N)`` rad per unit intensity, so that
+    ``cos^2`` of it flips where bit k does (5% jitter)."""
+    spec = arch.spec
+    if encoder_init == "bits":
+        bit = np.arange(arch.width) % spec.bits
+        base = np.log(np.pi * spec.max_sum / (2.0 ** (bit + 1) * spec.servers))
+        return jnp.asarray(base) + 0.05 * jax.random.normal(key, (arch.width,))
+    if encoder_init == "random":
+        top = np.pi * spec.max_sum / spec.servers
+        return np.log(top) - np.log(2.0**spec.bits) * jax.random.uniform(key, (arch.width,))
+    raise InputError(f"unknown encoder init {encoder_init!r}; allowed: {', '.join(ENCODER_INITS)}")
+
+
+#: Parameters that are heater phases (noise and DAC act on them); gain/bias are electronic.
+PHASE_KEYS = ("theta", "phi", "delta", "att", "theta1", "phi1", "delta1")
+
+
+def perturb(params: Params, key: jax.Array, *, noise_rad: float, dac_bits: int | None) -> Params:
+    """Heater phases quantised to a ``dac_bits`` DAC over 2 pi (straight-through gradient),
+    then Gaussian noise of ``noise_rad`` (one draw for all heaters); the electronic
+    settings are left exact."""
+    phases = [{n: v for n, v in layer.items() if n in PHASE_KEYS} for layer in params["layers"]]
+    flat, unflatten = ravel_pytree(phases)
+    if dac_bits is not None:
+        step = 2 * np.pi / 2**dac_bits
+        flat = flat + jax.lax.stop_gradient(jnp.round(flat / step) * step - flat)
+    flat = flat + noise_rad * jax.random.normal(key, flat.shape, dtype=flat.dtype)
+    layers = [{**layer, **new} for layer, new in zip(params["layers"], unflatten(flat), strict=True)]
+    return {"encoder": params["encoder"], "layers": layers}
+
+
+def preprocessing(arch: Architecture) -> npt.NDArray[np.float64]:
+    """The preprocessing matrix of the architecture (ports x N b)."""
+    return preprocessing_matrix(arch.spec, arch.preprocessing)

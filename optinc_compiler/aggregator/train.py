@@ -1,0 +1,227 @@
+r"""Hardware-aware training of the aggregator ONN (OptINC, arXiv 2603.28290, sec. IV).
+
+The phases and attenuator phases are trained directly (no free matrices decomposed
+afterwards), together with the electronic gains and biases. Every step sees the network
+as the chip would run it: heater phases quantised to the DAC (straight-through gradient)
+and Gaussian phase noise drawn afresh. The loss is a margin-shifted squared hinge on the
+output intensities, ``mean(relu(margin - (2 t - 1) (I - threshold))^2)``, so a correct
+output must also clear the threshold by ``margin``. ``restarts`` independent
+initialisations train together in one ``vmap``; the best is picked by exact accuracy,
+then accuracy under noise, then its smallest margin. Everything is seeded.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from optinc_compiler.aggregator import model
+from optinc_compiler.aggregator.encoding import DETECTION_THRESHOLD, reduced_dataset
+from optinc_compiler.errors import InputError
+
+log = logging.getLogger("optinc")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Training settings.
+
+    Attributes:
+        restarts: independent initialisations trained together (vmap).
+        steps: Adam steps.
+        learning_rate: Adam step size (cosine decay to 1% over the steps).
+        seed: seeds initialisation and noise draws.
+        margin: required distance of an output intensity from the threshold.
+        noise_rad: standard deviation of the phase noise injected per step.
+        dac_bits: phase DAC depth in the loop (None: unquantised).
+        input_noise_levels: standard deviation of the noise added to the preprocessing
+            intensities, in units of their level spacing (what an imperfect preprocessing
+            stage does to the ONN's input).
+        encoder_init: ``random`` or ``bits`` (:func:`model.encoder_log_gain`).
+        log_every: steps between progress lines on stderr.
+    """
+
+    restarts: int = 4
+    steps: int = 2000
+    learning_rate: float = 0.02
+    seed: int = 0
+    margin: float = 0.15
+    noise_rad: float = 0.01
+    dac_bits: int | None = 12
+    input_noise_levels: float = 0.4
+    encoder_init: str = "bits"
+    log_every: int = 250
+
+    def __post_init__(self) -> None:
+        for name in ("restarts", "steps", "log_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} = {getattr(self, name)} is not allowed; use {name} >= 1")
+        if not (self.learning_rate > 0 and self.margin >= 0 and self.noise_rad >= 0):
+            raise InputError("learning rate must be > 0, margin and noise >= 0")
+        if not self.input_noise_levels >= 0:
+            raise InputError(f"input noise {self.input_noise_levels} is not allowed; use a value >= 0")
+        if self.dac_bits is not None and not 1 <= self.dac_bits <= 24:
+            raise InputError(f"DAC bits {self.dac_bits} is not allowed; use 1 .. 24")
+        if self.encoder_init not in model.ENCODER_INITS:
+            raise InputError(
+                f"unknown encoder init {self.encoder_init!r}; allowed: {', '.join(model.ENCODER_INITS)}"
+            )
+        if self.steps % self.log_every:
+            raise InputError(f"steps = {self.steps} is not allowed; use a multiple of {self.log_every}")
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """The chosen network and how all restarts did.
+
+    Attributes:
+        arch: the architecture.
+        params: parameters of the chosen restart (numpy arrays, the model's pytree).
+        accuracy: (R,) exact bit accuracy of each restart on the reduced dataset.
+        noisy_accuracy: (R,) mean bit accuracy under the training noise (32 draws).
+        min_margin: (R,) smallest signed distance to the threshold (negative: an error).
+        chosen: index of the chosen restart.
+        seconds: wall time of training.
+    """
+
+    arch: model.Architecture
+    params: dict[str, Any]
+    accuracy: np.ndarray
+    noisy_accuracy: np.ndarray
+    min_margin: np.ndarray
+    chosen: int
+    seconds: float
+
+
+def train(arch: model.Architecture, options: TrainOptions) -> TrainResult:
+    """Train ``options.restarts`` networks of ``arch`` at once and return the best."""
+    with jax.enable_x64(True):
+        return _train(arch, options)
+
+
+def _train(arch: model.Architecture, options: TrainOptions) -> TrainResult:
+    data = reduced_dataset(arch.spec, arch.preprocessing)
+    x = jnp.asarray(data.intensities)
+    sign = jnp.asarray(2.0 * data.target_bits - 1.0)
+    key = jax.random.PRNGKey(options.seed)
+    key, init_key = jax.random.split(key)
+    params, state = _init(arch, options, init_key)
+    start = time.perf_counter()
+    done = 0
+    while done < options.steps:  # steps is a multiple of log_every (TrainOptions)
+        params, state, key, loss, acc = _chunk(arch, options, params, state, key, x, sign)
+        done += options.log_every
+        log.info(
+            "step %d/%d  loss %.4g  best accuracy %.2f%%  restarts at 100%%: %d/%d",
+            done, options.steps, float(loss) / options.restarts,
+            100 * float(acc.max()), int((acc == 1.0).sum()), options.restarts,
+        )  # fmt: skip
+    seconds = time.perf_counter() - start
+    accuracy, noisy, margin = (np.asarray(v) for v in _scores(arch, options, params, key, x, sign))
+    chosen = int(np.lexsort((margin, noisy, accuracy))[-1])
+    return TrainResult(
+        arch=arch,
+        params=jax.tree.map(lambda v: np.asarray(v[chosen]), params),
+        accuracy=accuracy,
+        noisy_accuracy=noisy,
+        min_margin=margin,
+        chosen=chosen,
+        seconds=seconds,
+    )
+
+
+def _optimiser(options: TrainOptions) -> optax.GradientTransformation:
+    return optax.adam(optax.cosine_decay_schedule(options.learning_rate, options.steps, alpha=0.01))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init(arch: model.Architecture, options: TrainOptions, key: jax.Array) -> tuple:
+    keys = jax.random.split(key, options.restarts)
+    params = jax.vmap(lambda k: model.init_params(arch, k, options.encoder_init))(keys)
+    return params, _optimiser(options).init(params)
+
+
+def _signed(arch: model.Architecture, params: model.Params, x: jax.Array, sign: jax.Array) -> jax.Array:
+    """(S, b) signed distances to the threshold of one network."""
+    return sign * (model.forward(arch, params, x) - DETECTION_THRESHOLD)
+
+
+def _noisy_signed(
+    arch: model.Architecture,
+    options: TrainOptions,
+    p: model.Params,
+    k: jax.Array,
+    x: jax.Array,
+    sign: jax.Array,
+) -> jax.Array:
+    k_phase, k_input = jax.random.split(k)
+    noisy = model.perturb(p, k_phase, noise_rad=options.noise_rad, dac_bits=options.dac_bits)
+    spacing = 1.0 / (arch.spec.max_sum if arch.preprocessing == "sum" else arch.spec.servers)
+    x = x + options.input_noise_levels * spacing * jax.random.normal(k_input, x.shape, dtype=x.dtype)
+    return _signed(arch, noisy, x, sign)
+
+
+def _exact(signed: jax.Array) -> jax.Array:
+    """Fraction of inputs with every bit right."""
+    return jnp.mean(jnp.all(signed > 0, axis=-1), axis=-1, dtype=jnp.float64)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _chunk(
+    arch: model.Architecture,
+    options: TrainOptions,
+    params: model.Params,
+    state: optax.OptState,
+    key: jax.Array,
+    x: jax.Array,
+    sign: jax.Array,
+) -> tuple:
+    """``log_every`` Adam steps of all restarts; returns the last loss and accuracies."""
+    optimiser = _optimiser(options)
+
+    def loss_all(p: model.Params, k: jax.Array) -> jax.Array:
+        def loss_one(pp: model.Params, kk: jax.Array) -> jax.Array:
+            signed = _noisy_signed(arch, options, pp, kk, x, sign)
+            return jnp.mean(jax.nn.relu(options.margin - signed) ** 2)
+
+        return jnp.sum(jax.vmap(loss_one)(p, jax.random.split(k, options.restarts)))
+
+    def step(carry: tuple, _: None) -> tuple:
+        p, s, k = carry
+        k, sub = jax.random.split(k)
+        loss, grads = jax.value_and_grad(loss_all)(p, sub)
+        updates, s = optimiser.update(grads, s, p)
+        return (optax.apply_updates(p, updates), s, k), loss
+
+    losses: jax.Array
+    (params, state, key), losses = jax.lax.scan(step, (params, state, key), None, length=options.log_every)
+    accuracy = jax.vmap(lambda p: _exact(_signed(arch, p, x, sign)))(params)
+    return params, state, key, losses[-1], accuracy
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _scores(
+    arch: model.Architecture,
+    options: TrainOptions,
+    params: model.Params,
+    key: jax.Array,
+    x: jax.Array,
+    sign: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per restart: exact accuracy, mean accuracy over 32 noise draws, smallest margin."""
+    signed = jax.vmap(lambda p: _signed(arch, p, x, sign))(params)
+
+    def noisy(k: jax.Array) -> jax.Array:
+        keys = jax.random.split(k, options.restarts)
+        return jax.vmap(lambda p, kk: _exact(_noisy_signed(arch, options, p, kk, x, sign)))(params, keys)
+
+    noisy_accuracy = jnp.mean(jax.vmap(noisy)(jax.random.split(key, 32)), axis=0)
+    return _exact(signed), noisy_accuracy, jnp.min(signed, axis=(1, 2))
