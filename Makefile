@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml $(wildcard $(LOCK))
 
 # One command for the whole flow; it prints where the GDS, the phase program and the report are.
 demo: $(STAMP)
-	$(BIN)/optinc build designs/mlp_demo/design.yaml --out $(DEMO_OUT)
+	$(BIN)/optinc build designs/aggregator_n4_b4/design.yaml --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -20,6 +20,7 @@ same bytes in every file (no timestamps, no absolute paths).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -183,7 +184,12 @@ def _compile(design: Design, out: Path) -> tuple[tuple[Sequence[NamedMatrix], Ph
 
     options = CompileOptions(method=design.method, topology=design.mesh, block_size=design.block_size)
     loaded = load_weights(design.weights_path, layers=design.layers)
-    program = compile_weights(loaded.layers, options)
+    if design.program_path is not None:  # trained phases: built as they are
+        program = prog.load(design.program_path)
+        if design.layers:
+            program = dataclasses.replace(program, layers=tuple(program.layer(n) for n in design.layers))
+    else:
+        program = compile_weights(loaded.layers, options)
     prog.save(program, out / "program.json")
     # as `optinc check`: each layer rebuilt from the program alone matches its weights
     off = [c.name for c in check_program(program, loaded.layers) if not c.ok]

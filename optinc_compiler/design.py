@@ -28,6 +28,9 @@ A design file, version 1, with every key and its default (only ``version`` and
       min_yield: null          # Monte Carlo yield threshold (0 .. 1), null: none
     dac_bits: 12               # DAC resolution of the heater drivers (1 .. 32)
     calibration: null          # chip calibration file, relative to the design file
+    program: null              # a phase program to build instead of compiling the weights
+                               # (trained phases, e.g. the OptINC aggregator); the weights
+                               # are then its targets and must match it
 
 Every error is one line naming the file, the key by its YAML path (``verify.min_fidelity``)
 and what is allowed: unknown keys list the allowed ones.
@@ -98,6 +101,7 @@ class Design:
         verify: verification models, thresholds and Monte Carlo settings.
         dac_bits: DAC resolution of the heater drivers.
         calibration: calibration file as written (relative to ``source``'s folder), or None.
+        program: a phase program to build as it is (relative to ``source``'s folder), or None.
     """
 
     source: Path
@@ -113,6 +117,12 @@ class Design:
     verify: VerifySpec = field(default_factory=VerifySpec)
     dac_bits: int = 12
     calibration: str | None = None
+    program: str | None = None
+
+    @property
+    def program_path(self) -> Path | None:
+        """The phase program to build instead of compiling, resolved (or None)."""
+        return None if self.program is None else self.source.parent / self.program
 
     @property
     def weights_path(self) -> Path:
@@ -139,6 +149,7 @@ TOP_KEYS = (
     "verify",
     "dac_bits",
     "calibration",
+    "program",
 )
 SWEEP_KEYS = ("start_um", "stop_um", "points")
 VERIFY_KEYS = (
@@ -293,6 +304,7 @@ def parse_design(text: str, *, source: Path) -> Design:
         verify=_verify(top.section("verify", VERIFY_KEYS)),
         dac_bits=top.integer("dac_bits", 1, 32, 12),
         calibration=top.text("calibration", None),
+        program=top.text("program", None),
     )
     _check_files(design, top)
     return design
@@ -340,6 +352,9 @@ def _check_files(design: Design, top: _Reader) -> None:
             f"weights file {design.weights!r} does not exist (paths are relative to the design file's "
             f"folder {folder!r})"
         )
+    program = design.program_path
+    if program is not None and not program.is_file():
+        raise top.error(f"program file {design.program!r} does not exist (relative to {folder!r})")
     calibration = design.calibration_path
     if calibration is not None and not calibration.is_file():
         raise top.error(

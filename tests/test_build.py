@@ -308,3 +308,40 @@ def test_drc_violation_stops_before_lvs_and_keeps_layout(tmp_path, monkeypatch):
         "drc.lyrdb",
     }
     assert "min_space_M2" in (tmp_path / "out" / "drc.lyrdb").read_text()
+
+
+def test_a_design_with_trained_phases_builds_them_as_they_are(tmp_path):
+    """``program:`` (the aggregator's trained phases) skips compiling; the weights are its
+    targets and must match."""
+    import shutil
+
+    from optinc_compiler import build as build_module
+
+    aggregator = Path(__file__).resolve().parents[1] / "designs" / "aggregator_n4_b4"
+    for name in ("program.json", "weights.npz"):
+        shutil.copy(aggregator / name, tmp_path / name)
+    path = write_design(tmp_path, "version: 1\nweights: weights.npz\nprogram: program.json\n", weights=False)
+    design = load_design(path)
+    assert design.program_path == tmp_path / "program.json"
+    out = tmp_path / "out"
+    out.mkdir()
+    (_, program), detail = build_module._compile(design, out)
+    assert detail == "2 layer(s), 21 MZIs -> program.json"
+    original = prog_load(tmp_path / "program.json")
+    for a, b in zip(program.layers, original.layers, strict=True):
+        np.testing.assert_array_equal(a.matrix(), b.matrix())
+    np.savez(tmp_path / "other.npz", preprocess=np.ones((1, 16)), onn1=np.eye(4))
+    other = load_design(
+        write_design(tmp_path, "version: 1\nweights: other.npz\nprogram: program.json\n", weights=False)
+    )
+    with pytest.raises(BuildCheckError, match=r"the program does not rebuild layer\(s\)"):
+        build_module._compile(other, out)
+    missing = write_design(tmp_path / "m", "version: 1\nweights: w.npz\nprogram: nope.json\n")
+    with pytest.raises(InputError, match=r"program file 'nope\.json' does not exist"):
+        load_design(missing)
+
+
+def prog_load(path: Path):
+    from optinc_compiler import program as prog
+
+    return prog.load(path)

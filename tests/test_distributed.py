@@ -75,6 +75,46 @@ def test_the_aggregator_lookup_format_is_read(tmp_path):
         load_lookup(tmp_path / "short.json")
 
 
+def test_the_committed_aggregator_chip_and_its_noisy_copies():
+    from pathlib import Path
+
+    from optinc_compiler.distributed.lookup import design_lookup, noisy_chip_sampler
+
+    design = Path(__file__).resolve().parents[1] / "designs" / "aggregator_n4_b4"
+    chip = design_lookup(design)
+    assert chip.bit_errors(ideal_lookup(4, 4)) == 0  # the simulated chip is bit-exact
+    exact = noisy_chip_sampler(design, noise_rad=0.0)
+    np.testing.assert_array_equal(exact(np.random.default_rng(0)), chip.table)
+    noisy = noisy_chip_sampler(design, noise_rad=0.03)
+    draws = [noisy(np.random.default_rng([7, k])) for k in range(10)]
+    np.testing.assert_array_equal(draws[3], noisy(np.random.default_rng([7, 3])))  # seeded
+    assert any((d != chip.table).any() for d in draws)  # 0.03 rad breaks some chips
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"aggregation": "optinc", "phase_noise_rad": 0.01},
+            "phase noise needs the aggregator chip: give --design",
+        ),
+        ({"aggregation": "optinc", "design": "d", "lookup_file": "l"}, "give --design or --lookup, not both"),
+        (
+            {"aggregation": "ring", "design": "d"},
+            "--design and --lookup are for --aggregation optinc, not ring",
+        ),
+        ({"aggregation": "tree"}, "aggregation 'tree'; allowed: ring, optinc, ideal8"),
+        ({"world_size": 1}, "world size is 1; allowed: 2 to 64"),
+    ],
+)
+def test_experiment_settings_are_checked(kwargs, message):
+    from optinc_compiler.distributed.experiment import ExperimentConfig
+
+    with pytest.raises(InputError) as info:
+        ExperimentConfig(**kwargs)
+    assert str(info.value) == message
+
+
 def test_ring_allreduce_formula_and_optinc_pass():
     p = cm.CommParams(gradient_bytes=1e8, link_gbps=100, latency_us=10, compute_s=0.1, optical_bits=8)
     bandwidth = 100e9 / 8

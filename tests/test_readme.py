@@ -63,6 +63,17 @@ def _write_calibration(weights: str, path: str) -> None:
 
 
 def test_readme_shows_what_the_demo_prints():
+    """make demo builds the aggregator design: its program's summary is in the README."""
+    from optinc_compiler import program as prog
+
+    summary = format_summary(prog.load(ROOT / "designs" / "aggregator_n4_b4" / "program.json"))
+    for line in summary.splitlines()[:5]:
+        assert line in README, line
+    makefile = (ROOT / "Makefile").read_text()
+    assert "optinc build designs/aggregator_n4_b4/design.yaml --out $(DEMO_OUT)" in makefile
+
+
+def test_readme_shows_what_the_mlp_compiles_to():
     weights = load_weights(ROOT / "designs" / "mlp_demo" / "weights.npz")
     summary = format_summary(compile_weights(weights.layers, CompileOptions()))
     shown = {

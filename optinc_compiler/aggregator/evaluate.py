@@ -380,3 +380,22 @@ def hardware(chip: Chip) -> Hardware:
         photodiodes=e.ports + (e.depth - 1) * e.width + e.spec.bits,
         modulators=e.depth * e.width,
     )
+
+
+def noisy_lookup(
+    chip: Chip, rng: np.random.Generator, *, noise_rad: float, dac_bits: int | None = 12
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """One fabricated (or momentary) chip: Gaussian phase noise on every heater, the
+    preprocessing's included, after ``dac_bits`` quantisation; the sums s (``sum``
+    preprocessing) and the codes this chip outputs for them (each reduced input
+    represented by one raw input, as ``robustness``). The table the distributed-training
+    hook applies for a noisy chip."""
+    e = chip.electronics
+    if e.preprocessing != "sum":
+        raise InputError(f"noisy lookups need the sum preprocessing; the design has {e.preprocessing!r}")
+    data = reduced_dataset(e.spec, e.preprocessing)
+    onn = [noisy_matrix(x, rng, draws=1, noise_rad=noise_rad, dac_bits=dac_bits) for x in chip.onn_layers]
+    pre = noisy_matrix(chip.program.layer("preprocess"), rng, draws=1, noise_rad=noise_rad, dac_bits=dac_bits)
+    channels = _representative_channels(e.spec, data)
+    out = _batched(e, onn, detected_intensities(pre[0], channels))[0]
+    return data.sums, decode(e, out)

@@ -33,6 +33,21 @@ log = logging.getLogger("optinc")
     help="The chip's lookup table (optinc-lookup JSON); default: an ideal chip of --bits.",
 )
 @click.option(
+    "--design",
+    "design",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An aggregator design folder (designs/aggregator_n4_b4): its simulated lookup.",
+)
+@click.option(
+    "--phase-noise-rad",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Phase noise on every heater of the --design chip (one chip per run).",
+)
+@click.option("--noise-per-step", is_flag=True, help="Draw a fresh noisy chip every step instead.")
+@click.option(
     "--bits", type=click.IntRange(1, 16), default=4, show_default=True, help="Bits of the ideal chip."
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
@@ -46,6 +61,9 @@ def ddp_experiment_command(
     world_size: int,
     aggregation: str,
     lookup_file: Path | None,
+    design: Path | None,
+    phase_noise_rad: float,
+    noise_per_step: bool,
     bits: int,
     epochs: int,
     seed: int,
@@ -64,6 +82,9 @@ def ddp_experiment_command(
         bits=bits,
         lookup_file=str(lookup_file) if lookup_file is not None else None,
         error_feedback=not no_error_feedback,
+        design=str(design) if design is not None else None,
+        phase_noise_rad=phase_noise_rad,
+        noise_per_step=noise_per_step,
     )
     metrics = run(config, out_dir)
     rows = [

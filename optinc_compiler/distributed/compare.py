@@ -25,9 +25,7 @@ def summarise(run_dir: Path) -> tuple[RunSummary, list[EpochMetrics]]:
     """Read a run folder."""
     config, metrics = load_metrics(run_dir)
     last = metrics[-1]
-    label = str(config["aggregation"]) + (
-        f" ({config['bits']}-bit)" if config["aggregation"] == "optinc" else ""
-    )
+    label = _label(config)
     return (
         RunSummary(
             name=run_dir.name,
@@ -72,3 +70,16 @@ def plot_runs(runs: list[tuple[RunSummary, list[EpochMetrics]]], path: Path) -> 
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
+
+
+def _label(config: dict[str, object]) -> str:
+    """``ring``, ``ideal8``, ``optinc (4-bit)`` or ``optinc (aggregator_n4_b4, 0.01 rad per run)``."""
+    aggregation = str(config["aggregation"])
+    if aggregation != "optinc":
+        return aggregation
+    design = config.get("design")
+    if not design:
+        return f"optinc ({config['bits']}-bit)"
+    noise = float(str(config.get("phase_noise_rad") or 0.0))
+    when = "per step" if config.get("noise_per_step") else "per run"
+    return f"optinc ({Path(str(design)).name}" + (f", {noise} rad {when})" if noise else ")")

@@ -42,6 +42,9 @@ class ExperimentConfig:
     bits: int = 4
     lookup_file: str | None = None
     error_feedback: bool = True
+    design: str | None = None  # an aggregator design folder (its lut.json; noise draws)
+    phase_noise_rad: float = 0.0  # Gaussian phase noise on every heater of the design's chip
+    noise_per_step: bool = False  # a fresh chip each step (control noise), else one per run
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
@@ -50,6 +53,12 @@ class ExperimentConfig:
             raise InputError(f"world size is {self.world_size}; allowed: 2 to 64")
         if self.epochs < 1:
             raise InputError(f"epochs is {self.epochs}; allowed: 1 or more")
+        if self.phase_noise_rad and self.design is None:
+            raise InputError("phase noise needs the aggregator chip: give --design")
+        if self.design is not None and self.lookup_file is not None:
+            raise InputError("give --design or --lookup, not both")
+        if (self.design is not None or self.lookup_file is not None) and self.aggregation != "optinc":
+            raise InputError(f"--design and --lookup are for --aggregation optinc, not {self.aggregation}")
 
 
 @dataclass(frozen=True)
@@ -89,10 +98,12 @@ def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
     """Train with ``config.world_size`` processes; write the metrics into ``out_dir``."""
     import torch.multiprocessing as mp
 
-    from optinc_compiler.distributed.lookup import load_lookup
+    from optinc_compiler.distributed.lookup import design_lookup, load_lookup
 
-    if config.lookup_file is not None:
-        lookup = load_lookup(Path(config.lookup_file))
+    chip_file = config.lookup_file or config.design
+    if chip_file is not None:
+        path = Path(chip_file)
+        lookup = load_lookup(path) if config.lookup_file is not None else design_lookup(path)
         if lookup.servers != config.world_size:
             raise InputError(
                 f"the aggregator chip serves {lookup.servers} servers; the world size is {config.world_size}"
@@ -200,12 +211,28 @@ def _hook_state(config: ExperimentConfig) -> Any:
     if config.aggregation == "ring":
         return None
     from optinc_compiler.distributed.hook import OptincState
-    from optinc_compiler.distributed.lookup import ideal_lookup, load_lookup
+    from optinc_compiler.distributed.lookup import (
+        design_lookup,
+        ideal_lookup,
+        load_lookup,
+        noisy_chip_sampler,
+    )
 
+    sampler = None
     if config.aggregation == "ideal8":
         lookup = ideal_lookup(config.world_size, 8)
     elif config.lookup_file is not None:
         lookup = load_lookup(Path(config.lookup_file))
+    elif config.design is not None:
+        lookup = design_lookup(Path(config.design))
+        if config.phase_noise_rad > 0:
+            sampler = noisy_chip_sampler(Path(config.design), noise_rad=config.phase_noise_rad)
     else:
         lookup = ideal_lookup(config.world_size, config.bits)
-    return OptincState(lookup=lookup, error_feedback=config.error_feedback, seed=config.seed)
+    return OptincState(
+        lookup=lookup,
+        error_feedback=config.error_feedback,
+        seed=config.seed,
+        table_sampler=sampler,
+        resample_every_step=config.noise_per_step,
+    )

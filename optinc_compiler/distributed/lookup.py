@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -156,3 +157,33 @@ def _from_aggregator(doc: dict[str, object], path: Path) -> ChipLookup:
     if (table < 0).any():
         raise InputError(f"{str(path)!r}: the lookup misses {int((table < 0).sum())} reduced input(s)")
     return ChipLookup(servers, bits, preprocessing, table, source=path.parent.name or path.name)
+
+
+def noisy_chip_sampler(design_folder: Path, *, noise_rad: float, dac_bits: int | None = 12) -> Any:
+    """``rng -> table`` of the aggregator chip in ``design_folder`` with Gaussian phase
+    noise of ``noise_rad`` on every heater (``aggregator.evaluate.noisy_lookup``)."""
+    from optinc_compiler.aggregator import evaluate
+
+    if not noise_rad >= 0:
+        raise InputError(f"phase noise is {noise_rad} rad; allowed: >= 0")
+    chip = evaluate.load_design(design_folder)
+    size = n_inputs(chip.electronics.spec.servers, chip.electronics.spec.bits, "sum")
+
+    def sample(rng: np.random.Generator) -> Ints:
+        sums, codes = evaluate.noisy_lookup(chip, rng, noise_rad=noise_rad, dac_bits=dac_bits)
+        table = np.zeros(size, dtype=np.int64)
+        table[sums] = codes
+        return table
+
+    return sample
+
+
+def design_lookup(design: Path) -> ChipLookup:
+    """The lookup of an aggregator design: a design folder (its ``lut.json``) or a lookup
+    file."""
+    path = design / "lut.json" if design.is_dir() else design
+    if design.is_dir() and not path.is_file():
+        raise InputError(
+            f"design folder {str(design)!r} has no lut.json (write it with optinc aggregator train)"
+        )
+    return load_lookup(path)
