@@ -42,6 +42,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_layout.py
 	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/bench_calibration.py
+	$(BIN)/python benchmarks/bench_aggregator.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

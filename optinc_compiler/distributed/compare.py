@@ -66,7 +66,8 @@ def plot_runs(runs: list[tuple[RunSummary, list[EpochMetrics]]], path: Path) -> 
     for ax in (ax_a, ax_l):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+    ax_a.legend(fontsize=7, loc="lower right")
+    ax_l.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
