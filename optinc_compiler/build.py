@@ -261,7 +261,7 @@ def _verify(
         seed=spec.seed,
         min_yield=spec.min_yield,
         calibration=chip.name if chip is not None else None,
-        splitters=tuple((m, k1, k2) for m, (k1, k2) in sorted(chip.splitters.items())) if chip else (),
+        splitters=chip.splitter_triples() if chip is not None else (),
     )
     targets = {w.name: as_complex_matrix(w.matrix, what=f"layer {w.name!r}") for w in weights}
     _forget_chip()

@@ -79,6 +79,11 @@ class Calibration:
     splitters: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     crosstalk: tuple[tuple[str, str, float], ...] = ()
 
+    def splitter_triples(self) -> tuple[tuple[str, float, float], ...]:
+        """The measured splitters as ``(mzi id, kappa2_1, kappa2_2)``, sorted (what
+        ``verify.VerifyOptions.splitters`` takes)."""
+        return tuple((mzi, k1, k2) for mzi, (k1, k2) in sorted(self.splitters.items()))
+
     def heater(self, heater_id: str) -> HeaterCal:
         """The calibration of one heater (the default when not measured)."""
         return self.heaters.get(heater_id, self.default)

@@ -70,6 +70,17 @@ def layers_option(what: str) -> Callable[[F], F]:
     )
 
 
+def calibration_option(what: str) -> Callable[[F], F]:
+    """``--calibration FILE`` (a chip calibration, ``optinc_compiler.calibration``)."""
+    return click.option(
+        "--calibration",
+        "calibration_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=what,
+    )
+
+
 output_option = click.option(
     "-o",
     "--output",
@@ -112,13 +123,7 @@ output_option = click.option(
 @click.option(
     "--max-iter", type=click.IntRange(min=1), default=200, show_default=True, help="Steps of the ud fit."
 )
-@click.option(
-    "--calibration",
-    "calibration_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Chip calibration (.json/.csv) with measured splitter ratios per MZI.",
-)
+@calibration_option("Chip calibration (.json/.csv) with measured splitter ratios per MZI.")
 @click.option(
     "--error-correct",
     is_flag=True,
@@ -397,13 +402,7 @@ Examples:
     required=True,
     help="heaters.csv (the heater table) or .json (the phase program with its heaters).",
 )
-@click.option(
-    "--calibration",
-    "calibration_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Chip calibration (.json or .csv); default: the PDK's heater model.",
-)
+@calibration_option("Chip calibration (.json or .csv); default: the PDK's heater model.")
 @click.option("--dac-bits", type=click.IntRange(1, 24), default=12, show_default=True, help="DAC resolution.")
 @click.option(
     "--rounding",
@@ -573,13 +572,7 @@ def _sweep_wavelengths(ctx: click.Context, param: click.Parameter, value: str | 
     callback=finite,
     help="Exit 3 when the Monte Carlo yield is below this fraction.",
 )
-@click.option(
-    "--calibration",
-    "calibration_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Simulate the calibrated chip: its measured splitter ratios per MZI.",
-)
+@calibration_option("Simulate the calibrated chip: its measured splitter ratios per MZI.")
 @click.option(
     "--report",
     "report_dir",
@@ -636,7 +629,7 @@ def verify_command(
         seed=seed,
         min_yield=min_yield,
         calibration=chip.name if chip is not None else None,
-        splitters=tuple((m, k1, k2) for m, (k1, k2) in sorted(chip.splitters.items())) if chip else (),
+        splitters=chip.splitter_triples() if chip is not None else (),
     )
     program = prog.load(program_for_layout if program_for_layout is not None else source_file)
     if program.calibration is not None and weights is None:
