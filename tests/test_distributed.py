@@ -105,6 +105,10 @@ def test_the_committed_aggregator_chip_and_its_noisy_copies():
         ),
         ({"aggregation": "tree"}, "aggregation 'tree'; allowed: ring, optinc, ideal8"),
         ({"world_size": 1}, "world size is 1; allowed: 2 to 64"),
+        (
+            {"aggregation": "optinc", "design": "d", "screen_chips": True},
+            "--screen tests a fabricated chip: it needs --phase-noise-rad, not --noise-per-step",
+        ),
     ],
 )
 def test_experiment_settings_are_checked(kwargs, message):
@@ -202,6 +206,19 @@ def _hook_worker(rank: int, world: int, port: int, queue) -> None:
         )
         hook.aggregate(sampler_state, torch.zeros(100), 0)
         report["ber"] = sampler_state.bit_error_rate
+        perfect = ideal_lookup(world, 4).table
+        drawn = []
+
+        def flaky(rng):  # the first two chips are wrong at one sum
+            table = perfect.copy()
+            if len(drawn) < 2:
+                table[30] = 7
+            drawn.append(1)
+            return table
+
+        screened = hook.OptincState(lookup=ideal_lookup(world, 4), table_sampler=flaky, screen_chips=True)
+        report["rejected"] = screened.chips_rejected
+        report["screened_ok"] = bool(torch.equal(screened.table_for_step(0), torch.as_tensor(perfect)))
         try:
             hook.OptincState(lookup=ideal_lookup(world + 1, 4))
         except InputError as exc:
@@ -227,6 +244,8 @@ def test_the_hook_equals_the_chip_lookup_bit_for_bit_in_four_gloo_processes():
         assert r["fallback_value"] == pytest.approx((1 + 2 + 3 + 4) / 4)
         # the chip outputs 15 (1111) where the ideal says 7 or 8 (0111 or 1000) for zeros
         assert 0.25 <= r["ber"] <= 1.0
+        assert r["rejected"] == 2
+        assert r["screened_ok"]
         assert r["mismatch"] == (
             "the aggregator chip serves 5 servers; this process group has 4 ranks "
             "(compile a chip for 4 servers or change the world size)"

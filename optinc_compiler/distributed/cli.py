@@ -48,6 +48,9 @@ log = logging.getLogger("optinc")
 )
 @click.option("--noise-per-step", is_flag=True, help="Draw a fresh noisy chip every step instead.")
 @click.option(
+    "--screen", "screen_chips", is_flag=True, help="Reject noisy chips that fail the test of every sum."
+)
+@click.option(
     "--bits", type=click.IntRange(1, 16), default=4, show_default=True, help="Bits of the ideal chip."
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
@@ -64,6 +67,7 @@ def ddp_experiment_command(
     design: Path | None,
     phase_noise_rad: float,
     noise_per_step: bool,
+    screen_chips: bool,
     bits: int,
     epochs: int,
     seed: int,
@@ -85,6 +89,7 @@ def ddp_experiment_command(
         design=str(design) if design is not None else None,
         phase_noise_rad=phase_noise_rad,
         noise_per_step=noise_per_step,
+        screen_chips=screen_chips,
     )
     metrics = run(config, out_dir)
     rows = [

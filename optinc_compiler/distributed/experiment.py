@@ -45,6 +45,7 @@ class ExperimentConfig:
     design: str | None = None  # an aggregator design folder (its lut.json; noise draws)
     phase_noise_rad: float = 0.0  # Gaussian phase noise on every heater of the design's chip
     noise_per_step: bool = False  # a fresh chip each step (control noise), else one per run
+    screen_chips: bool = False  # reject fabricated chips that fail the reduced-input test
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
@@ -53,6 +54,10 @@ class ExperimentConfig:
             raise InputError(f"world size is {self.world_size}; allowed: 2 to 64")
         if self.epochs < 1:
             raise InputError(f"epochs is {self.epochs}; allowed: 1 or more")
+        if self.screen_chips and (not self.phase_noise_rad or self.noise_per_step):
+            raise InputError(
+                "--screen tests a fabricated chip: it needs --phase-noise-rad, not --noise-per-step"
+            )
         if self.phase_noise_rad and self.design is None:
             raise InputError("phase noise needs the aggregator chip: give --design")
         if self.design is not None and self.lookup_file is not None:
@@ -72,6 +77,7 @@ class EpochMetrics:
     fallbacks: int
     bit_error_rate: float
     elapsed_s: float
+    chips_rejected: int = 0
 
 
 def digits_split(seed: int = 0) -> tuple[Any, Any, Any, Any]:
@@ -197,6 +203,7 @@ def _worker(rank: int, config: ExperimentConfig, port: int, queue: Any) -> None:
                             "test_accuracy": float((logits.argmax(1) == y_test).float().mean()),
                             "fallbacks": state.fallbacks if state is not None else 0,
                             "bit_error_rate": state.bit_error_rate if state is not None else 0.0,
+                            "chips_rejected": state.chips_rejected if state is not None else 0,
                             "elapsed_s": time.perf_counter() - start,
                         }
                     )
@@ -235,4 +242,5 @@ def _hook_state(config: ExperimentConfig) -> Any:
         seed=config.seed,
         table_sampler=sampler,
         resample_every_step=config.noise_per_step,
+        screen_chips=config.screen_chips,
     )

@@ -36,6 +36,9 @@ import torch.distributed as dist
 from optinc_compiler.distributed.lookup import ChipLookup, ideal_lookup
 from optinc_compiler.errors import InputError
 
+#: The screen gives up after this many rejected chips.
+MAX_SCREENED_CHIPS = 1000
+
 
 @dataclass
 class OptincState:
@@ -48,6 +51,9 @@ class OptincState:
         resample_every_step: draw a fresh table each step (control noise) rather than
             once per run (a fabricated chip).
         seed: shared by all ranks, so they draw the same tables.
+        screen_chips: a fabricated chip must output the ideal code for every reduced
+            input (a test of N L + 1 inputs after fabrication); failing chips are
+            rejected and another is drawn (``chips_rejected`` counts them).
     """
 
     lookup: ChipLookup
@@ -56,6 +62,8 @@ class OptincState:
     table_sampler: Callable[[np.random.Generator], np.ndarray] | None = None
     resample_every_step: bool = False
     seed: int = 0
+    screen_chips: bool = False
+    chips_rejected: int = 0
     residuals: dict[int, torch.Tensor] = field(default_factory=dict)
     fallbacks: int = 0
     buckets: int = 0
@@ -77,10 +85,23 @@ class OptincState:
         self._table = torch.as_tensor(self.lookup.table, dtype=torch.int64)
         if self.table_sampler is not None and not self.resample_every_step:
             self._table = self._draw(0)
+            while self.screen_chips and not torch.equal(self._table, self._ideal):
+                self.chips_rejected += 1
+                if self.chips_rejected >= MAX_SCREENED_CHIPS:
+                    raise InputError(
+                        f"no chip of {MAX_SCREENED_CHIPS} drawn passed the screen: too much phase noise"
+                    )
+                self._table = self._draw_chip(self.chips_rejected)
 
     def _draw(self, step: int) -> torch.Tensor:
         assert self.table_sampler is not None
         rng = np.random.default_rng([self.seed, step])
+        return torch.as_tensor(np.asarray(self.table_sampler(rng)), dtype=torch.int64)
+
+    def _draw_chip(self, attempt: int) -> torch.Tensor:
+        """Another fabricated chip (the screen's next candidate)."""
+        assert self.table_sampler is not None
+        rng = np.random.default_rng([self.seed, 0, attempt])
         return torch.as_tensor(np.asarray(self.table_sampler(rng)), dtype=torch.int64)
 
     def table_for_step(self, bucket_index: int) -> torch.Tensor:
