@@ -223,6 +223,7 @@ def _hook_worker(rank: int, world: int, port: int, queue) -> None:
             hook.OptincState(lookup=ideal_lookup(world + 1, 4))
         except InputError as exc:
             report["mismatch"] = str(exc)
+        dist.barrier()  # no rank tears down while another still talks to it
     finally:
         dist.destroy_process_group()
     queue.put((rank, report))
@@ -293,6 +294,17 @@ def test_ddp_experiment_and_compare_cli(tmp_path):
     )
     assert wrong.exit_code == 1
     assert wrong.output.strip() == "Error: the aggregator chip serves 4 servers; the world size is 2"
+    (tmp_path / "lutonly").mkdir()
+    save_lookup(ideal_lookup(2, 4), tmp_path / "lutonly" / "lut.json")
+    noisy = runner.invoke(
+        main,
+        [
+            *["ddp-experiment", *common, "--aggregation", "optinc", "--design", str(tmp_path / "lutonly")],
+            *["--phase-noise-rad", "0.01", "--out", str(tmp_path / "y")],
+        ],
+    )
+    assert noisy.exit_code == 1
+    assert noisy.output.strip() == f"Error: design folder '{tmp_path / 'lutonly'}' has no electronics.json"
     missing = runner.invoke(main, ["ddp-compare", str(tmp_path)])
     assert missing.exit_code == 1
     assert "has no config.json" in missing.output

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from optinc_compiler.errors import InputError
+from optinc_compiler.errors import InputError, OptincError
 
 AGGREGATIONS = ("ring", "optinc", "ideal8")
 
@@ -114,12 +114,22 @@ def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
             raise InputError(
                 f"the aggregator chip serves {lookup.servers} servers; the world size is {config.world_size}"
             )
+    if config.phase_noise_rad and config.design is not None:  # fail here, not in every rank
+        from optinc_compiler.distributed.lookup import noisy_chip_sampler
+
+        noisy_chip_sampler(Path(config.design), noise_rad=config.phase_noise_rad)
     if not out_dir.parent.is_dir():
         raise InputError(f"output folder {str(out_dir.parent)!r} does not exist; create it first")
     out_dir.mkdir(exist_ok=True)
     port = _free_port()
     queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(_worker, args=(config, port, queue), nprocs=config.world_size, join=True)
+    try:
+        mp.spawn(_worker, args=(config, port, queue), nprocs=config.world_size, join=True)
+    except (mp.ProcessExitedException, mp.ProcessRaisedException) as exc:  # one line, not a traceback
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise OptincError(
+            f"a training process failed ({first}); no metrics written to {str(out_dir)!r}"
+        ) from None
     metrics = [EpochMetrics(**m) for m in queue.get()]
     write_metrics(config, metrics, out_dir)
     return metrics
@@ -209,6 +219,8 @@ def _worker(rank: int, config: ExperimentConfig, port: int, queue: Any) -> None:
                     )
         if rank == 0:
             queue.put(metrics)
+        # every rank done before any tears down: gloo aborts a rank whose peer closed first
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
