@@ -645,6 +645,13 @@ def verify_command(
         _, extracted = extract_layers(source_file, program, layer_names=[layer.name for layer in chosen])
         # the grid as drawn; the I/O fans' per-port phases are the I/O calibration's
         netlists = {x.layer.name: strip_io(extracted_netlist(x.extracted, x.schematic)) for x in extracted}
+        for x in extracted:
+            if x.schematic.io is not None:
+                log.info(
+                    "layer %s: %s couplers and fans left out; the grid is simulated between its own ports",
+                    x.layer.name,
+                    x.schematic.io.kind,
+                )
     else:
         netlists = {layer.name: layer_netlist(layer) for layer in chosen}
     result = verify.verify_targets(
