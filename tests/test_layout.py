@@ -35,18 +35,28 @@ def _region(component, layer_name: str):
     return kdb.Region(component.kdb_cell.begin_shapes_rec(index)).merged(), layout.dbu
 
 
-@pytest.mark.parametrize("name", sorted(cells.GRID_CELLS))
-def test_grid_cells_have_manhattan_ports_on_polygon_edges(name):
-    c = cells.GRID_CELLS[name]()
+def assert_ports_on_polygon_edges(name: str, c) -> None:
+    """Every port Manhattan and on an edge of its layer's polygons (optical: WG, else M2;
+    a grating's fibre spot: over the teeth)."""
     wg, dbu = _region(c, "WG")
     metal, _ = _region(c, "M2")
     for port in c.ports:
         assert port.orientation in (0.0, 90.0, 180.0, 270.0)
         x, y = port.center
+        probe = kdb.Region(
+            kdb.Box(round(x / dbu) - 1, round(y / dbu) - 1, round(x / dbu) + 1, round(y / dbu) + 1)
+        )
+        if port.port_type == "vertical_te":
+            assert not wg.interacting(probe).is_empty(), f"{name}.{port.name} is not over the grating"
+            continue
         region = wg if port.port_type == "optical" else metal
-        probe = kdb.Box(round(x / dbu) - 1, round(y / dbu) - 1, round(x / dbu) + 1, round(y / dbu) + 1)
-        on_edge = not region.edges().interacting(kdb.Region(probe)).is_empty()
+        on_edge = not region.edges().interacting(probe).is_empty()
         assert on_edge, f"{name}.{port.name} at {x, y} is not on a {port.port_type} polygon edge"
+
+
+@pytest.mark.parametrize("name", sorted(cells.GRID_CELLS))
+def test_grid_cells_have_manhattan_ports_on_polygon_edges(name):
+    assert_ports_on_polygon_edges(name, cells.GRID_CELLS[name]())
 
 
 @pytest.mark.parametrize(
@@ -150,14 +160,7 @@ def test_parts_have_manhattan_ports_on_polygon_edges_and_models_with_the_same_po
     from pdk.models import models
 
     c = cells.PARTS[name]()
-    wg, dbu = _region(c, "WG")
-    metal, _ = _region(c, "M2")
-    for port in c.ports:
-        assert port.orientation in (0.0, 90.0, 180.0, 270.0)
-        x, y = port.center
-        region = wg if port.port_type == "optical" else metal
-        probe = kdb.Box(round(x / dbu) - 1, round(y / dbu) - 1, round(x / dbu) + 1, round(y / dbu) + 1)
-        assert not region.edges().interacting(kdb.Region(probe)).is_empty(), f"{name}.{port.name}"
+    assert_ports_on_polygon_edges(name, c)
     model_ports = {a for a, _ in models()[name]()}
     assert model_ports == {p.name for p in c.ports}
 
@@ -180,18 +183,7 @@ def test_pad_row_refuses_pads_closer_than_the_rules():
 
 @pytest.mark.parametrize("name", sorted(cells.IO_CELLS))
 def test_io_cells_have_manhattan_ports_on_polygon_edges(name):
-    c = cells.IO_CELLS[name]()
-    wg, dbu = _region(c, "WG")
-    for port in c.ports:
-        assert port.orientation in (0.0, 90.0, 180.0, 270.0)
-        x, y = port.center
-        probe = kdb.Region(
-            kdb.Box(round(x / dbu) - 1, round(y / dbu) - 1, round(x / dbu) + 1, round(y / dbu) + 1)
-        )
-        if port.port_type == "vertical_te":  # the fibre spot: over the teeth
-            assert not wg.interacting(probe).is_empty(), f"{name}.{port.name} is not over the grating"
-            continue
-        assert not wg.edges().interacting(probe).is_empty(), f"{name}.{port.name} is not on a WG edge"
+    assert_ports_on_polygon_edges(name, cells.IO_CELLS[name]())
 
 
 def test_grating_teeth_and_edge_taper_follow_the_rules():
