@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import socket
 
 import numpy as np
 import pytest
@@ -152,20 +150,13 @@ def test_comm_model_cli(tmp_path):
 torch = pytest.importorskip("torch")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _hook_worker(rank: int, world: int, port: int, queue) -> None:
+def _hook_worker(rank: int, world: int, store: str, queue) -> None:
     import torch.distributed as dist
 
     from optinc_compiler.distributed import hook
 
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=store, rank=rank, world_size=world)
     report = {}
     try:
         gen = torch.Generator().manual_seed(100 + rank)
@@ -229,13 +220,13 @@ def _hook_worker(rank: int, world: int, port: int, queue) -> None:
     queue.put((rank, report))
 
 
-def test_the_hook_equals_the_chip_lookup_bit_for_bit_in_four_gloo_processes():
+def test_the_hook_equals_the_chip_lookup_bit_for_bit_in_four_gloo_processes(tmp_path):
     import torch.multiprocessing as mp
 
     world = 4
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
-    mp.spawn(_hook_worker, args=(world, _free_port(), queue), nprocs=world, join=True)
+    mp.spawn(_hook_worker, args=(world, f"file://{tmp_path}/store", queue), nprocs=world, join=True)
     reports = dict(queue.get() for _ in range(world))
     for rank, r in reports.items():
         assert r["sum_equal"], rank

@@ -13,8 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import socket
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,12 +93,6 @@ def digits_split(seed: int = 0) -> tuple[Any, Any, Any, Any]:
     return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
     """Train with ``config.world_size`` processes; write the metrics into ``out_dir``."""
     import torch.multiprocessing as mp
@@ -121,10 +114,12 @@ def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
     if not out_dir.parent.is_dir():
         raise InputError(f"output folder {str(out_dir.parent)!r} does not exist; create it first")
     out_dir.mkdir(exist_ok=True)
-    port = _free_port()
     queue = mp.get_context("spawn").SimpleQueue()
     try:
-        mp.spawn(_worker, args=(config, port, queue), nprocs=config.world_size, join=True)
+        # a file rendezvous: no TCP store that rank 0 hosts and tears down under the others
+        with tempfile.TemporaryDirectory(prefix="optinc-ddp-") as rendezvous:
+            store = f"file://{rendezvous}/store"
+            mp.spawn(_worker, args=(config, store, queue), nprocs=config.world_size, join=True)
     except (mp.ProcessExitedException, mp.ProcessRaisedException) as exc:  # one line, not a traceback
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise OptincError(
@@ -161,7 +156,7 @@ def load_metrics(run_dir: Path) -> tuple[dict[str, Any], list[EpochMetrics]]:
     return config, metrics
 
 
-def _worker(rank: int, config: ExperimentConfig, port: int, queue: Any) -> None:
+def _worker(rank: int, config: ExperimentConfig, store: str, queue: Any) -> None:
     import torch
     import torch.distributed as dist
     from torch.nn import functional
@@ -169,8 +164,7 @@ def _worker(rank: int, config: ExperimentConfig, port: int, queue: Any) -> None:
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=config.world_size)
+    dist.init_process_group("gloo", init_method=store, rank=rank, world_size=config.world_size)
     try:
         torch.manual_seed(config.seed)
         x_train, y_train, x_test, y_test = digits_split()
