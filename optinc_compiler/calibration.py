@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import heater_roles, layer_netlist
+from optinc_compiler.netlist import heater_roles, layer_netlist, tile_phase_shifts
 from optinc_compiler.program import DiagonalStage, MeshStage, PhaseProgram, mzi_id_prefix
 from pdk import tech
 
@@ -484,10 +484,12 @@ def program_with_phases(program: PhaseProgram, phases: Mapping[str, float]) -> P
     layers = []
     for layer in program.layers:
         prefix = mzi_id_prefix(layer.name)
+        shifts = tile_phase_shifts(layer)
         blocks = []
         for block in layer.blocks:
             stages = tuple(
-                _stage_with_phases(stage, f"{prefix}_{stage.name}", phases) for stage in block.stages
+                _stage_with_phases(stage, f"{prefix}_{stage.name}", phases, shifts.get(stage.name, 0.0))
+                for stage in block.stages
             )
             blocks.append(replace(block, stages=stages))
         layers.append(replace(layer, blocks=tuple(blocks)))
@@ -495,14 +497,19 @@ def program_with_phases(program: PhaseProgram, phases: Mapping[str, float]) -> P
 
 
 def _stage_with_phases(
-    stage: MeshStage | DiagonalStage, name: str, phases: Mapping[str, float]
+    stage: MeshStage | DiagonalStage, name: str, phases: Mapping[str, float], shift_rad: float = 0.0
 ) -> MeshStage | DiagonalStage:
+    """``stage`` with the heater ``phases`` (its netlist's output screen carries
+    ``shift_rad`` more than the program's: ``netlist.tile_phase_shifts``)."""
     if isinstance(stage, MeshStage):
         m = stage.mesh
         ids = stage.mzi_ids
         thetas = [phases.get(f"{i}_theta", t) for i, t in zip(ids, m.theta_rad.tolist(), strict=True)]
         phis = [phases.get(f"{i}_phi", p) for i, p in zip(ids, m.phi_rad.tolist(), strict=True)]
-        out = [phases.get(f"{name}_ps_m{k}_phase", x) for k, x in enumerate(m.output_phases_rad.tolist())]
+        out = [
+            phases[key] - shift_rad if (key := f"{name}_ps_m{k}_phase") in phases else x
+            for k, x in enumerate(m.output_phases_rad.tolist())
+        ]
         mesh = replace(m, theta_rad=np.array(thetas), phi_rad=np.array(phis), output_phases_rad=np.array(out))
         return replace(stage, mesh=mesh)
     nominal = tech.attenuator_heater_phases(stage.amplitude, stage.phase_rad)

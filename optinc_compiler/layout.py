@@ -31,7 +31,7 @@ from typing import Any
 import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import IoSpec, Netlist, add_io, layer_netlist
+from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, layer_netlist
 from optinc_compiler.program import PhaseProgram, check_output_folder, mzi_id_prefix, write_atomic
 from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
 from pdk import get_pdk, tech
@@ -83,7 +83,7 @@ def _column_lengths(netlist: Netlist) -> list[float]:
         cell = GRID_CELLS[inst.component]()
         first, last = (
             (PORTS.upper_in, PORTS.upper_out)
-            if inst.component == "mzi"
+            if inst.component in TWO_ROW
             else (PORTS.through_in, PORTS.through_out)
         )
         lengths[inst.column] = cell.ports[last].center[0] - cell.ports[first].center[0]
@@ -113,7 +113,7 @@ def layer_component(
     refs = {}
     for inst in netlist.instances:
         ref = c.add_ref(GRID_CELLS[inst.component](), name=inst.name)
-        anchor = ref.ports[PORTS.upper_in if inst.component == "mzi" else PORTS.through_in].center
+        anchor = ref.ports[PORTS.upper_in if inst.component in TWO_ROW else PORTS.through_in].center
         ref.move((x_left[inst.column] - anchor[0], -inst.mode * row_pitch_um - anchor[1]))
         refs[inst.name] = ref
     c.info["n_instances"] = len(netlist.instances)

@@ -17,8 +17,29 @@ Cells and their ports (``pdk.tech.PORTS``; the PDK draws them so)::
 Instance names: MZIs keep their phase-program ids (``fc1_U_c3_m5``); the others are
 ``{layer}_{stage}_ps_m{mode}`` (output phase shifters), ``{layer}_{stage}_att_m{mode}``
 (attenuators) and ``{layer}_g{column}_m{mode}`` (bypasses). Layer ports are ``in{j}``
-(mode j, j < in) and ``out{i}`` (mode i, i < out). Segmented layers are not laid out
-yet (one netlist per block is the plan); they raise InputError.
+(mode j, j < in) and ``out{i}`` (mode i, i < out).
+
+A segmented layer (``ud-segmented``: W tiled into k x k blocks, R block rows and C
+block columns) is one grid too, in five sections (light order)::
+
+    fan-out        permutation      tiles              permutation      fan-in
+    in j -> R      (crossings)      D, U of every      (crossings)      C -> out i
+    copies                          block side by side
+
+* fan-out: input j enters row ``j R``; a chain of R-1 MZIs (``{layer}_FO_c{col}_m{row}``)
+  leaves power 1/R on each of the rows ``j R .. j R + R - 1``;
+* the first permutation brings copy r of input ``j = c k + l`` to input l of tile (r, c);
+  the tiles sit in the order (r, c), each on ``max(shape)`` rows;
+* the second brings output l of tile (r, c) to row ``i C + c`` (``i = r k + l``);
+* fan-in: a chain of C-1 MZIs (``{layer}_FI_c{col}_m{row}``) adds the C tile outputs
+  with weight 1/sqrt(C) each into row ``i C``, the port ``out{i}``; the other rows of
+  the chain carry the rest of the power away.
+
+A permutation is an odd-even transposition sort of the rows: columns of ``crossing``
+cells (``{layer}_P1_x{col}_m{row}``) where two rows swap, bypasses elsewhere. The
+fan-out and fan-in give each tile a constant phase; the tile's output phase screen
+takes it out, so the grid realises ``sum_b embed(U_b D_b) / sqrt(R C)`` (the layer's
+matrix without its scale, over the splitting loss ``10 log10(R C)`` dB).
 
 I/O couplers are opt-in (``layer_netlist(layer, io=IoSpec("grating"))``; the default
 netlist is the grid alone, which simulation uses): each layer port then passes through
@@ -36,17 +57,27 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from optinc_compiler.errors import InputError
-from optinc_compiler.program import DiagonalStage, Layer, MeshStage, mzi_id_prefix
+from optinc_compiler.mzi import mzi_matrix
+from optinc_compiler.program import Block, DiagonalStage, Layer, MeshStage, Stage, mzi_id_prefix
 from pdk import tech
 from pdk.tech import PORTS
 
-#: The 2-port cells and the bypass that stands in for each on an unused row.
-BYPASS = {"mzi": "mzi_bypass", "phase_shifter": "phase_shifter_bypass", "attenuator": "attenuator_bypass"}
+#: The cells and the bypass that stands in for each on an unused row.
+BYPASS = {
+    "mzi": "mzi_bypass",
+    "phase_shifter": "phase_shifter_bypass",
+    "attenuator": "attenuator_bypass",
+    "crossing": "crossing_bypass",
+}
+#: Cells spanning two rows (upper = mode m, lower = m + 1), with an MZI's port names.
+TWO_ROW = frozenset({"mzi", "crossing"})
 
 
 @dataclass(frozen=True)
@@ -55,9 +86,10 @@ class Instance:
 
     Attributes:
         name: unique instance name (MZI id for MZIs).
-        component: PDK cell name (``mzi``, ``phase_shifter``, ``attenuator`` or a bypass).
+        component: PDK cell name (``mzi``, ``phase_shifter``, ``attenuator``,
+            ``crossing`` or a bypass).
         column: grid column, in light order.
-        mode: top row the cell occupies (an MZI also occupies ``mode + 1``).
+        mode: top row the cell occupies (an MZI or crossing also ``mode + 1``).
         settings: cell settings, e.g. ``(("theta_rad", 1.2), ("phi_rad", 0.3))``.
     """
 
@@ -70,17 +102,17 @@ class Instance:
     @property
     def rows(self) -> tuple[int, ...]:
         """Grid rows covered."""
-        return (self.mode, self.mode + 1) if self.component == "mzi" else (self.mode,)
+        return (self.mode, self.mode + 1) if self.component in TWO_ROW else (self.mode,)
 
     def port_in(self, row: int) -> str:
         """``instance,port`` where light on ``row`` enters."""
-        if self.component == "mzi":
+        if self.component in TWO_ROW:
             return f"{self.name},{PORTS.upper_in if row == self.mode else PORTS.lower_in}"
         return f"{self.name},{PORTS.through_in}"
 
     def port_out(self, row: int) -> str:
         """``instance,port`` where light on ``row`` leaves."""
-        if self.component == "mzi":
+        if self.component in TWO_ROW:
             return f"{self.name},{PORTS.upper_out if row == self.mode else PORTS.lower_out}"
         return f"{self.name},{PORTS.through_out}"
 
@@ -140,23 +172,22 @@ class Netlist:
 
 
 def layer_netlist(layer: Layer, *, io: IoSpec | None = None) -> Netlist:
-    """The grid netlist of one (non-segmented) layer; with ``io``, its I/O couplers too."""
-    if layer.block_size is not None:
-        raise InputError(
-            f"layer {layer.name!r} is {layer.method}; layout and simulation of segmented "
-            "layers are not supported yet (compile it with --method ud or svd)"
-        )
-    n = max(layer.shape)
+    """The grid netlist of one layer; with ``io``, its I/O couplers too."""
     prefix = mzi_id_prefix(layer.name)
-    columns = list(_stage_columns(layer, prefix))
+    if layer.block_size is None:
+        n = max(layer.shape)
+        columns = [col for stage in layer.stages for col in _stage_columns(stage, prefix)]
+        in_rows, out_rows = list(range(layer.shape[1])), list(range(layer.shape[0]))
+    else:
+        n, columns, in_rows, out_rows = _segmented_grid(layer, prefix)
     grid = [_fill_column(col, c, n, prefix) for c, col in enumerate(columns)]
     instances = tuple(inst for column in grid for inst in column)
     connections = []
     for left, right in itertools.pairwise(grid):
         for row in range(n):
             connections.append((_at(left, row).port_out(row), _at(right, row).port_in(row)))
-    ports = [(f"in{j}", _at(grid[0], j).port_in(j)) for j in range(layer.shape[1])]
-    ports += [(f"out{i}", _at(grid[-1], i).port_out(i)) for i in range(layer.shape[0])]
+    ports = [(f"in{j}", _at(grid[0], row).port_in(row)) for j, row in enumerate(in_rows)]
+    ports += [(f"out{i}", _at(grid[-1], row).port_out(row)) for i, row in enumerate(out_rows)]
     netlist = Netlist(
         name=layer.name,
         n_modes=n,
@@ -178,14 +209,21 @@ def add_io(netlist: Netlist, io: IoSpec) -> Netlist:
     coupler, tag = IO_COUPLERS[io.kind]
     prefix = mzi_id_prefix(netlist.name)
     instances, connections, ports = list(netlist.instances), list(netlist.connections), []
+    row_of = {
+        port: row
+        for inst in netlist.instances
+        for row in inst.rows
+        for port in (inst.port_in(row), inst.port_out(row))
+    }
     for side, lead, (fan_col, coupler_col) in (
         ("in", io.lead_in_um, (-1, -2)),
         ("out", io.lead_out_um, (netlist.n_columns, netlist.n_columns + 1)),
     ):
         targets = [(name, target) for name, target in netlist.ports if name.startswith(side)]
-        dx = tech.fan_dx_um(len(targets))
+        rows = tuple(row_of[target] for _, target in targets)
+        dx = tech.fan_dx_um(rows)
         for k, (port_name, target) in enumerate(targets):
-            dy = tech.fan_dy_um(k, len(targets))
+            dy = tech.fan_dy_um(k, rows)
             fan, io_cell = f"{prefix}_fan_{port_name}", f"{prefix}_{tag}_{port_name}"
             settings = (("dx_um", dx), ("dy_um", -dy if side == "in" else dy), ("lead_um", lead))
             instances += [
@@ -202,30 +240,34 @@ def add_io(netlist: Netlist, io: IoSpec) -> Netlist:
     )
 
 
-def _stage_columns(layer: Layer, prefix: str) -> Iterator[tuple[str, list[Instance]]]:
-    """Per grid column: the kind of cell and the active instances (column set later)."""
-    for stage in layer.stages:
-        if isinstance(stage, DiagonalStage):
-            yield (
+Column = tuple[str, list[Instance]]
+
+
+def _stage_columns(
+    stage: Stage, prefix: str, *, row: int = 0, phase_shift_rad: float = 0.0, depth: int | None = None
+) -> list[Column]:
+    """The grid columns of one stage (kind of cell, active instances; their column is set
+    later) with its mode 0 on grid row ``row``: one attenuator column, or ``depth``
+    (default: the mesh's) MZI columns and the output phase screen, every output phase
+    plus ``phase_shift_rad`` (a constant phase of the whole stage)."""
+    if isinstance(stage, DiagonalStage):
+        return [
+            (
                 "attenuator",
                 [
                     Instance(
                         name=f"{prefix}_{stage.name}_att_m{m}",
                         component="attenuator",
                         column=0,
-                        mode=m,
+                        mode=row + m,
                         settings=(("amplitude", float(a)), ("phase_rad", float(p))),
                     )
                     for m, (a, p) in enumerate(zip(stage.amplitude, stage.phase_rad, strict=True))
                 ],
             )
-            continue
-        yield from _mesh_columns(stage, prefix)
-
-
-def _mesh_columns(stage: MeshStage, prefix: str) -> Iterator[tuple[str, list[Instance]]]:
+        ]
     mesh = stage.mesh
-    by_column: list[list[Instance]] = [[] for _ in range(mesh.depth)]
+    by_column: list[list[Instance]] = [[] for _ in range(mesh.depth if depth is None else depth)]
     for k in range(mesh.n_mzis):
         c = int(mesh.columns[k])
         by_column[c].append(
@@ -233,30 +275,156 @@ def _mesh_columns(stage: MeshStage, prefix: str) -> Iterator[tuple[str, list[Ins
                 name=stage.mzi_ids[k],
                 component="mzi",
                 column=c,
-                mode=int(mesh.modes[k]),
+                mode=row + int(mesh.modes[k]),
                 settings=(("theta_rad", float(mesh.theta_rad[k])), ("phi_rad", float(mesh.phi_rad[k]))),
             )
         )
-    for column in by_column:
-        yield "mzi", column
-    yield (
-        "phase_shifter",
-        [
-            Instance(
-                name=f"{prefix}_{stage.name}_ps_m{m}",
-                component="phase_shifter",
-                column=0,
-                mode=m,
-                settings=(("phase_rad", float(p)),),
+    screen = [
+        Instance(
+            name=f"{prefix}_{stage.name}_ps_m{m}",
+            component="phase_shifter",
+            column=0,
+            mode=row + m,
+            settings=(("phase_rad", float(p + phase_shift_rad)),),
+        )
+        for m, p in enumerate(mesh.output_phases_rad)
+    ]
+    return [*(("mzi", column) for column in by_column), ("phase_shifter", screen)]
+
+
+# --- segmented layers ---------------------------------------------------------------
+
+
+def _segmented_grid(layer: Layer, prefix: str) -> tuple[int, list[Column], list[int], list[int]]:
+    """Rows, columns, input rows and output rows of a segmented layer (module docstring)."""
+    k = layer.block_size
+    assert k is not None
+    n_out, n_in = layer.shape
+    fan_out, fan_in = -(-n_out // k), -(-n_in // k)
+    tiles = sorted(layer.blocks, key=lambda b: (b.row_offset, b.col_offset))
+    kinds = [type(s) for s in tiles[0].stages]
+    if any([type(s) for s in b.stages] != kinds for b in tiles):
+        raise InputError(f"layer {layer.name!r}: its blocks have different stage sequences")
+    offsets = list(itertools.accumulate((_block_rows(b) for b in tiles), initial=0))
+    n = max(n_in * fan_out, offsets[-1], n_out * fan_in)
+    split, _ = _split_chain(fan_out)
+    merge, _ = _merge_chain(fan_in)
+    columns: list[Column] = []
+    for col, (mode, theta) in enumerate(split):
+        columns.append(
+            ("mzi", [_fixed_mzi(prefix, "FO", col, j * fan_out + mode, theta) for j in range(n_in)])
+        )
+    to_tiles, from_tiles = [], []
+    for t, b in enumerate(tiles):
+        r, c = b.row_offset // k, b.col_offset // k
+        to_tiles += [((c * k + m) * fan_out + r, offsets[t] + m) for m in range(b.shape[1])]
+        from_tiles += [(offsets[t] + m, (r * k + m) * fan_in + c) for m in range(b.shape[0])]
+    columns += _permutation_columns(to_tiles, n, prefix, "P1")
+    shifts = tile_phase_shifts(layer)
+    for i, kind in enumerate(kinds):
+        depth = max(b.stages[i].mesh.depth for b in tiles) if kind is MeshStage else None
+        per_tile = []
+        for t, b in enumerate(tiles):
+            shift = shifts.get(b.stages[i].name, 0.0)
+            per_tile.append(
+                _stage_columns(b.stages[i], prefix, row=offsets[t], phase_shift_rad=shift, depth=depth)
             )
-            for m, p in enumerate(mesh.output_phases_rad)
-        ],
+        for parts in zip(*per_tile, strict=True):
+            columns.append((parts[0][0], [inst for _, insts in parts for inst in insts]))
+    columns += _permutation_columns(from_tiles, n, prefix, "P2")
+    for col, (mode, theta) in enumerate(merge):
+        columns.append(
+            ("mzi", [_fixed_mzi(prefix, "FI", col, i * fan_in + mode, theta) for i in range(n_out)])
+        )
+    return n, columns, [j * fan_out for j in range(n_in)], [i * fan_in for i in range(n_out)]
+
+
+def tile_phase_shifts(layer: Layer) -> dict[str, float]:
+    """Segmented layers: the phase the netlist adds to the output screen of each tile's
+    last mesh stage (by stage name), cancelling the tile's fan-out and fan-in phase;
+    empty for other layers."""
+    k = layer.block_size
+    if k is None:
+        return {}
+    _, split_gain = _split_chain(-(-layer.shape[0] // k))
+    _, merge_gain = _merge_chain(-(-layer.shape[1] // k))
+    out = {}
+    for b in layer.blocks:
+        last_mesh = [s for s in b.stages if isinstance(s, MeshStage)][-1]
+        gain = split_gain[b.row_offset // k] * merge_gain[b.col_offset // k]
+        out[last_mesh.name] = -float(np.angle(gain))
+    return out
+
+
+def _block_rows(block: Block) -> int:
+    """Grid rows of a tile: its widest stage."""
+    return max(s.n_modes for s in block.stages)
+
+
+def _fixed_mzi(prefix: str, tag: str, column: int, row: int, theta_rad: float) -> Instance:
+    return Instance(
+        name=f"{prefix}_{tag}_c{column}_m{row}",
+        component="mzi",
+        column=0,
+        mode=row,
+        settings=(("theta_rad", theta_rad), ("phi_rad", 0.0)),
     )
 
 
-def _fill_column(
-    kind_and_active: tuple[str, list[Instance]], column: int, n: int, prefix: str
-) -> list[Instance]:
+def _split_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex128]]:
+    """Fan-out of one input on local row 0 to rows 0..n-1: MZI ``col`` on rows (col,
+    col+1) keeps 1/(n - col) of its upper input's power on the upper row
+    (``sin^2(theta/2)``, mzi.py); returns (row, theta) per column and the amplitude on
+    each row (all of modulus 1/sqrt(n))."""
+    chain = [(col, 2 * math.asin(math.sqrt(1 / (n - col)))) for col in range(n - 1)]
+    field = np.zeros(n, dtype=np.complex128)
+    field[0] = 1.0
+    for row, theta in chain:
+        field[row : row + 2] = mzi_matrix(theta, 0.0) @ field[row : row + 2]
+    return chain, field
+
+
+def _merge_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex128]]:
+    """Fan-in of rows 0..n-1 into row 0, from the bottom up: MZI ``col`` on rows (n-2-col,
+    n-1-col) adds its upper input with weight ``sin(theta/2) = 1/sqrt(col+2)`` to the sum
+    of the col+1 rows below; returns (row, theta) per column and the weight of each row
+    in row 0's output (all of modulus 1/sqrt(n))."""
+    chain = [(n - 2 - col, 2 * math.asin(math.sqrt(1 / (col + 2)))) for col in range(n - 1)]
+    transfer = np.eye(n, dtype=np.complex128)
+    for row, theta in chain:
+        transfer[row : row + 2] = mzi_matrix(theta, 0.0) @ transfer[row : row + 2]
+    return chain, transfer[0]
+
+
+def _permutation_columns(moves: list[tuple[int, int]], n: int, prefix: str, tag: str) -> list[Column]:
+    """Crossing columns that move the light on row ``a`` to row ``b`` for each (a, b):
+    an odd-even transposition sort (at most n columns); rows without light keep their
+    order, so they never cross each other."""
+    target = dict(moves)
+    free = iter(sorted(set(range(n)) - set(target.values())))
+    labels = [target[row] if row in target else next(free) for row in range(n)]
+    columns: list[Column] = []
+    for step in range(n + 1):
+        if labels == sorted(labels):
+            break
+        swaps = [row for row in range(step % 2, n - 1, 2) if labels[row] > labels[row + 1]]
+        for row in swaps:
+            labels[row], labels[row + 1] = labels[row + 1], labels[row]
+        if swaps:
+            x = len(columns)
+            columns.append(
+                (
+                    "crossing",
+                    [
+                        Instance(name=f"{prefix}_{tag}_x{x}_m{row}", component="crossing", column=0, mode=row)
+                        for row in swaps
+                    ],
+                )
+            )
+    return columns
+
+
+def _fill_column(kind_and_active: Column, column: int, n: int, prefix: str) -> list[Instance]:
     """Place the active instances in ``column`` and fill the free rows with bypasses."""
     kind, active = kind_and_active
     placed = [

@@ -31,13 +31,13 @@ import numpy as np
 import numpy.typing as npt
 
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import Instance, Netlist, layer_netlist
+from optinc_compiler.netlist import TWO_ROW, Instance, Netlist, layer_netlist
 from optinc_compiler.program import Layer
 from pdk.tech import PORTS
 
 MODEL_SETS = ("ideal", "pdk")
 #: Cells with two rows (upper = mode m, lower = m+1); every other cell has one row.
-TWO_BY_TWO = frozenset({"mzi"})
+TWO_BY_TWO = TWO_ROW
 #: Settings a Monte Carlo sample perturbs, per cell kind (``pdk.models`` declares them);
 #: every other cell (waveguides, bypasses) gets an extra loss only.
 ERROR_SETTINGS: dict[str, tuple[str, ...]] = {

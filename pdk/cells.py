@@ -226,6 +226,82 @@ def phase_shifter_bypass() -> gf.Component:
     return c
 
 
+def _arm_centre(arm: tech.CrossingArm, pitch_um: float, n_points: int) -> list[tuple[float, float, float]]:
+    """Centre line (x, y, tangent angle) of a crossing arm from (0, 0) down to
+    (dx, -pitch): a 45 deg arc, the diagonal (between the two arcs' inner ends), an arc."""
+    r, quarter = arm.radius_um, math.pi / 4
+    first = [
+        (r * math.sin(t), -r * (1 - math.cos(t)), -t)
+        for t in (quarter * i / n_points for i in range(n_points + 1))
+    ]
+    second = [(arm.dx_um - x, -pitch_um - y, a) for x, y, a in reversed(first)]
+    return first + second
+
+
+def _outline(centre: list[tuple[float, float, float]], width_um: float) -> list[tuple[float, float]]:
+    """Polygon of a waveguide of ``width_um`` along a centre line (x, y, tangent angle)."""
+    w = width_um / 2
+    left = [(x - w * math.sin(a), y + w * math.cos(a)) for x, y, a in centre]
+    right = [(x + w * math.sin(a), y - w * math.cos(a)) for x, y, a in centre]
+    return left + right[::-1]
+
+
+def _crossing_taper(arm: tech.CrossingArm, pitch_um: float, sign: float) -> list[tuple[float, float]]:
+    """The widened diagonal of one arm (``sign`` -1 descending, +1 rising): a hexagon
+    from the strip width at the diagonal's ends to ``CROSSING.centre_width_um`` at the
+    crossing point (dx / 2, -pitch / 2)."""
+    half, w, wide = arm.diagonal_um / 2, tech.WAVEGUIDE.width_um / 2, tech.CROSSING.centre_width_um / 2
+    local = [(-half, w), (0.0, wide), (half, w), (half, -w), (0.0, -wide), (-half, -w)]
+    s = math.sqrt(0.5)
+    cx, cy = arm.dx_um / 2, -pitch_um / 2
+    # axis (s, sign s), normal (-sign s, s)
+    return [(cx + s * u - sign * s * v, cy + sign * s * u + s * v) for u, v in local]
+
+
+@gf.cell
+def crossing(row_pitch_um: float = tech.GRID.row_pitch_um, n_points: int = 48) -> gf.Component:
+    """Waveguide crossing of rows m (y = 0) and m+1 (``pdk.tech.Crossing``): o2 -> o4
+    (upper in, lower out) and o1 -> o3, the arms crossing at 90 deg at the centre::
+
+        o2 ==\\    //== o3
+               \\//        row m
+               //\\        row m+1
+        o1 ==//    \\== o4
+    """
+    arm = tech.crossing_arm(row_pitch_um)
+    down = _arm_centre(arm, row_pitch_um, n_points)
+    up = [(x, -row_pitch_um - y, -a) for x, y, a in down]
+    c = gf.Component()
+    width = tech.WAVEGUIDE.width_um
+    for centre, sign in ((down, -1.0), (up, 1.0)):
+        c.add_polygon(_outline(centre, width), layer="WG")
+        c.add_polygon(_crossing_taper(arm, row_pitch_um, sign), layer="WG")
+    p = tech.PORTS
+    for name, x, y, orientation in (
+        (p.upper_in, 0.0, 0.0, 180),
+        (p.lower_in, 0.0, -row_pitch_um, 180),
+        (p.upper_out, arm.dx_um, 0.0, 0),
+        (p.lower_out, arm.dx_um, -row_pitch_um, 0),
+    ):
+        c.add_port(name, center=(x, y), width=width, orientation=orientation, layer="WG")
+    c.info["path_length_um"] = arm.length_um
+    return c
+
+
+@gf.cell
+def crossing_bypass(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
+    """One row through a crossing column (o1 -> o2): an S-bend up, one back down and a
+    straight, with a crossing arm's x length and path length."""
+    dx, dy, straight = tech.crossing_bypass_sbend(row_pitch_um)
+    c = gf.Component()
+    parts = [("up", sbend(dx_um=dx, dy_um=dy)), ("down", sbend(dx_um=dx, dy_um=-dy))]
+    if straight > 0:
+        parts.append(("straight", gf.components.straight(length=straight)))
+    _draw_row(c, parts, y_um=0.0, ports=("o1", "o2"))
+    c.info["path_length_um"] = tech.crossing_arm(row_pitch_um).length_um
+    return c
+
+
 def _arc(radius_um: float, half_angle_rad: float, n_points: int) -> list[tuple[float, float]]:
     """Points of an arc centred on the origin, from +half_angle to -half_angle."""
     return [
@@ -376,6 +452,8 @@ GRID_CELLS = {
     "attenuator_bypass": attenuator_bypass,
     "phase_shifter": phase_shifter,
     "phase_shifter_bypass": phase_shifter_bypass,
+    "crossing": crossing,
+    "crossing_bypass": crossing_bypass,
 }
 
 #: Netlist cell name -> cell function of the I/O (couplers and their fan waveguides).

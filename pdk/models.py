@@ -220,6 +220,30 @@ def mmi2x2(*, wl: Any = WL, ideal: bool = False, mmi: tech.Mmi = tech.MMI) -> SD
     )
 
 
+def crossing(
+    *, wl: Any = WL, loss_dB: Any = 0.0, ideal: bool = False, row_pitch_um: float = tech.GRID.row_pitch_um
+) -> SDict:
+    """Waveguide crossing (``pdk.tech.Crossing``): ``o2 -> o4`` and ``o1 -> o3`` with the
+    arm's propagation and ``excess_loss_dB``, ``crosstalk_dB`` into the straight-through
+    ports; ideal: a lossless swap."""
+    ones = jnp.ones_like(jnp.asarray(wl, dtype=complex))
+    if ideal:
+        through, leak = _extra_loss(loss_dB) * ones, 0.0 * ones
+    else:
+        prop = _extra_loss(loss_dB) * _propagation(wl, tech.crossing_arm(row_pitch_um).length_um)
+        through = prop * 10 ** (-tech.CROSSING.excess_loss_dB / 20)
+        leak = prop * 10 ** (tech.CROSSING.crosstalk_dB / 20)
+    p = tech.PORTS
+    return _reciprocal(
+        {
+            (p.upper_in, p.upper_out): leak,
+            (p.lower_in, p.upper_out): through,
+            (p.upper_in, p.lower_out): through,
+            (p.lower_in, p.lower_out): leak,
+        }
+    )
+
+
 def bond_pad(*, wl: Any = WL) -> SDict:
     """A pad has no optical ports; its electrical port is declared."""
     return _electrical(1)
@@ -245,6 +269,8 @@ def models(*, ideal: bool = False) -> dict[str, Callable[..., SDict]]:
         "attenuator_bypass": partial(bypass, length_um=tech.attenuator_path_um(), **kw),
         "phase_shifter": partial(phase_shifter, **kw),
         "phase_shifter_bypass": partial(bypass, length_um=tech.phase_shifter_path_um(), **kw),
+        "crossing": partial(crossing, **kw),
+        "crossing_bypass": partial(bypass, length_um=tech.crossing_arm().length_um, **kw),
         "straight": partial(straight, **kw),
         "grating_coupler": partial(grating_coupler, ideal=ideal),
         "edge_coupler": partial(edge_coupler, ideal=ideal),

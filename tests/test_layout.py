@@ -3,6 +3,8 @@ against the netlist (layout versus schematic), deterministic GDS, CLI."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import subprocess
 import sys
 
@@ -68,6 +70,7 @@ def test_grid_cells_have_manhattan_ports_on_polygon_edges(name):
         ("attenuator_bypass", 1, tech.attenuator_path_um()),
         ("phase_shifter", 1, tech.phase_shifter_path_um()),
         ("phase_shifter_bypass", 1, tech.phase_shifter_path_um()),
+        ("crossing_bypass", 1, tech.crossing_arm().length_um),
     ],
 )
 def test_drawn_waveguide_length_is_the_modelled_path_length(cell, rows, path_um):
@@ -96,6 +99,33 @@ def test_layout_connectivity_equals_the_netlist(shape, method, topology):
     assert set(extracted["instances"]) == {i.name for i in schematic.instances}
     for inst in schematic.instances:
         assert extracted["instances"][inst.name]["component"] == inst.component
+    nets = {frozenset((n["p1"], n["p2"])) for n in extracted["nets"]}
+    assert nets == {frozenset(c) for c in schematic.connections}
+    assert extracted["ports"] == dict(schematic.ports)
+
+
+def test_crossing_arm_is_the_modelled_path_and_crosses_at_right_angles():
+    pitch = tech.GRID.row_pitch_um
+    arm = tech.crossing_arm(pitch)
+    centre = cells._arm_centre(arm, pitch, 4000)
+    length = sum(math.dist(p[:2], q[:2]) for p, q in itertools.pairwise(centre))
+    assert length == pytest.approx(arm.length_um, rel=1e-6)
+    assert centre[0][:2] == (0.0, 0.0)
+    assert centre[-1][:2] == pytest.approx((arm.dx_um, -pitch), abs=1e-9)
+    assert round(arm.dx_um, 3) == arm.dx_um  # on the grid
+    # the diagonal (between the arcs) runs at -45 deg through the cell's centre
+    (x0, y0, a0), (x1, y1, a1) = centre[len(centre) // 2 - 1], centre[len(centre) // 2]
+    assert a0 == a1 == pytest.approx(-math.pi / 4)
+    assert math.dist((x0, y0), (x1, y1)) == pytest.approx(arm.diagonal_um)
+    assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((arm.dx_um / 2, -pitch / 2))
+
+
+def test_segmented_layout_connectivity_equals_the_netlist():
+    w = np.random.default_rng(4).normal(size=(6, 7))
+    layer = compile_layer("fc1", w, CompileOptions(method="ud-segmented", block_size=4))
+    schematic = layer_netlist(layer)
+    extracted = layer_component(schematic, route=False).get_netlist(on_dangling_port="ignore")
+    assert set(extracted["instances"]) == {i.name for i in schematic.instances}
     nets = {frozenset((n["p1"], n["p2"])) for n in extracted["nets"]}
     assert nets == {frozenset(c) for c in schematic.connections}
     assert extracted["ports"] == dict(schematic.ports)

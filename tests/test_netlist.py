@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import haar
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optinc_compiler.compiler import CompileOptions, compile_layer
 from optinc_compiler.errors import InputError
@@ -29,7 +33,9 @@ def propagate(netlist: Netlist, n_in: int, n_out: int) -> np.ndarray:
                     return fields[key]
                 return fields.get(incoming.get(key, ""), 0.0)
 
-            if inst.component == "mzi":
+            if inst.component == "crossing":  # upper in (o2) -> lower out (o4), o1 -> o3
+                fields[f"{inst.name},o4"], fields[f"{inst.name},o3"] = field("o2"), field("o1")
+            elif inst.component == "mzi":
                 p = lambda x: np.diag([np.exp(1j * x), 1])  # noqa: E731
                 t = b @ p(st["theta_rad"]) @ b @ p(st["phi_rad"])
                 upper, lower = t @ np.array([field("o2"), field("o1")])
@@ -107,10 +113,80 @@ def test_netlist_dict_is_sax_style():
     }
 
 
-def test_segmented_layers_are_refused_for_now():
-    layer = compile_layer("s", np.ones((4, 4)), CompileOptions(method="ud-segmented", block_size=2))
-    with pytest.raises(InputError, match=r"layer 's' is ud-segmented; layout and simulation of segmented"):
-        layer_netlist(layer)
+@settings(max_examples=30, deadline=None)
+@given(
+    n_out=st.integers(1, 9),
+    n_in=st.integers(1, 9),
+    block=st.integers(2, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_segmented_netlist_realises_the_layer_over_the_splitting_loss(n_out, n_in, block, seed):
+    """Fan-out, crossings, tiles, crossings, fan-in: the layer's matrix / sqrt(R C)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(n_out, n_in)) + 1j * rng.normal(size=(n_out, n_in))
+    layer = compile_layer("s", w, CompileOptions(method="ud-segmented", block_size=block, max_iter=20))
+    netlist = layer_netlist(layer)
+    fan = math.sqrt(math.ceil(n_out / block) * math.ceil(n_in / block))
+    got = layer.scale * fan * propagate(netlist, n_in, n_out)
+    np.testing.assert_allclose(got, layer.matrix(), atol=1e-10)
+    occupancy = np.zeros((netlist.n_columns, netlist.n_modes), dtype=int)
+    for inst in netlist.instances:
+        for row in inst.rows:
+            occupancy[inst.column, row] += 1
+    assert np.all(occupancy == 1)
+    assert len({i.name for i in netlist.instances}) == len(netlist.instances)
+
+
+def test_segmented_netlist_sections_ports_and_names():
+    layer = compile_layer("s", np.ones((8, 8)), CompileOptions(method="ud-segmented", block_size=4))
+    netlist = layer_netlist(layer)
+    ports = dict(netlist.ports)
+    # inputs enter every second row (R = 2 copies), outputs leave every second row (C = 2)
+    assert ports["in3"] == "s_FO_c0_m6,o2"
+    assert ports["out3"] == "s_FI_c0_m6,o3"
+    kinds = {}
+    for inst in netlist.instances:
+        kinds.setdefault(inst.column, set()).add(inst.component)
+    sections = [
+        sorted(kinds[c] - {"mzi_bypass", "crossing_bypass", "attenuator_bypass"}) for c in sorted(kinds)
+    ]
+    assert sections[0] == ["mzi"]  # the fan-out chain
+    assert sections[-1] == ["mzi"]  # the fan-in chain
+    assert ["attenuator"] in sections
+    assert ["crossing"] in sections
+    program_mzis = {mid for s in layer.stages if hasattr(s, "mzi_ids") for mid in s.mzi_ids}
+    fan_mzis = {i.name for i in netlist.instances if i.component == "mzi"} - program_mzis
+    assert len(fan_mzis) == 8 + 8  # one splitter per input, one combiner per output
+    assert all(name.startswith(("s_FO_c0_", "s_FI_c0_")) for name in fan_mzis)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_fan_chains_split_and_merge_evenly(n):
+    from optinc_compiler.netlist import _merge_chain, _split_chain
+
+    split, a = _split_chain(n)
+    merge, b = _merge_chain(n)
+    assert len(split) == len(merge) == n - 1
+    np.testing.assert_allclose(np.abs(a), 1 / np.sqrt(n), atol=1e-12)
+    np.testing.assert_allclose(np.abs(b), 1 / np.sqrt(n), atol=1e-12)
+
+
+def test_permutation_columns_move_every_lit_row_and_never_cross_dark_rows():
+    from optinc_compiler.netlist import _permutation_columns
+
+    moves = [(0, 5), (1, 2), (4, 0), (6, 1)]
+    columns = _permutation_columns(moves, 8, "p", "P1")
+    position = {row: row for row in range(8)}  # start row -> where its light is now
+    at = {row: row for row in range(8)}  # grid row -> start row of the light there
+    for kind, crossings in columns:
+        assert kind == "crossing"
+        for inst in crossings:
+            a, b = at[inst.mode], at[inst.mode + 1]
+            assert a in dict(moves) or b in dict(moves), "two dark rows crossed"
+            at[inst.mode], at[inst.mode + 1] = b, a
+            position[a], position[b] = inst.mode + 1, inst.mode
+    assert {src: position[src] for src, _ in moves} == dict(moves)
+    assert sorted(position.values()) == list(range(8))
 
 
 def test_io_is_opt_in_and_adds_fans_and_couplers():

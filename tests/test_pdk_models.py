@@ -62,6 +62,32 @@ def test_flat_sax_circuit_of_the_netlist_equals_the_program(shape, method):
     np.testing.assert_allclose(layer.scale * got, layer.matrix(), atol=1e-9)
 
 
+def test_flat_sax_circuit_of_a_segmented_layer_equals_the_program_over_the_splitting_loss():
+    w = np.random.default_rng(8).normal(size=(5, 6))
+    layer = compile_layer("L", w, CompileOptions(method="ud-segmented", block_size=4))
+    circuit, _ = sax.circuit(layer_netlist(layer).to_dict(), models=pm.models(ideal=True))
+    s = circuit()
+    got = np.array([[s[f"in{j}", f"out{i}"] for j in range(6)] for i in range(5)])
+    np.testing.assert_allclose(layer.scale * 2 * got, layer.matrix(), atol=1e-9)  # R = C = 2
+
+
+def test_crossing_model_swaps_rows_with_its_loss_and_crosstalk():
+    p = tech.PORTS
+    ideal = pm.crossing(ideal=True)
+    assert abs(ideal[p.upper_in, p.lower_out]) == abs(ideal[p.lower_in, p.upper_out]) == 1.0
+    assert abs(ideal[p.upper_in, p.upper_out]) == 0.0
+    real = pm.crossing(wl=tech.WL_CENTER_UM)
+    loss_dB = -20 * np.log10(abs(complex(real[p.upper_in, p.lower_out])))
+    arm_dB = tech.WAVEGUIDE.loss_dB_cm * tech.crossing_arm().length_um * 1e-4
+    assert loss_dB == pytest.approx(tech.CROSSING.excess_loss_dB + arm_dB)
+    leak_dB = 20 * np.log10(abs(complex(real[p.upper_in, p.upper_out])))
+    assert leak_dB == pytest.approx(tech.CROSSING.crosstalk_dB - arm_dB)
+    bypass = pm.models()["crossing_bypass"](wl=tech.WL_CENTER_UM)
+    # the bypass has the arm's length: the same propagation phase
+    ratio = complex(real[p.upper_in, p.lower_out]) / complex(bypass["o1", "o2"])
+    assert np.angle(ratio) == pytest.approx(0.0, abs=1e-12)
+
+
 def test_pdk_models_keep_a_uniform_column_phase():
     """Bypasses have the optical length of their cell: with lossless PDK models the
     matrix is the program's up to one global phase and the coupler losses."""

@@ -14,7 +14,7 @@ gf = pytest.importorskip("gdsfactory")
 kdb = pytest.importorskip("klayout.db")
 
 from optinc_compiler.cli import main  # noqa: E402
-from optinc_compiler.compiler import CompileOptions, compile_weights  # noqa: E402
+from optinc_compiler.compiler import CompileOptions, compile_layer, compile_weights  # noqa: E402
 from optinc_compiler.drc import check_gds  # noqa: E402
 from optinc_compiler.errors import InputError  # noqa: E402
 from optinc_compiler.io import NamedMatrix  # noqa: E402
@@ -71,11 +71,14 @@ def test_too_many_heaters_in_a_column_is_a_clear_error():
         plan_routing(heaters, n_rows=40, y_top_um=10.0, y_bottom_um=-1200.0)
 
 
-def _chip(tmp_path, shape, method, topology, name="chip.gds", io="grating", pads="auto", lvs=False):
+def _chip(
+    tmp_path, shape, method, topology, name="chip.gds", io="grating", pads="auto", lvs=False, block_size=8
+):
     """Lay out one compiled layer (and, with ``lvs``, check that LVS finds it equal)."""
     rng = np.random.default_rng(1)
     w = haar(shape[0], 2) if method == "unitary" else rng.normal(size=shape)
-    program = compile_weights([NamedMatrix("fc1", w)], CompileOptions(method=method, topology=topology))
+    options = CompileOptions(method=method, topology=topology, block_size=block_size)
+    program = compile_weights([NamedMatrix("fc1", w)], options)
     path = tmp_path / name
     write_layout(program, path, io=io, pads=pads)
     if lvs:
@@ -107,6 +110,18 @@ def test_routed_non_square_svd_layer_is_clean(tmp_path, io):
     assert report.clean, report.violations[:3]
     # V: 10 MZIs + 5 phases, S: 3 attenuators (2 heaters), U: 3 MZIs + 3 phases
     assert report.n_heaters == 2 * 10 + 5 + 2 * 3 + 2 * 3 + 3
+
+
+@pytest.mark.parametrize(("shape", "io"), [((8, 8), "grating"), ((5, 7), "edge")])
+def test_routed_segmented_layer_is_clean(tmp_path, shape, io):
+    """Fan-out and fan-in MZIs, crossings and tiles: DRC, connectivity and LVS clean."""
+    report = check_gds(_chip(tmp_path, shape, "ud-segmented", "clements", io=io, lvs=True, block_size=4))
+    assert report.clean, report.violations[:3]
+    w = np.random.default_rng(1).normal(size=shape)  # as _chip compiles it
+    layer = compile_layer("fc1", w, CompileOptions(method="ud-segmented", block_size=4))
+    fan = shape[0] + shape[1]  # R = C = 2: one splitter per input, one combiner per output
+    screens = sum(s.n_modes for s in layer.stages if hasattr(s, "mzi_ids"))
+    assert report.n_heaters == 2 * (layer.n_mzis + fan) + 2 * layer.n_attenuators + screens
 
 
 def _add_box(path, layer, box_um, out):
