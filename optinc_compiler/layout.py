@@ -31,7 +31,7 @@ from typing import Any
 import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, layer_netlist
+from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist
 from optinc_compiler.program import PhaseProgram, check_output_folder, mzi_id_prefix, write_atomic
 from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
 from pdk import get_pdk, tech
@@ -128,12 +128,12 @@ def layer_component(
             )
         _draw_plan(c, plan)
         c.info["n_pads"] = len(plan.pads)
-    full = netlist
+    full = add_terminators(netlist)
     if io != "none":
         lead_in, lead_out = x_left[0] - c.xmin + IO_CLEARANCE_UM, c.xmax - x_left[-1] + IO_CLEARANCE_UM
-        full = add_io(netlist, IoSpec(io, lead_in_um=round(lead_in, 3), lead_out_um=round(lead_out, 3)))
-        _draw_io(c, full, refs)
-        c.info["n_instances"] = len(full.instances)
+        full = add_io(full, IoSpec(io, lead_in_um=round(lead_in, 3), lead_out_um=round(lead_out, 3)))
+    _draw_io(c, full, refs)
+    c.info["n_instances"] = len(full.instances)
     for port_name, target in full.ports:
         inst_name, inst_port = target.split(",")
         c.add_port(port_name, port=refs[inst_name].ports[inst_port])
@@ -151,8 +151,8 @@ def _check_io(io: str) -> None:
 
 
 def _draw_io(c: gf.Component, netlist: Netlist, refs: dict[str, Any]) -> None:
-    """Place the fans and couplers of ``netlist`` (added to ``refs``), each joined to the
-    port its connection names: inputs west of the grid, outputs east."""
+    """Place the fans, couplers and terminators of ``netlist`` (added to ``refs``), each
+    joined to the port its connection names: inputs west of the grid, outputs east."""
     io_instances = [i for i in netlist.instances if i.component in IO_CELLS]
     partner = {}
     for a, b in netlist.connections:

@@ -152,7 +152,7 @@ def extract_layers(
         # one level: instances are named by their cells' functions (a recursive netlist
         # numbers the cells of one function with different settings: io_fan2, ...)
         extracted = get_netlist(grid, on_dangling_port="ignore")
-        schematic = layer_netlist(layer, io=drawn_io(extracted))
+        schematic = layer_netlist(layer, io=drawn_io(extracted), terminate=True)
         out.append(ExtractedLayer(layer, schematic, extracted, grid))
     return top, tuple(out)
 

@@ -171,8 +171,9 @@ class Netlist:
         }
 
 
-def layer_netlist(layer: Layer, *, io: IoSpec | None = None) -> Netlist:
-    """The grid netlist of one layer; with ``io``, its I/O couplers too."""
+def layer_netlist(layer: Layer, *, io: IoSpec | None = None, terminate: bool = False) -> Netlist:
+    """The grid netlist of one layer; with ``terminate``, the terminators of its unused
+    outputs, and with ``io``, its I/O couplers (the drawn chip has both)."""
     prefix = mzi_id_prefix(layer.name)
     if layer.block_size is None:
         n = max(layer.shape)
@@ -196,7 +197,32 @@ def layer_netlist(layer: Layer, *, io: IoSpec | None = None) -> Netlist:
         connections=tuple(connections),
         ports=tuple(ports),
     )
+    if terminate:
+        netlist = add_terminators(netlist)
     return netlist if io is None else add_io(netlist, io)
+
+
+def add_terminators(netlist: Netlist) -> Netlist:
+    """``netlist`` (a grid without I/O) with a terminator ``{layer}_term_m{row}`` (column
+    ``n_columns``) on every row whose light leaves the last column through no layer port:
+    the rows an svd or unitary layer does not read, the rest of each fan-in's power. Rows
+    without a layer input get no light and stay open."""
+    if netlist.io is not None or any(i.component == "terminator" for i in netlist.instances):
+        raise InputError(f"netlist {netlist.name!r} already has its chip-edge cells")
+    prefix = mzi_id_prefix(netlist.name)
+    used = {port for _, port in netlist.ports}
+    instances, connections = list(netlist.instances), list(netlist.connections)
+    for inst in netlist.instances:
+        if inst.column != netlist.n_columns - 1:
+            continue
+        for row in inst.rows:
+            if inst.port_out(row) not in used:
+                name = f"{prefix}_term_m{row}"
+                instances.append(
+                    Instance(name=name, component="terminator", column=netlist.n_columns, mode=row)
+                )
+                connections.append((inst.port_out(row), f"{name},o1"))
+    return dataclasses.replace(netlist, instances=tuple(instances), connections=tuple(connections))
 
 
 def add_io(netlist: Netlist, io: IoSpec) -> Netlist:
@@ -322,7 +348,8 @@ def _segmented_grid(layer: Layer, prefix: str) -> tuple[int, list[Column], list[
     columns += _permutation_columns(to_tiles, n, prefix, "P1")
     shifts = tile_phase_shifts(layer)
     for i, kind in enumerate(kinds):
-        depth = max(b.stages[i].mesh.depth for b in tiles) if kind is MeshStage else None
+        meshes = [s.mesh for b in tiles if isinstance(s := b.stages[i], MeshStage)]
+        depth = max(m.depth for m in meshes) if meshes else None
         per_tile = []
         for t, b in enumerate(tiles):
             shift = shifts.get(b.stages[i].name, 0.0)
@@ -497,12 +524,15 @@ def heater_roles(component: str) -> tuple[str, ...]:
 
 #: Cells between the layer's grid and the fibre: fans and couplers (2-port, reciprocal).
 IO_CELLS = frozenset({"io_fan", *(cell for cell, _ in IO_COUPLERS.values())})
+#: Cells at the grid's edge that simulation leaves out: the I/O and the terminators.
+EDGE_CELLS = IO_CELLS | {"terminator"}
 
 
 def strip_io(netlist: Netlist) -> Netlist:
-    """The grid alone: I/O fans and couplers removed, each layer port moved to the grid
-    port its chain of I/O cells leads to. The fans are not path-length matched, so their
-    per-port phases belong to the I/O calibration, not to the layer's matrix."""
+    """The grid alone: I/O fans, couplers and terminators removed, each layer port moved
+    to the grid port its chain of I/O cells leads to. The fans are not path-length
+    matched, so their per-port phases belong to the I/O calibration, not to the layer's
+    matrix; terminators only shed light that no port reads."""
     kinds = {i.name: i.component for i in netlist.instances}
     other = {}
     for a, b in netlist.connections:
@@ -521,11 +551,11 @@ def strip_io(netlist: Netlist) -> Netlist:
         raise InputError(f"netlist {netlist.name!r}: the I/O cells form a loop")
 
     def io_port(port: str) -> bool:
-        return kinds.get(port.rsplit(",", 1)[0]) in IO_CELLS
+        return kinds.get(port.rsplit(",", 1)[0]) in EDGE_CELLS
 
     return dataclasses.replace(
         netlist,
-        instances=tuple(i for i in netlist.instances if i.component not in IO_CELLS),
+        instances=tuple(i for i in netlist.instances if i.component not in EDGE_CELLS),
         connections=tuple(c for c in netlist.connections if not (io_port(c[0]) or io_port(c[1]))),
         ports=tuple((name, grid_port(port)) for name, port in netlist.ports),
         io=None,

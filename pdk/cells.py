@@ -107,7 +107,7 @@ def _draw_row(
     for name, cell in parts:
         ref = c.add_ref(cell, name=name)
         ref.move((x - ref.ports["o1"].center[0], y_um - ref.ports["o1"].center[1]))
-        x = ref.ports["o2"].center[0]
+        x = ref.ports["o2"].center[0] if "o2" in {p.name for p in ref.ports} else x  # a terminator ends it
         refs.append(ref)
     if ports is not None:
         c.add_port(ports[0], port=refs[0].ports["o1"])
@@ -118,49 +118,45 @@ def _draw_row(
 def _mzi_rows(
     c: gf.Component, pitch_um: float, upper: tuple[str, str], lower: tuple[str, str] | None
 ) -> None:
-    """Heater, coupler, heater, coupler on the upper row; plain waveguides below."""
+    """Heater, coupler, heater, coupler on the upper row; plain waveguides below. Without
+    ``lower`` ports (an attenuator) the lower arm's output is a dump: it ends in a
+    terminator, beside a straight of the same length on the upper row."""
     plain = gf.components.straight(length=tech.HEATER.length_um)
-    top = _draw_row(
-        c,
-        [
-            ("phi_heater", heater_straight()),
-            ("upper_coupler1", coupler_arm(pitch_um, lower=False)),
-            ("theta_heater", heater_straight()),
-            ("upper_coupler2", coupler_arm(pitch_um, lower=False)),
-        ],
-        y_um=0.0,
-        ports=upper,
-    )
-    _draw_row(
-        c,
-        [
-            ("lower_in", plain),
-            ("lower_coupler1", coupler_arm(pitch_um, lower=True)),
-            ("lower_mid", plain),
-            ("lower_coupler2", coupler_arm(pitch_um, lower=True)),
-        ],
-        y_um=-pitch_um,
-        ports=lower,
-    )
+    upper_parts = [
+        ("phi_heater", heater_straight()),
+        ("upper_coupler1", coupler_arm(pitch_um, lower=False)),
+        ("theta_heater", heater_straight()),
+        ("upper_coupler2", coupler_arm(pitch_um, lower=False)),
+    ]
+    lower_parts = [
+        ("lower_in", plain),
+        ("lower_coupler1", coupler_arm(pitch_um, lower=True)),
+        ("lower_mid", plain),
+        ("lower_coupler2", coupler_arm(pitch_um, lower=True)),
+    ]
+    if lower is None:
+        upper_parts.append(("tail", gf.components.straight(length=tech.TERMINATOR.length_um)))
+        lower_parts.append(("dump", terminator()))
+    top = _draw_row(c, upper_parts, y_um=0.0, ports=upper)
+    _draw_row(c, lower_parts, y_um=-pitch_um, ports=lower)
     for name, ref in (("e1", top[2]), ("e3", top[0])):  # theta e1/e2, phi e3/e4
         c.add_port(name, port=ref.ports["e1"])
         c.add_port(f"e{int(name[1]) + 1}", port=ref.ports["e2"])
 
 
-def _bypass_row(c: gf.Component, pitch_um: float) -> None:
-    """The upper arm's path of an MZI without heaters: same bends, same length."""
+def _bypass_row(c: gf.Component, pitch_um: float, tail_um: float = 0.0) -> None:
+    """The upper arm's path of an MZI without heaters: same bends, same length (and a
+    straight ``tail_um``, as an attenuator's)."""
     plain = gf.components.straight(length=tech.HEATER.length_um)
-    _draw_row(
-        c,
-        [
-            ("in", plain),
-            ("coupler1", coupler_arm(pitch_um, lower=False)),
-            ("mid", plain),
-            ("coupler2", coupler_arm(pitch_um, lower=False)),
-        ],
-        y_um=0.0,
-        ports=("o1", "o2"),
-    )
+    parts = [
+        ("in", plain),
+        ("coupler1", coupler_arm(pitch_um, lower=False)),
+        ("mid", plain),
+        ("coupler2", coupler_arm(pitch_um, lower=False)),
+    ]
+    if tail_um > 0:
+        parts.append(("tail", gf.components.straight(length=tail_um)))
+    _draw_row(c, parts, y_um=0.0, ports=("o1", "o2"))
 
 
 @gf.cell
@@ -185,7 +181,7 @@ def mzi_bypass(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
 @gf.cell
 def attenuator() -> gf.Component:
     """Variable attenuator inside one row: a small MZI used from o1 to o2 (upper arm);
-    its lower arm ends unused."""
+    the light it takes out leaves its lower arm into a terminator."""
     c = gf.Component()
     _mzi_rows(c, tech.ATTENUATOR_ARM_PITCH_UM, upper=("o1", "o2"), lower=None)
     c.info["path_length_um"] = tech.attenuator_path_um()
@@ -196,7 +192,7 @@ def attenuator() -> gf.Component:
 def attenuator_bypass() -> gf.Component:
     """One row through an attenuator column (o1 -> o2)."""
     c = gf.Component()
-    _bypass_row(c, tech.ATTENUATOR_ARM_PITCH_UM)
+    _bypass_row(c, tech.ATTENUATOR_ARM_PITCH_UM, tail_um=tech.TERMINATOR.length_um)
     c.info["path_length_um"] = tech.attenuator_path_um()
     return c
 
@@ -358,6 +354,23 @@ def edge_coupler() -> gf.Component:
 
 
 @gf.cell
+def terminator() -> gf.Component:
+    """Waveguide termination (``pdk.tech.Terminator``): an inverse taper to the tip under
+    the TAPER marker, port o1 (west) only::
+
+        o1 =========------
+    """
+    t = tech.TERMINATOR
+    w, tip = tech.WAVEGUIDE.width_um / 2, t.tip_width_um / 2
+    c = gf.Component()
+    c.add_polygon([(0, -w), (t.length_um, -tip), (t.length_um, tip), (0, w)], layer="WG")
+    c.add_polygon(_box(0, -2.0, t.length_um, 2.0), layer="TAPER")
+    c.add_port("o1", center=(0, 0), width=2 * w, orientation=180, layer="WG")
+    c.info["length_um"] = t.length_um
+    return c
+
+
+@gf.cell
 def io_fan(
     dx_um: float = 40.0, dy_um: float = 0.0, lead_um: float = 0.0, bend_first: bool = True
 ) -> gf.Component:
@@ -456,8 +469,14 @@ GRID_CELLS = {
     "crossing_bypass": crossing_bypass,
 }
 
-#: Netlist cell name -> cell function of the I/O (couplers and their fan waveguides).
-IO_CELLS = {"grating_coupler": grating_coupler, "edge_coupler": edge_coupler, "io_fan": io_fan}
+#: Netlist cell name -> cell function of the chip-edge cells: I/O couplers, their fan
+#: waveguides and the terminators of unused outputs.
+IO_CELLS = {
+    "grating_coupler": grating_coupler,
+    "edge_coupler": edge_coupler,
+    "io_fan": io_fan,
+    "terminator": terminator,
+}
 
 #: Building blocks for designers' own circuits (each with a sax model of the same name).
 PARTS = {

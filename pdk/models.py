@@ -244,6 +244,12 @@ def crossing(
     )
 
 
+def terminator(*, wl: Any = WL) -> SDict:
+    """Waveguide termination: what enters o1 is shed; its port is declared (the
+    reflection, below ``tech.TERMINATOR.reflection_dB``, is not simulated)."""
+    return {("o1", "o1"): 0.0 * jnp.ones_like(jnp.asarray(wl, dtype=complex))}
+
+
 def bond_pad(*, wl: Any = WL) -> SDict:
     """A pad has no optical ports; its electrical port is declared."""
     return _electrical(1)
@@ -275,6 +281,7 @@ def models(*, ideal: bool = False) -> dict[str, Callable[..., SDict]]:
         "grating_coupler": partial(grating_coupler, ideal=ideal),
         "edge_coupler": partial(edge_coupler, ideal=ideal),
         "io_fan": partial(io_fan, **kw),
+        "terminator": terminator,
         "directional_coupler": partial(directional_coupler, **kw),
         "mmi2x2": partial(mmi2x2, ideal=ideal),
         "bond_pad": bond_pad,

@@ -235,9 +235,27 @@ def mzi_path_um(row_pitch_um: float = GRID.row_pitch_um) -> float:
 ATTENUATOR_ARM_PITCH_UM = 10.0
 
 
+@dataclass(frozen=True)
+class Terminator:
+    """End of a waveguide that carries unwanted light (cell ``terminator``: unused grid
+    outputs; inside the attenuators, their dump arm): an inverse taper to
+    ``tip_width_um`` over ``length_um`` under the TAPER marker. The mode spreads into the
+    cladding and radiates instead of reflecting from an open end. Optics: a declared
+    port; the reflection (below ``reflection_dB`` for such tapers) is stated, not
+    simulated."""
+
+    length_um: float = 40.0
+    tip_width_um: float = 0.18
+    reflection_dB: float = -40.0
+
+
+TERMINATOR = Terminator()
+
+
 def attenuator_path_um() -> float:
-    """Path length of the through row of an attenuator cell (and its bypass)."""
-    return mzi_path_um(ATTENUATOR_ARM_PITCH_UM)
+    """Path length of the through row of an attenuator cell (and its bypass): the small
+    MZI, then a straight beside the terminator of its dump arm."""
+    return mzi_path_um(ATTENUATOR_ARM_PITCH_UM) + TERMINATOR.length_um
 
 
 #: Plain waveguide on each side of an output phase shifter's heater.

@@ -75,10 +75,15 @@ def test_grid_cells_have_manhattan_ports_on_polygon_edges(name):
 )
 def test_drawn_waveguide_length_is_the_modelled_path_length(cell, rows, path_um):
     """Area / width of the drawn core = path length: the bypasses match their cells,
-    so every row of a column has the same propagation phase."""
+    so every row of a column has the same propagation phase. (An attenuator's dump arm
+    ends in a terminator: a taper, narrower than the strip, as long as the upper row's
+    tail.)"""
     wg, dbu = _region(cells.GRID_CELLS[cell](), "WG")
-    drawn_um = wg.area() * dbu * dbu / tech.WAVEGUIDE.width_um / rows
-    assert drawn_um == pytest.approx(path_um, rel=2e-4)
+    area_um2 = wg.area() * dbu * dbu
+    if cell == "attenuator":
+        t, w = tech.TERMINATOR, tech.WAVEGUIDE.width_um
+        area_um2 += t.length_um * (w - (w + t.tip_width_um) / 2)  # as if a strip
+    assert area_um2 / tech.WAVEGUIDE.width_um / rows == pytest.approx(path_um, rel=2e-4)
 
 
 @pytest.mark.parametrize(
@@ -94,8 +99,8 @@ def test_layout_connectivity_equals_the_netlist(shape, method, topology):
     rng = np.random.default_rng(0)
     w = haar(shape[0], 1) if method == "unitary" else rng.normal(size=shape)
     layer = compile_layer("fc1", w, CompileOptions(method=method, topology=topology))
-    schematic = layer_netlist(layer)
-    extracted = layer_component(schematic).get_netlist(on_dangling_port="ignore")
+    extracted = layer_component(layer_netlist(layer)).get_netlist(on_dangling_port="ignore")
+    schematic = layer_netlist(layer, terminate=True)  # the layout ends unused outputs
     assert set(extracted["instances"]) == {i.name for i in schematic.instances}
     for inst in schematic.instances:
         assert extracted["instances"][inst.name]["component"] == inst.component
@@ -123,8 +128,10 @@ def test_crossing_arm_is_the_modelled_path_and_crosses_at_right_angles():
 def test_segmented_layout_connectivity_equals_the_netlist():
     w = np.random.default_rng(4).normal(size=(6, 7))
     layer = compile_layer("fc1", w, CompileOptions(method="ud-segmented", block_size=4))
-    schematic = layer_netlist(layer)
-    extracted = layer_component(schematic, route=False).get_netlist(on_dangling_port="ignore")
+    extracted = layer_component(layer_netlist(layer), route=False).get_netlist(on_dangling_port="ignore")
+    schematic = layer_netlist(layer, terminate=True)
+    # every row but the 6 outputs ends in a terminator (fan-in rests, spare tile rows)
+    assert sum(i.component == "terminator" for i in schematic.instances) == schematic.n_modes - 6
     assert set(extracted["instances"]) == {i.name for i in schematic.instances}
     nets = {frozenset((n["p1"], n["p2"])) for n in extracted["nets"]}
     assert nets == {frozenset(c) for c in schematic.connections}
@@ -247,7 +254,9 @@ def test_layout_with_io_connectivity_equals_the_io_netlist(io):
     schematic = layer_netlist(
         layer,
         io=IoSpec(io, lead_in_um=fans["fc1_fan_in0"]["lead_um"], lead_out_um=fans["fc1_fan_out0"]["lead_um"]),
+        terminate=True,
     )
+    assert [i.name for i in schematic.instances if i.component == "terminator"] == ["fc1_term_m3"]
     assert {n: i["component"] for n, i in extracted["instances"].items()} == {
         i.name: i.component for i in schematic.instances
     }

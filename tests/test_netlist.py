@@ -189,6 +189,20 @@ def test_permutation_columns_move_every_lit_row_and_never_cross_dark_rows():
     assert sorted(position.values()) == list(range(8))
 
 
+def test_terminators_end_the_unread_outputs_and_simulation_leaves_them_out():
+    from optinc_compiler.netlist import IoSpec, add_terminators, strip_io
+
+    layer = compile_layer("fc1", np.random.default_rng(1).normal(size=(2, 5)), CompileOptions(method="svd"))
+    grid = layer_netlist(layer)
+    chip = layer_netlist(layer, io=IoSpec("edge"), terminate=True)
+    terms = sorted((i.mode, i.column) for i in chip.instances if i.component == "terminator")
+    assert terms == [(row, grid.n_columns) for row in (2, 3, 4)]  # svd reads outputs 0, 1 of 5 rows
+    assert strip_io(chip).instances == grid.instances
+    assert set(strip_io(chip).connections) == set(grid.connections)
+    with pytest.raises(InputError, match="netlist 'fc1' already has its chip-edge cells"):
+        add_terminators(layer_netlist(layer, terminate=True))
+
+
 def test_io_is_opt_in_and_adds_fans_and_couplers():
     from optinc_compiler.netlist import IoSpec
 

@@ -27,3 +27,64 @@ def test_pinned_phases(topology, name, matrix, data_regression, num_regression):
         default_tolerance={"atol": 1e-12, "rtol": 0},
     )
     np.testing.assert_allclose(layer.matrix(), matrix, atol=1e-14)
+
+
+DFT4 = np.exp(-2j * np.pi * np.outer(np.arange(4), np.arange(4)) / 4) / 2
+
+
+def test_pinned_netlist_of_a_4x4_mesh(data_regression):
+    """Instances, cells, grid places, settings (1e-9 rad), connections and ports of the
+    Clements 4x4 DFT: what layout, LVS and simulation share."""
+    from optinc_compiler.netlist import layer_netlist
+
+    layer = compile_layer("dft4", DFT4, CompileOptions(method="unitary"))
+    netlist = layer_netlist(layer, terminate=True)
+    data_regression.check(
+        {
+            "instances": {
+                i.name: {
+                    "component": i.component,
+                    "column": i.column,
+                    "mode": i.mode,
+                    "settings": {k: round(v, 9) for k, v in i.settings},
+                }
+                for i in netlist.instances
+            },
+            "connections": [list(c) for c in sorted(netlist.connections)],
+            "ports": dict(netlist.ports),
+        }
+    )
+
+
+def _cell_record(component) -> dict:
+    """Ports (name, centre, orientation, width, layer, type), bounding box and our info
+    keys of a drawn cell, rounded to the 1 nm grid."""
+    ports = {
+        p.name: {
+            "center_um": [round(float(v), 3) for v in p.center],
+            "orientation": round(float(p.orientation), 3),
+            "width_um": round(float(p.width), 3),
+            "layer": [p.layer_info.layer, p.layer_info.datatype],
+            "port_type": p.port_type,
+        }
+        for p in component.ports
+    }
+    box = component.dbbox()
+    ours = {k: round(float(v), 6) for k, v in component.info.model_dump().items() if k.endswith("_um")}
+    return {
+        "ports": ports,
+        "bbox_um": [round(box.left, 3), round(box.bottom, 3), round(box.right, 3), round(box.top, 3)],
+        "info": ours,
+    }
+
+
+def test_pinned_pdk_cells(data_regression):
+    """Every PDK cell's ports, extent and lengths at its default settings: a geometry
+    change in pdk/ shows up here (regenerate deliberately with ``--force-regen``)."""
+    pytest.importorskip("gdsfactory")
+    from optinc_compiler.layout import activate_pdk
+    from pdk import cells
+
+    activate_pdk()
+    makers = {**cells.GRID_CELLS, **cells.IO_CELLS, **cells.PARTS}
+    data_regression.check({name: _cell_record(make()) for name, make in sorted(makers.items())})
