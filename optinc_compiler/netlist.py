@@ -347,7 +347,7 @@ def _segmented_grid(layer: Layer, prefix: str) -> tuple[int, list[Column], list[
         from_tiles += [(offsets[t] + m, (r * k + m) * fan_in + c) for m in range(b.shape[0])]
     columns += _permutation_columns(to_tiles, n, prefix, "P1")
     shifts = tile_phase_shifts(layer)
-    for i, kind in enumerate(kinds):
+    for i in range(len(kinds)):
         meshes = [s.mesh for b in tiles if isinstance(s := b.stages[i], MeshStage)]
         depth = max(m.depth for m in meshes) if meshes else None
         per_tile = []
