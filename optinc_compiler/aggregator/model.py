@@ -294,13 +294,12 @@ def _init_tiles(sizes: tuple[int, ...], key: jax.Array) -> list[list[dict[str, j
     """``tiles[r][c]`` initialised as a ud layer of ``max(m_r, m_c)`` modes, ``m_c`` inputs."""
     n = len(sizes)
     keys = jax.random.split(key, 3 * n * n)
-    return [
-        [
-            _init_mesh(*keys[3 * (r * n + c) : 3 * (r * n + c) + 3], max(rows, cols), cols)
-            for c, cols in enumerate(sizes)
-        ]
-        for r, rows in enumerate(sizes)
-    ]
+
+    def tile(r: int, c: int) -> dict[str, jax.Array]:
+        i = 3 * (r * n + c)
+        return _init_mesh(keys[i], keys[i + 1], keys[i + 2], max(sizes[r], sizes[c]), sizes[c])
+
+    return [[tile(r, c) for c in range(n)] for r in range(n)]
 
 
 ENCODER_INITS = ("random", "bits")
