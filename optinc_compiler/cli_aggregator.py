@@ -37,7 +37,10 @@ def _spec_options(func: F) -> F:
 
 @aggregator_group.command("train")
 @_spec_options
-@click.option("--layer-type", type=click.Choice(["ud", "svd"]), default="ud", show_default=True)
+@click.option("--layer-type", type=click.Choice(["ud", "svd", "ud-seg"]), default="ud", show_default=True)
+@click.option(
+    "--block-size", type=int, default=None, help="Tile size k of ud-seg layers (1 < k < K); ud-seg only."
+)
 @click.option("--preprocessing", type=click.Choice(["sum", "bitwise"]), default="sum", show_default=True)
 @click.option("--width", "-k", type=int, default=None, help="Modes K per layer  [default: the smallest, b]")
 @click.option("--depth", "-d", type=int, default=1, show_default=True, help="Optical layers D.")
@@ -72,6 +75,7 @@ def train_command(
     servers: int,
     bits: int,
     layer_type: str,
+    block_size: int | None,
     preprocessing: str,
     width: int | None,
     depth: int,
@@ -110,6 +114,7 @@ def train_command(
         output=output,
         input_noise_levels=input_noise_levels,
         encoder_init=encoder_init,
+        block_size=block_size,
     )
     click.echo(result.table)
     result.raise_below_100()

@@ -10,10 +10,18 @@ Robustness: heater phases (MZI theta and phi, output phase screens, attenuator h
 then get Gaussian noise of ``noise_rad``, one seeded draw per trial; electronic gains and
 biases stay exact. A draw counts as a success when every reduced input gives every bit
 right.
+
+Segmented (``ud-segmented``) layers: the program stores ``sum_b embed(U_b D_b)``; the
+chip's fan-out/fan-in MZI chains scale it by ``1 / sqrt(R C)`` (R, C block rows and
+columns, :mod:`.model`), and that physical matrix is what the electronics were trained
+on. The program backend applies the factor (:func:`fan_amplitude`); the sax backend
+simulates the chains and returns the physical matrix itself. The fan MZIs are not in the
+program, so the noise draws leave them ideal.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +44,7 @@ from optinc_compiler.aggregator.export import (
 )
 from optinc_compiler.errors import InputError
 from optinc_compiler.mzi import mzi_matrix
-from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram, load
+from optinc_compiler.program import Block, DiagonalStage, Layer, MeshStage, PhaseProgram, load
 
 BACKENDS = ("program", "sax")
 Matrices = list[npt.NDArray[np.complex128]]
@@ -72,13 +80,37 @@ def load_design(folder: Path) -> Chip:
     return chip
 
 
+def fan_amplitude(layer: Layer) -> float:
+    """``1 / sqrt(R C)`` for a segmented layer of R block rows and C block columns (the
+    even splitter chain of each input and the coherent combiner chain of each output), 1
+    for the others."""
+    n_rows, n_cols = _block_grid(layer)
+    return 1.0 / float(np.sqrt(n_rows * n_cols))
+
+
+def fan_mzis(layer: Layer) -> int:
+    """MZIs of the fan-out and fan-in chains of a segmented layer: ``R - 1`` per input and
+    ``C - 1`` per output (0 for the others)."""
+    n_rows, n_cols = _block_grid(layer)
+    return layer.shape[1] * (n_rows - 1) + layer.shape[0] * (n_cols - 1)
+
+
+def _block_grid(layer: Layer) -> tuple[int, int]:
+    """Block rows R and block columns C of a layer (1, 1 unless segmented)."""
+    if layer.block_size is None:
+        return 1, 1
+    k, (rows, cols) = layer.block_size, layer.shape
+    return math.ceil(rows / k), math.ceil(cols / k)
+
+
 def layer_matrices(chip: Chip, *, backend: str = "program") -> Matrices:
-    """Optical matrices (without scale) of ``preprocess`` then every ONN layer."""
+    """Optical matrices (without scale, with the fan amplitude of segmented layers) of
+    ``preprocess`` then every ONN layer: what the light goes through."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
     layers = (chip.program.layer("preprocess"), *chip.onn_layers)
     if backend == "program":
-        return [x.matrix() / x.scale for x in layers]
+        return [x.matrix() / x.scale * fan_amplitude(x) for x in layers]
     from optinc_compiler.simulate import layer_smatrix  # lazy: sax
 
     return [np.asarray(layer_smatrix(x, model_set="ideal")[0]) for x in layers]
@@ -162,8 +194,20 @@ def quantise(phase_rad: npt.NDArray[np.float64], dac_bits: int | None) -> npt.ND
 def noisy_matrix(
     layer: Layer, rng: np.random.Generator, *, draws: int, noise_rad: float, dac_bits: int | None
 ) -> npt.NDArray[np.complex128]:
-    """(draws, out, in) matrices of one single-block layer with quantised, noisy heaters."""
-    (block,) = layer.blocks
+    """(draws, out, in) optical matrices of one layer (as :func:`layer_matrices`) with
+    quantised, noisy heaters, block by block."""
+    out = np.zeros((draws, *layer.shape), dtype=np.complex128)
+    for block in layer.blocks:
+        r, c = block.row_offset, block.col_offset
+        rows, cols = block.shape
+        out[:, r : r + rows, c : c + cols] += _noisy_block(block, rng, draws, noise_rad, dac_bits)
+    return out * fan_amplitude(layer)
+
+
+def _noisy_block(
+    block: Block, rng: np.random.Generator, draws: int, noise_rad: float, dac_bits: int | None
+) -> npt.NDArray[np.complex128]:
+    """(draws, rows, cols) noisy matrices of one block (without the layer scale)."""
     rows, cols = block.shape
     n = max(rows, cols)
     fields = np.broadcast_to(np.eye(n, cols, dtype=np.complex128), (draws, n, cols)).copy()
@@ -327,12 +371,13 @@ class Hardware:
     """What a design costs.
 
     Attributes:
-        mzis: MZIs in the ONN meshes.
+        mzis: MZIs of the ONN: its meshes plus the fan-out/fan-in chains of segmented layers.
         heaters: ONN heaters: two per MZI, one per output phase shifter and attenuator.
         attenuators: ONN attenuators.
         preprocessing_mzis: MZIs of the preprocessing stage.
         photodiodes: preprocessing ports + (D - 1) K hidden + b output photodiodes.
         modulators: K encoder + (D - 1) K hidden re-modulators (each with its amplifier).
+        fan_mzis: the part of ``mzis`` in fan-out/fan-in chains (0 unless segmented).
     """
 
     mzis: int
@@ -341,6 +386,7 @@ class Hardware:
     preprocessing_mzis: int
     photodiodes: int
     modulators: int
+    fan_mzis: int = 0
 
     @property
     def electronic_stages(self) -> int:
@@ -349,27 +395,48 @@ class Hardware:
 
 
 def hardware_of(
-    layer_type: str, *, width: int, depth: int, ports: int, bits: int, preprocessing_mzis: int
+    layer_type: str,
+    *,
+    width: int,
+    depth: int,
+    ports: int,
+    bits: int,
+    preprocessing_mzis: int,
+    block_size: int | None = None,
 ) -> Hardware:
     """The hardware of an architecture without a design: ``K (K - 1) / 2`` MZIs per mesh
     (one mesh per ud layer, two per svd layer), an output phase screen per mesh, one
-    attenuator column per layer."""
-    meshes = depth * (1 if layer_type == "ud" else 2)
-    mzis = meshes * width * (width - 1) // 2
+    attenuator column per layer; ud-seg (``block_size`` k): per layer one mesh of
+    ``max(m_r, m_c)`` modes and ``m_c`` attenuators per tile, ``K (R - 1) + K (C - 1)``
+    fan MZIs."""
+    if layer_type == "ud-seg":
+        if block_size is None:
+            raise InputError("layer type 'ud-seg' needs a block size k")
+        sizes = [min(block_size, width - r) for r in range(0, width, block_size)]
+        modes = [max(m_r, m_c) for m_r in sizes for m_c in sizes]
+        mesh_mzis = depth * sum(n * (n - 1) // 2 for n in modes)
+        screens, attenuators = depth * sum(modes), depth * len(sizes) * width
+        fan = depth * 2 * width * (len(sizes) - 1)
+    else:
+        meshes = depth * (1 if layer_type == "ud" else 2)
+        mesh_mzis, screens, attenuators = meshes * width * (width - 1) // 2, meshes * width, depth * width
+        fan = 0
     return Hardware(
-        mzis=mzis,
-        heaters=2 * mzis + meshes * width + depth * width,
-        attenuators=depth * width,
+        mzis=mesh_mzis + fan,
+        heaters=2 * (mesh_mzis + fan) + screens + attenuators,
+        attenuators=attenuators,
         preprocessing_mzis=preprocessing_mzis,
         photodiodes=ports + (depth - 1) * width + bits,
         modulators=depth * width,
+        fan_mzis=fan,
     )
 
 
 def hardware(chip: Chip) -> Hardware:
     """Count the hardware of a chip from its program and electronics."""
     e = chip.electronics
-    mzis = sum(x.n_mzis for x in chip.onn_layers)
+    fan = sum(fan_mzis(x) for x in chip.onn_layers)
+    mzis = sum(x.n_mzis for x in chip.onn_layers) + fan
     screens = sum(s.n_modes for x in chip.onn_layers for s in x.stages if isinstance(s, MeshStage))
     attenuators = sum(x.n_attenuators for x in chip.onn_layers)
     return Hardware(
@@ -379,6 +446,7 @@ def hardware(chip: Chip) -> Hardware:
         preprocessing_mzis=chip.program.layer("preprocess").n_mzis,
         photodiodes=e.ports + (e.depth - 1) * e.width + e.spec.bits,
         modulators=e.depth * e.width,
+        fan_mzis=fan,
     )
 
 

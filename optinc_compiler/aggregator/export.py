@@ -5,13 +5,18 @@ A design folder holds three small, deterministic JSON files:
 * ``program.json`` -- phase program v1: layer ``preprocess`` (the fixed preprocessing
   ``P``: a chain combiner for ``sum``, compiled exactly with the svd method for
   ``bitwise``) and layers ``onn1 .. onnD`` (the trained
-  ONN: attenuator column ``D`` then mesh ``U`` for ud; ``U1``, ``S``, ``U2`` for svd);
+  ONN: attenuator column ``D`` then mesh ``U`` for ud; ``U1``, ``S``, ``U2`` for svd; for
+  ud-seg a layer of method ``ud-segmented`` whose block ``(r, c)`` holds ``D_b{r}_{c}``
+  then ``U_b{r}_{c}``, as the compiler names them);
 * ``electronics.json`` -- N, b, preprocessing, layer type, width, depth, the encoder's and
   every detect-and-re-modulate stage's gains (rad per unit intensity) and biases (rad), the
   comparator threshold, and how the network was trained;
 * ``weights.npz`` -- the equivalent weights: every layer's matrix straight from the
   trained phases (``preprocess``: ``P``), so ``optinc check program.json --against
-  weights.npz`` verifies the compiled program against the trained network;
+  weights.npz`` verifies the compiled program against the trained network. For ud-seg
+  layers that is ``sum_b embed(U_b D_b)``, the program's convention: the chip's optics
+  apply it times ``1 / sqrt(R C)`` (the fan-out/fan-in chains, :mod:`.model`), as the
+  trained model does;
 * ``lut.json`` -- the chip's output code (and bits) for every reduced input, computed from
   the compiled program: what the distributed-training hook applies.
 
@@ -64,7 +69,7 @@ class Electronics:
     Attributes:
         spec: N and b.
         preprocessing: ``sum`` or ``bitwise``.
-        layer_type: ``ud`` or ``svd``.
+        layer_type: ``ud``, ``svd`` or ``ud-seg``.
         width: K modes per ONN layer.
         depth: number of ONN layers.
         encoder_gain: (K,) rad per unit intensity of the encoder modulators.
@@ -93,7 +98,9 @@ class Electronics:
         return 1 if self.preprocessing == "sum" else self.spec.bits
 
 
-def mesh_from_phases(theta: npt.ArrayLike, phi: npt.ArrayLike, delta: npt.ArrayLike) -> np.ndarray:
+def mesh_from_phases(
+    theta: npt.ArrayLike, phi: npt.ArrayLike, delta: npt.ArrayLike
+) -> npt.NDArray[np.complex128]:
     """The Clements mesh matrix of trained (unwrapped) phases, in numpy (the convention)."""
     from optinc_compiler.aggregator.model import mesh_layout  # lazy: model imports jax
 
@@ -113,12 +120,32 @@ def trained_matrices(
     """Layer name -> matrix from the trained phases in numpy (not from the compiled program)."""
     out = {"preprocess": preprocessing_matrix(spec, preprocessing).astype(np.complex128)}
     for i, layer in enumerate(params["layers"]):
-        amp = np.abs(np.sin(0.5 * np.asarray(layer["att"], dtype=np.float64)))
-        w = mesh_from_phases(layer["theta"], layer["phi"], layer["delta"]) * amp[None, :]
+        if layer_type == "ud-seg":
+            out[f"onn{i + 1}"] = _tile_sum(layer["tiles"])
+            continue
+        w = mesh_from_phases(layer["theta"], layer["phi"], layer["delta"]) * _amplitude(layer["att"])[None, :]
         if layer_type == "svd":
             w = w @ mesh_from_phases(layer["theta1"], layer["phi1"], layer["delta1"])
         out[f"onn{i + 1}"] = w
     return out
+
+
+def _amplitude(att: Any) -> npt.NDArray[np.float64]:
+    """Attenuator amplitudes ``|sin(theta_a / 2)|`` of trained attenuator phases."""
+    return np.abs(np.sin(0.5 * np.asarray(att, dtype=np.float64)))
+
+
+def _tile_sum(tiles: list[list[dict[str, Any]]]) -> npt.NDArray[np.complex128]:
+    """``sum_b embed(U_b D_b)`` of trained ud-seg tiles (without the fan amplitude)."""
+    sizes = [np.asarray(t["att"]).size for t in tiles[0]]
+    grid = [
+        [
+            mesh_from_phases(t["theta"], t["phi"], t["delta"])[:rows, :cols] * _amplitude(t["att"])
+            for t, cols in zip(row, sizes, strict=True)
+        ]
+        for row, rows in zip(tiles, sizes, strict=True)
+    ]
+    return np.asarray(np.block(grid), dtype=np.complex128)
 
 
 def _mesh_stage(prefix: str, name: str, theta: Any, phi: Any, delta: Any) -> MeshStage:
@@ -128,8 +155,9 @@ def _mesh_stage(prefix: str, name: str, theta: Any, phi: Any, delta: Any) -> Mes
 
 def onn_layer(name: str, layer: dict[str, Any], layer_type: str) -> Layer:
     """One trained layer as a program layer (scale 1: the optics alone)."""
-    att = np.asarray(layer["att"], dtype=np.float64)
-    amp = np.abs(np.sin(0.5 * att))
+    if layer_type == "ud-seg":
+        return segmented_layer(name, layer["tiles"])
+    amp = _amplitude(layer["att"])
     diag = DiagonalStage(name="D" if layer_type == "ud" else "S", amplitude=amp, phase_rad=np.zeros_like(amp))
     u = _mesh_stage(name, "U" if layer_type == "ud" else "U2", layer["theta"], layer["phi"], layer["delta"])
     stages: tuple[Stage, ...]
@@ -147,6 +175,32 @@ def onn_layer(name: str, layer: dict[str, Any], layer_type: str) -> Layer:
         blocks=(_block(stages, (k, k)),),
         relative_error=0.0,
         exact=layer_type != "ud",
+    )
+
+
+def segmented_layer(name: str, tiles: list[list[dict[str, Any]]]) -> Layer:
+    """Trained ud-seg tiles as a ``ud-segmented`` program layer, block ``(r, c)`` at
+    ``(r k, c k)`` with stages ``D_b{r}_{c}``, ``U_b{r}_{c}`` (``compiler._segmented_blocks``).
+    ``Layer.matrix()`` is ``sum_b embed(U_b D_b)``: the trained model's matrix times
+    ``sqrt(R C)``, without the fan-out/fan-in amplitude."""
+    sizes = [np.asarray(t["att"]).size for t in tiles[0]]
+    k, width = sizes[0], sum(sizes)
+    blocks = []
+    for r, row in enumerate(tiles):
+        for c, t in enumerate(row):
+            amp = _amplitude(t["att"])
+            diag = DiagonalStage(name=f"D_b{r}_{c}", amplitude=amp, phase_rad=np.zeros_like(amp))
+            mesh = _mesh_stage(name, f"U_b{r}_{c}", t["theta"], t["phi"], t["delta"])
+            blocks.append(Block(r * k, c * k, (sizes[r], sizes[c]), (diag, mesh)))
+    return Layer(
+        name=name,
+        shape=(width, width),
+        method="ud-segmented",
+        scale=1.0,
+        blocks=tuple(blocks),
+        relative_error=0.0,
+        exact=False,
+        block_size=k,
     )
 
 
@@ -227,7 +281,7 @@ def electronics_from_params(
         spec=spec,
         preprocessing=preprocessing,
         layer_type=layer_type,
-        width=int(np.asarray(layers[0]["delta"]).size),
+        width=int(np.asarray(params["encoder"]["bias"]).size),
         depth=len(layers),
         encoder_gain=np.exp(np.asarray(params["encoder"]["log_gain"], dtype=np.float64)),
         encoder_bias=np.asarray(params["encoder"]["bias"], dtype=np.float64),

@@ -7,6 +7,19 @@ the chip is programmed with, in the convention of :mod:`optinc_compiler.mzi`
 * ``ud`` (OptINC's unitary x diagonal): ``W = U diag(a)``, an attenuator column that light
   meets first, then one mesh; ``K (K - 1) / 2`` MZIs.
 * ``svd``: ``W = U_2 diag(a) U_1``, mesh, attenuators, mesh; ``K (K - 1)`` MZIs.
+* ``ud-seg`` (segmented ud for wide layers, the compiler's ``ud-segmented`` method): W cut
+  into ``R x C`` tiles of ``k x k`` (``R = C = ceil(K / k)``, the last row and column of
+  tiles smaller when k does not divide K, as ``compiler._segmented_blocks``); tile
+  ``(r, c)`` of shape ``(m_r, m_c)`` is ``U_rc[:m_r, :m_c] diag(a_rc)`` on its own
+  waveguides (a mesh of ``max(m_r, m_c)`` modes). A chain of ``R - 1`` MZIs splits each
+  input evenly to the R tiles of its block column (amplitude ``1 / sqrt(R)`` each), a chain
+  of ``C - 1`` MZIs combines the C tile outputs of each output coherently onto one port
+  (``sum / sqrt(C)``; the rest of the power leaves by the other ports), so the optics
+  compute ``W = sum_b embed(U_b D_b) / sqrt(R C)``. The model keeps the factor, so
+  training sees the amplitudes the chip delivers (the gain after detection absorbs it);
+  the phase program stores ``sum_b embed(U_b D_b)``, the compiler's convention. MZIs:
+  ``k (k - 1) / 2`` per full tile plus ``K (R - 1) + K (C - 1)`` in the fan-out/fan-in
+  chains.
 
 Attenuators are MZIs driven by one heater, ``a = sin(theta_a / 2)`` in [0, 1], so phase
 noise and DAC steps act on them as on every other heater.
@@ -27,7 +40,8 @@ modes ``0 .. b-1`` go to photodiodes and comparators (threshold detection,
 
 Parameters: ``{"encoder": {"log_gain", "bias"}, "layers": [layer, ...]}`` with a dict per
 layer (``theta``, ``phi``, ``delta`` per mesh, ``att`` the attenuator phases,
-``gain``/``bias`` for the electronics after the layer).
+``gain``/``bias`` for the electronics after the layer); a ud-seg layer has ``tiles``
+instead, ``tiles[r][c]`` a dict ``theta``, ``phi``, ``delta``, ``att`` per tile.
 """
 
 from __future__ import annotations
@@ -46,19 +60,21 @@ from optinc_compiler import decompose
 from optinc_compiler.aggregator.encoding import PREPROCESSINGS, AggregatorSpec, preprocessing_matrix
 from optinc_compiler.errors import InputError
 
-LAYER_TYPES = ("ud", "svd")
+LAYER_TYPES = ("ud", "svd", "ud-seg")
 Params = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """The ONN's shape: N, b, preprocessing, layer type, width K and depth D (layers)."""
+    """The ONN's shape: N, b, preprocessing, layer type, width K, depth D (layers) and the
+    tile size k of ud-seg layers (None for the others)."""
 
     spec: AggregatorSpec
     preprocessing: str = "sum"
     layer_type: str = "ud"
     width: int = 6
     depth: int = 3
+    block_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.preprocessing not in PREPROCESSINGS:
@@ -72,6 +88,7 @@ class Architecture:
             raise InputError(f"width K = {self.width} is too small; allowed K >= {need} for this N, b")
         if self.depth < 1:
             raise InputError(f"depth D = {self.depth} is not allowed; use D >= 1")
+        _check_block_size(self.layer_type, self.width, self.block_size)
 
     @property
     def ports(self) -> int:
@@ -80,13 +97,48 @@ class Architecture:
 
     @property
     def meshes_per_layer(self) -> int:
-        """1 for ud, 2 for svd."""
+        """1 for ud, 2 for svd, one per tile for ud-seg."""
+        if self.layer_type == "ud-seg":
+            return len(self.tile_sizes) ** 2
         return 1 if self.layer_type == "ud" else 2
+
+    @property
+    def tile_sizes(self) -> tuple[int, ...]:
+        """Sizes of the block rows (= block columns) of a ud-seg layer; () for the others."""
+        return tile_sizes(self.width, self.block_size) if self.block_size is not None else ()
 
     @property
     def mzis_per_mesh(self) -> int:
         """``K (K - 1) / 2``."""
         return self.width * (self.width - 1) // 2
+
+
+def _check_block_size(layer_type: str, width: int, block_size: int | None) -> None:
+    """A tile size k with 1 < k < K for ud-seg, none for the other layer types."""
+    if layer_type != "ud-seg":
+        if block_size is not None:
+            raise InputError(
+                f"block size k = {block_size} is only for layer type 'ud-seg', not {layer_type!r}"
+            )
+        return
+    if block_size is None:
+        raise InputError(f"layer type 'ud-seg' needs a block size k; allowed 1 < k < K = {width}")
+    if not 1 < block_size < width:
+        raise InputError(
+            f"block size k = {block_size} is not allowed for width K = {width}; use 1 < k < {width}"
+        )
+
+
+def tile_sizes(width: int, block_size: int) -> tuple[int, ...]:
+    """Block row (= column) sizes of a K x K layer cut into k x k tiles: ``(k, ..., k, K mod
+    k)``, the last one smaller when k does not divide K (as ``compiler._segmented_blocks``)."""
+    return tuple(min(block_size, width - r) for r in range(0, width, block_size))
+
+
+def fan_amplitude(n_block_rows: int, n_block_cols: int) -> float:
+    """``1 / sqrt(R C)``: the amplitude an even 1-to-R splitter chain and a coherent C-to-1
+    combiner chain leave of the tile sums of a segmented layer."""
+    return 1.0 / float(np.sqrt(n_block_rows * n_block_cols))
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,14 +203,32 @@ def attenuation(att: jax.Array) -> jax.Array:
     return jnp.abs(jnp.sin(0.5 * att))
 
 
-def layer_matrix(layer: dict[str, jax.Array], layer_type: str) -> jax.Array:
-    """``U diag(a)`` (ud) or ``U_2 diag(a) U_1`` (svd) of one layer's parameters."""
+def layer_matrix(layer: dict[str, Any], layer_type: str) -> jax.Array:
+    """``U diag(a)`` (ud), ``U_2 diag(a) U_1`` (svd) or the segmented matrix (ud-seg) of one
+    layer's parameters."""
+    if layer_type == "ud-seg":
+        return segmented_matrix(layer["tiles"])
     a = attenuation(layer["att"])
     u = mesh_matrix(layer["theta"], layer["phi"], layer["delta"])
     if layer_type == "ud":
         return u * a[None, :]
     u1 = mesh_matrix(layer["theta1"], layer["phi1"], layer["delta1"])
     return (u * a[None, :]) @ u1
+
+
+def tile_matrix(tile: dict[str, jax.Array], rows: int) -> jax.Array:
+    """``U[:rows, :m] diag(a)`` of one tile: m attenuators, then a mesh of ``delta.size`` modes."""
+    a = attenuation(tile["att"])
+    u = mesh_matrix(tile["theta"], tile["phi"], tile["delta"])
+    return u[:rows, : a.shape[-1]] * a[None, :]
+
+
+def segmented_matrix(tiles: list[list[dict[str, jax.Array]]]) -> jax.Array:
+    """``sum_b embed(U_b D_b) / sqrt(R C)`` of a ud-seg layer's ``tiles[r][c]`` (module
+    docstring); block row r has the height of block column r (the layer is square)."""
+    sizes = [int(t["att"].shape[-1]) for t in tiles[0]]
+    grid = [[tile_matrix(t, rows) for t in row] for row, rows in zip(tiles, sizes, strict=True)]
+    return jnp.block(grid) * fan_amplitude(len(tiles), len(sizes))
 
 
 def encode(arch: Architecture, encoder: dict[str, jax.Array], intensities: jax.Array) -> jax.Array:
@@ -192,12 +262,10 @@ def init_params(arch: Architecture, key: jax.Array, encoder_init: str = "random"
     }
     for i in range(arch.depth):
         key, *ks = jax.random.split(key, 10)
-        layer = {
-            "theta": jax.random.uniform(ks[0], (m,), maxval=np.pi),
-            "phi": jax.random.uniform(ks[1], (m,), maxval=2 * np.pi),
-            "delta": jnp.zeros((k,)),
-            "att": jnp.full((k,), 2.2) + 0.1 * jax.random.normal(ks[2], (k,)),
-        }
+        if arch.layer_type == "ud-seg":
+            layer: dict[str, Any] = {"tiles": _init_tiles(arch.tile_sizes, ks[8])}
+        else:
+            layer = _init_mesh(ks[0], ks[1], ks[2], k)
         if arch.layer_type == "svd":
             layer["theta1"] = jax.random.uniform(ks[3], (m,), maxval=np.pi)
             layer["phi1"] = jax.random.uniform(ks[4], (m,), maxval=2 * np.pi)
@@ -207,6 +275,31 @@ def init_params(arch: Architecture, key: jax.Array, encoder_init: str = "random"
             layer["bias"] = jax.random.uniform(ks[7], (k,), maxval=2 * np.pi)
         layers.append(layer)
     return {"encoder": encoder, "layers": layers}
+
+
+def _init_mesh(
+    k_theta: jax.Array, k_phi: jax.Array, k_att: jax.Array, modes: int, inputs: int | None = None
+) -> dict[str, jax.Array]:
+    """Phases uniform, output phases 0, ``inputs`` (default: all modes) attenuators near 0.9."""
+    m, n_att = modes * (modes - 1) // 2, modes if inputs is None else inputs
+    return {
+        "theta": jax.random.uniform(k_theta, (m,), maxval=np.pi),
+        "phi": jax.random.uniform(k_phi, (m,), maxval=2 * np.pi),
+        "delta": jnp.zeros((modes,)),
+        "att": jnp.full((n_att,), 2.2) + 0.1 * jax.random.normal(k_att, (n_att,)),
+    }
+
+
+def _init_tiles(sizes: tuple[int, ...], key: jax.Array) -> list[list[dict[str, jax.Array]]]:
+    """``tiles[r][c]`` initialised as a ud layer of ``max(m_r, m_c)`` modes, ``m_c`` inputs."""
+    n = len(sizes)
+    keys = jax.random.split(key, 3 * n * n)
+
+    def tile(r: int, c: int) -> dict[str, jax.Array]:
+        i = 3 * (r * n + c)
+        return _init_mesh(keys[i], keys[i + 1], keys[i + 2], max(sizes[r], sizes[c]), sizes[c])
+
+    return [[tile(r, c) for c in range(n)] for r in range(n)]
 
 
 ENCODER_INITS = ("random", "bits")
@@ -229,7 +322,7 @@ def encoder_log_gain(arch: Architecture, key: jax.Array, encoder_init: str = "ra
 
 
 #: Parameters that are heater phases (noise and DAC act on them); gain/bias are electronic.
-PHASE_KEYS = ("theta", "phi", "delta", "att", "theta1", "phi1", "delta1")
+PHASE_KEYS = ("theta", "phi", "delta", "att", "theta1", "phi1", "delta1", "tiles")
 
 
 def perturb(params: Params, key: jax.Array, *, noise_rad: float, dac_bits: int | None) -> Params:

@@ -114,7 +114,8 @@ def _accuracy_table(accuracies: tuple[ev.Accuracy, ...], backend: str) -> str:
 def _hardware_table(chip: ev.Chip) -> str:
     """The design's hardware, and both layer types at its width and depth for comparison."""
     e, h = chip.electronics, ev.hardware(chip)
-    networks = [("this design", e.layer_type, h)]
+    k = chip.onn_layers[0].block_size
+    networks = [("this design", e.layer_type + (f" k={k}" if k is not None else ""), h)]
     for layer_type in ("ud", "svd"):
         other = ev.hardware_of(
             layer_type,
@@ -125,16 +126,13 @@ def _hardware_table(chip: ev.Chip) -> str:
             preprocessing_mzis=h.preprocessing_mzis,
         )
         networks.append(("same K, D", layer_type, other))
+    counts = ("mzis", "fan_mzis", "heaters", "attenuators", "preprocessing_mzis", "photodiodes", "modulators")
     rows = [
-        [name, kind, e.preprocessing, str(e.width), str(e.depth)]
-        + [
-            str(v)
-            for v in (x.mzis, x.heaters, x.attenuators, x.preprocessing_mzis, x.photodiodes, x.modulators)
-        ]
+        [name, kind, e.preprocessing, str(e.width), str(e.depth)] + [str(getattr(x, c)) for c in counts]
         for name, kind, x in networks
     ]
-    headers = ["network", "layer_type", "preprocessing", "width", "depth", "MZIs", "heaters", "attenuators"]
-    return format_table([*headers, "preprocess_MZIs", "photodiodes", "modulators"], rows)
+    headers = ["network", "layer_type", "preprocessing", "width", "depth", "MZIs", "fan_MZIs", "heaters"]
+    return format_table([*headers, "attenuators", "preprocess_MZIs", "photodiodes", "modulators"], rows)
 
 
 def _dataset_table(spec: AggregatorSpec) -> str:
@@ -224,14 +222,16 @@ def train_design(
     output: Path,
     input_noise_levels: float = 0.4,
     encoder_init: str = "bits",
+    block_size: int | None = None,
 ) -> Report:
-    """Train, compile, check through the program, and write the design folder."""
+    """Train, compile, check through the program, and write the design folder
+    (``block_size``: the tile size k of ud-seg layers)."""
     from optinc_compiler.aggregator import export, model, train  # lazy: jax, optax
 
     spec = AggregatorSpec(servers, bits)
     ports = 1 if preprocessing == "sum" else bits
     width = width if width is not None else max(ports, bits, 2)
-    arch = model.Architecture(spec, preprocessing, layer_type, width, depth)
+    arch = model.Architecture(spec, preprocessing, layer_type, width, depth, block_size)
     options = train.TrainOptions(
         restarts=restarts,
         steps=steps,
@@ -251,6 +251,7 @@ def train_design(
         "dac_bits": dac_bits, "margin": margin, "learning_rate": options.learning_rate,
         "input_noise_levels": input_noise_levels, "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "encoder_init": encoder_init,
+        **({"block_size": block_size} if block_size is not None else {}),
         "chosen_restart": result.chosen,
         "restarts_at_100": int(np.sum(result.accuracy == 1.0)),
     }  # fmt: skip
