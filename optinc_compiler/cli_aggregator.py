@@ -68,6 +68,18 @@ def _spec_options(func: F) -> F:
     help="Encoder gains at the periods of the output bits, or random.",
 )
 @click.option(
+    "--output-code",
+    type=click.Choice(["binary", "gray"]),
+    default="binary",
+    show_default=True,
+    help="Output bits: the average's binary code, or its Gray code (one bit changes per level).",
+)
+@click.option(
+    "--preprocessing-noise",
+    is_flag=True,
+    help="Also put the phase noise on the preprocessing stage's heaters in the loop.",
+)
+@click.option(
     "-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Design folder."
 )
 @domain_errors
@@ -87,6 +99,8 @@ def train_command(
     margin: float,
     input_noise_levels: float,
     encoder_init: str,
+    output_code: str,
+    preprocessing_noise: bool,
     output: Path,
 ) -> None:
     """Train an aggregator, compile it and write its design folder (exit 3 below 100%).
@@ -115,6 +129,8 @@ def train_command(
         input_noise_levels=input_noise_levels,
         encoder_init=encoder_init,
         block_size=block_size,
+        output_code=output_code,
+        preprocessing_noise=preprocessing_noise,
     )
     click.echo(result.table)
     result.raise_below_100()

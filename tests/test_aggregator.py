@@ -200,3 +200,31 @@ def test_hardware_counts_of_a_program_match_the_formula(layer_type, x64):
     )
     assert h.mzis == 3 * 6 * (1 if layer_type == "ud" else 2)
     assert (h.photodiodes, h.modulators) == (1 + 2 * 4 + 3, 3 * 4)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 5])
+def test_gray_output_bits_round_trip_and_change_one_bit_per_level(bits):
+    codes = np.arange(2**bits)
+    for code in enc.OUTPUT_CODES:
+        out = enc.output_bits(codes, bits=bits, output_code=code)
+        assert enc.codes_of_output_bits(out, output_code=code).tolist() == codes.tolist()
+    gray = enc.output_bits(codes, bits=bits, output_code="gray")
+    assert (np.abs(np.diff(gray, axis=0)).sum(axis=1) == 1).all()  # neighbours: one bit
+    binary = enc.output_bits(codes, bits=bits, output_code="binary")
+    assert binary.tolist() == enc.code_bits(codes, bits=bits).tolist()
+    with pytest.raises(InputError, match="unknown output code 'grey'; allowed: binary, gray"):
+        enc.output_bits(codes, bits=bits, output_code="grey")
+
+
+def test_electronics_keep_their_output_code_and_old_files_read_binary():
+    from optinc_compiler.aggregator import export
+
+    spec = enc.AggregatorSpec(2, 2)
+    e = export.Electronics(spec, "sum", "ud", 2, 1, np.ones(2), np.zeros(2), (), (), output_code="gray")
+    text = export.electronics_to_json(e)
+    assert export.electronics_from_json(text, source="x").output_code == "gray"
+    doc = json.loads(text)
+    del doc["output_code"]  # a design written before Gray outputs existed
+    assert export.electronics_from_json(json.dumps(doc), source="x").output_code == "binary"
+    with pytest.raises(InputError, match="unknown output code 'grey'"):
+        export.Electronics(spec, "sum", "ud", 2, 1, np.ones(2), np.zeros(2), (), (), output_code="grey")

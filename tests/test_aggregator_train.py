@@ -91,3 +91,47 @@ def test_train_command_writes_a_design_that_checks_and_evaluates(tmp_path):
     )
     assert evaluated.exit_code == 0, evaluated.output
     assert "raw      sax      16     16         100.00" in evaluated.output
+
+
+@pytest.mark.parametrize("preprocessing", ["sum", "bitwise"])
+def test_random_raw_codes_map_to_their_reduced_input(preprocessing):
+    from optinc_compiler.aggregator.encoding import reduced_dataset
+
+    data = reduced_dataset(AggregatorSpec(3, 3), preprocessing)
+    codes = train.random_raw_codes(data, np.random.default_rng(0), 50)
+    assert codes.shape == (50, data.size, 3)
+    assert codes.min() == 0
+    assert codes.max() == 7
+    np.testing.assert_array_equal(codes.sum(axis=-1), np.broadcast_to(data.sums, (50, data.size)))
+    assert len({tuple(c) for c in codes[:, data.size // 2]}) > 1  # different raw inputs, not one
+
+
+def test_preprocessing_bank_is_the_reduced_input_without_noise_and_spreads_with_it():
+    from optinc_compiler.aggregator.encoding import reduced_dataset
+
+    data = reduced_dataset(AggregatorSpec(4, 4), "sum")
+    exact = train.preprocessing_bank(data, noise_rad=0.0, dac_bits=None, seed=0, draws=8)
+    assert exact.shape == (8, 61, 1)
+    np.testing.assert_allclose(exact, np.broadcast_to(data.intensities, exact.shape), atol=1e-12)
+    noisy = train.preprocessing_bank(data, noise_rad=0.01, dac_bits=12, seed=0, draws=256)
+    spread_levels = 60 * (noisy - data.intensities).std(axis=0)[:, 0]
+    assert 0.05 < spread_levels[30] < 1.0  # a fraction of a level at 0.01 rad
+    assert spread_levels[0] == 0.0  # all channels dark: no light, no error
+
+
+def test_gray_training_is_bit_exact_in_gray_through_the_compiled_program():
+    spec = ARCH.spec
+    options = train.TrainOptions(
+        restarts=2, steps=500, seed=7, noise_rad=0.002, output_code="gray", preprocessing_noise=True
+    )
+    result = train.train(ARCH, options)
+    assert result.accuracy[result.chosen] == 1.0
+    chip = evaluate.Chip(
+        export.build_program(spec, "sum", result.params, "ud"),
+        export.electronics_from_params(
+            spec, preprocessing="sum", layer_type="ud", params=result.params, output_code="gray"
+        ),
+    )
+    assert evaluate.reduced_accuracy(chip, evaluate.layer_matrices(chip)).percent == 100.0
+    _, codes = evaluate.lookup_table(chip)
+    assert codes.tolist() == [0, 0, 1, 2, 2, 2, 3]  # decoded from Gray: the same averages

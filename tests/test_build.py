@@ -326,11 +326,11 @@ def test_a_design_with_trained_phases_builds_them_as_they_are(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (_, program), detail = build_module._compile(design, out)
-    assert detail == "2 layer(s), 21 MZIs -> program.json"
+    assert detail == "2 layer(s), 30 MZIs -> program.json"
     original = prog_load(tmp_path / "program.json")
     for a, b in zip(program.layers, original.layers, strict=True):
         np.testing.assert_array_equal(a.matrix(), b.matrix())
-    np.savez(tmp_path / "other.npz", preprocess=np.ones((1, 16)), onn1=np.eye(4))
+    np.savez(tmp_path / "other.npz", preprocess=np.ones((1, 16)), onn1=np.eye(6))
     other = load_design(
         write_design(tmp_path, "version: 1\nweights: other.npz\nprogram: program.json\n", weights=False)
     )

@@ -197,6 +197,8 @@ def _hook_worker(rank: int, world: int, store: str, queue) -> None:
         )
         hook.aggregate(sampler_state, torch.zeros(100), 0)
         report["ber"] = sampler_state.bit_error_rate
+        report["level_error"] = sampler_state.mean_level_error
+        report["large_errors"] = sampler_state.large_error_rate
         perfect = ideal_lookup(world, 4).table
         drawn = []
 
@@ -236,6 +238,9 @@ def test_the_hook_equals_the_chip_lookup_bit_for_bit_in_four_gloo_processes(tmp_
         assert r["fallback_value"] == pytest.approx((1 + 2 + 3 + 4) / 4)
         # the chip outputs 15 (1111) where the ideal says 7 or 8 (0111 or 1000) for zeros
         assert 0.25 <= r["ber"] <= 1.0
+        # zeros quantise to code 7 on every rank (s = 28, ideal 7): 15 is 8 levels off
+        assert r["level_error"] == 8.0
+        assert r["large_errors"] == 1.0
         assert r["rejected"] == 2
         assert r["screened_ok"]
         assert r["mismatch"] == (

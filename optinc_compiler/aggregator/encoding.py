@@ -34,6 +34,14 @@ Encoding:
 * Output: the last layer's modes ``0 .. b-1`` carry the b output bits (LSB on mode 0); a
   photodiode measures the intensity ``|E|^2`` and a comparator reads a one above
   ``DETECTION_THRESHOLD`` (0.5 of one carrier's power).
+* Output code: ``binary`` (the bits of ``y``) or ``gray`` (the bits of the reflected Gray
+  code ``y ^ (y >> 1)``, which the receiving electronics turn back into ``y`` with b - 1
+  XOR gates). With Gray outputs only one bit changes between neighbouring averages, so
+  a preprocessing error that moves the analogue input across a decision boundary costs
+  one level of the average, never more: with binary outputs every bit flips at
+  ``y = 2^(b-1) - 1 -> 2^(b-1)``, exactly where gradient codes cluster (their zero is
+  ``(2^b - 1) / 2``), and a chip whose bit thresholds do not coincide there outputs 0 or
+  ``2^b - 1`` for a near-zero average.
 
 This module is numpy only.
 """
@@ -48,6 +56,7 @@ import numpy.typing as npt
 from optinc_compiler.errors import InputError
 
 PREPROCESSINGS = ("sum", "bitwise")
+OUTPUT_CODES = ("binary", "gray")
 #: Photodiode intensity threshold of the output comparators (units of one "on" channel).
 DETECTION_THRESHOLD = 0.5
 #: Largest N and b the tools accept (the reduced datasets stay small below these).
@@ -110,6 +119,32 @@ def code_bits(codes: npt.ArrayLike, *, bits: int) -> IntArray:
     """Bits of codes, LSB first: shape ``(*codes.shape, bits)``."""
     c = np.asarray(codes, dtype=np.int64)
     return (c[..., None] >> np.arange(bits)) & 1
+
+
+def output_bits(codes: npt.ArrayLike, *, bits: int, output_code: str) -> IntArray:
+    """Bits on the output photodiodes for codes, LSB first: of the code (``binary``) or of
+    its reflected Gray code ``c ^ (c >> 1)`` (``gray``)."""
+    c = np.asarray(codes, dtype=np.int64)
+    if output_code == "gray":
+        return code_bits(c ^ (c >> 1), bits=bits)
+    if output_code == "binary":
+        return code_bits(c, bits=bits)
+    raise InputError(f"unknown output code {output_code!r}; allowed: {', '.join(OUTPUT_CODES)}")
+
+
+def codes_of_output_bits(bits: npt.ArrayLike, *, output_code: str) -> IntArray:
+    """Codes from output bits (..., b), LSB first: the inverse of :func:`output_bits`."""
+    b = np.asarray(bits, dtype=np.int64)
+    c = b @ (2 ** np.arange(b.shape[-1], dtype=np.int64))
+    if output_code == "binary":
+        return np.asarray(c)
+    if output_code != "gray":
+        raise InputError(f"unknown output code {output_code!r}; allowed: {', '.join(OUTPUT_CODES)}")
+    shift = 1
+    while shift < b.shape[-1]:  # prefix XOR of the higher Gray bits
+        c = c ^ (c >> shift)
+        shift *= 2
+    return np.asarray(c)
 
 
 def raw_channels(codes: npt.ArrayLike, *, bits: int) -> FloatArray:

@@ -31,7 +31,9 @@ import numpy.typing as npt
 from optinc_compiler.aggregator.encoding import (
     AggregatorSpec,
     ReducedDataset,
+    codes_of_output_bits,
     detected_intensities,
+    output_bits,
     raw_channels,
     reduced_dataset,
     target_codes,
@@ -131,9 +133,10 @@ def onn_outputs(e: Electronics, onn: Matrices, intensities: npt.ArrayLike) -> np
 
 
 def decode(e: Electronics, intensities: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Output codes from comparator intensities (..., b): bit k is one above the threshold."""
+    """Output codes from comparator intensities (..., b): bit k is one above the threshold,
+    read in the design's output code."""
     bits = (intensities > e.threshold).astype(np.int64)
-    return np.asarray(bits @ (2 ** np.arange(e.spec.bits, dtype=np.int64)))
+    return codes_of_output_bits(bits, output_code=e.output_code)
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def reduced_accuracy(chip: Chip, matrices: Matrices) -> Accuracy:
 
 
 def _accuracy(what: str, e: Electronics, data: ReducedDataset, out: npt.NDArray[np.float64]) -> Accuracy:
-    sign = 2.0 * data.target_bits - 1.0
+    sign = 2.0 * output_bits(data.targets, bits=e.spec.bits, output_code=e.output_code) - 1.0
     margin = float(np.min(sign * (out - e.threshold)))
     correct = int(np.sum(decode(e, out) == data.targets))
     return Accuracy(what=what, inputs=data.size, correct=correct, min_margin=margin)
@@ -173,7 +176,7 @@ def raw_accuracy(chip: Chip, matrices: Matrices, codes: npt.ArrayLike) -> Accura
     intensities = detected_intensities(matrices[0], raw_channels(c, bits=e.spec.bits))
     out = onn_outputs(e, matrices[1:], intensities)
     targets = target_codes(c.sum(axis=1), servers=e.spec.servers)
-    bits = (targets[:, None] >> np.arange(e.spec.bits)) & 1
+    bits = output_bits(targets, bits=e.spec.bits, output_code=e.output_code)
     margin = float(np.min((2.0 * bits - 1.0) * (out - e.threshold)))
     return Accuracy(
         what="raw", inputs=int(c.shape[0]), correct=int(np.sum(decode(e, out) == targets)), min_margin=margin

@@ -38,6 +38,7 @@ import numpy.typing as npt
 from optinc_compiler import decompose
 from optinc_compiler.aggregator.encoding import (
     DETECTION_THRESHOLD,
+    OUTPUT_CODES,
     AggregatorSpec,
     code_bits,
     preprocessing_matrix,
@@ -78,6 +79,8 @@ class Electronics:
         biases: per hidden stage, (K,) rad.
         threshold: comparator threshold (units of one carrier's power).
         training: how the network was trained (free-form, JSON-safe).
+        output_code: ``binary`` or ``gray``: how the output bits encode the code
+            (:func:`~optinc_compiler.aggregator.encoding.output_bits`).
     """
 
     spec: AggregatorSpec
@@ -91,6 +94,11 @@ class Electronics:
     biases: tuple[npt.NDArray[np.float64], ...]
     threshold: float = DETECTION_THRESHOLD
     training: dict[str, Any] | None = None
+    output_code: str = "binary"
+
+    def __post_init__(self) -> None:
+        if self.output_code not in OUTPUT_CODES:
+            raise InputError(f"unknown output code {self.output_code!r}; allowed: {', '.join(OUTPUT_CODES)}")
 
     @property
     def ports(self) -> int:
@@ -274,6 +282,7 @@ def electronics_from_params(
     layer_type: str,
     params: dict[str, Any],
     training: dict[str, Any] | None = None,
+    output_code: str = "binary",
 ) -> Electronics:
     """The electronic settings of trained parameters."""
     layers = params["layers"]
@@ -288,6 +297,7 @@ def electronics_from_params(
         gains=tuple(np.asarray(x["gain"], dtype=np.float64) for x in layers[:-1]),
         biases=tuple(np.asarray(x["bias"], dtype=np.float64) for x in layers[:-1]),
         training=training,
+        output_code=output_code,
     )
 
 
@@ -303,6 +313,7 @@ def electronics_to_json(e: Electronics) -> str:
         "width": e.width,
         "depth": e.depth,
         "threshold": e.threshold,
+        "output_code": e.output_code,
         "units": "gain in rad per unit intensity (one carrier's power), bias in rad",
         "encoder": {"gain": e.encoder_gain.tolist(), "bias": e.encoder_bias.tolist()},
         "stages": [{"gain": g.tolist(), "bias": b.tolist()} for g, b in zip(e.gains, e.biases, strict=True)],
@@ -329,6 +340,7 @@ def electronics_from_json(text: str, *, source: str) -> Electronics:
             biases=tuple(np.asarray(s["bias"], dtype=np.float64) for s in doc["stages"]),
             threshold=float(doc["threshold"]),
             training=dict(doc.get("training", {})),
+            output_code=str(doc.get("output_code", "binary")),  # files before Gray outputs
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{source} is not a valid aggregator electronics file: {exc}") from None

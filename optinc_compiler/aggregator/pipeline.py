@@ -223,6 +223,8 @@ def train_design(
     input_noise_levels: float = 0.4,
     encoder_init: str = "bits",
     block_size: int | None = None,
+    output_code: str = "binary",
+    preprocessing_noise: bool = False,
 ) -> Report:
     """Train, compile, check through the program, and write the design folder
     (``block_size``: the tile size k of ud-seg layers)."""
@@ -241,6 +243,8 @@ def train_design(
         margin=margin,
         input_noise_levels=input_noise_levels,
         encoder_init=encoder_init,
+        output_code=output_code,
+        preprocessing_noise=preprocessing_noise,
     )
     if not output.parent.is_dir():
         raise InputError(f"output folder {str(output.parent)!r} does not exist; create it first")
@@ -252,11 +256,17 @@ def train_design(
         "input_noise_levels": input_noise_levels, "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "encoder_init": encoder_init,
         **({"block_size": block_size} if block_size is not None else {}),
+        "preprocessing_noise": preprocessing_noise,
         "chosen_restart": result.chosen,
         "restarts_at_100": int(np.sum(result.accuracy == 1.0)),
     }  # fmt: skip
     electronics = export.electronics_from_params(
-        spec, preprocessing=preprocessing, layer_type=layer_type, params=result.params, training=settings
+        spec,
+        preprocessing=preprocessing,
+        layer_type=layer_type,
+        params=result.params,
+        training=settings,
+        output_code=output_code,
     )
     chip = ev.Chip(program=program, electronics=electronics)
     keys, codes = ev.lookup_table(chip)

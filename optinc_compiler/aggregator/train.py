@@ -8,6 +8,17 @@ output intensities, ``mean(relu(margin - (2 t - 1) (I - threshold))^2)``, so a c
 output must also clear the threshold by ``margin``. ``restarts`` independent
 initialisations train together in one ``vmap``; the best is picked by exact accuracy,
 then accuracy under noise, then its smallest margin. Everything is seeded.
+
+Training for the traffic the chip will see (optional, all off by default):
+
+* ``preprocessing_noise``: the preprocessing stage's heaters get the same phase noise as
+  the ONN's. Its noisy intensities come from a bank of seeded draws of the compiled
+  preprocessing layer (:func:`preprocessing_bank`), each reduced input represented by a
+  random raw input, so the ONN sees the input errors the chip's optics make (they grow
+  with the number of channels that are on, unlike ``input_noise_levels``).
+* ``output_code``: ``gray`` trains the output bits of the Gray code of the average
+  (:mod:`~optinc_compiler.aggregator.encoding`), so that an input error across a decision
+  boundary costs one level of the average.
 """
 
 from __future__ import annotations
@@ -24,7 +35,14 @@ import numpy as np
 import optax
 
 from optinc_compiler.aggregator import model
-from optinc_compiler.aggregator.encoding import DETECTION_THRESHOLD, reduced_dataset
+from optinc_compiler.aggregator.encoding import (
+    DETECTION_THRESHOLD,
+    OUTPUT_CODES,
+    ReducedDataset,
+    output_bits,
+    raw_channels,
+    reduced_dataset,
+)
 from optinc_compiler.errors import InputError
 
 log = logging.getLogger("optinc")
@@ -47,6 +65,9 @@ class TrainOptions:
             stage does to the ONN's input).
         encoder_init: ``random`` or ``bits`` (:func:`model.encoder_log_gain`).
         log_every: steps between progress lines on stderr.
+        preprocessing_noise: also draw phase noise (``noise_rad``) on the preprocessing
+            stage's heaters in the loop (:func:`preprocessing_bank`).
+        output_code: ``binary`` or ``gray`` output bits (:mod:`~optinc_compiler.aggregator.encoding`).
     """
 
     restarts: int = 4
@@ -59,6 +80,8 @@ class TrainOptions:
     input_noise_levels: float = 0.4
     encoder_init: str = "bits"
     log_every: int = 250
+    preprocessing_noise: bool = False
+    output_code: str = "binary"
 
     def __post_init__(self) -> None:
         for name in ("restarts", "steps", "log_every"):
@@ -66,6 +89,8 @@ class TrainOptions:
                 raise InputError(f"{name} = {getattr(self, name)} is not allowed; use {name} >= 1")
         if not (self.learning_rate > 0 and self.margin >= 0 and self.noise_rad >= 0):
             raise InputError("learning rate must be > 0, margin and noise >= 0")
+        if self.output_code not in OUTPUT_CODES:
+            raise InputError(f"unknown output code {self.output_code!r}; allowed: {', '.join(OUTPUT_CODES)}")
         if not self.input_noise_levels >= 0:
             raise InputError(f"input noise {self.input_noise_levels} is not allowed; use a value >= 0")
         if self.dac_bits is not None and not 1 <= self.dac_bits <= 24:
@@ -110,14 +135,20 @@ def train(arch: model.Architecture, options: TrainOptions) -> TrainResult:
 def _train(arch: model.Architecture, options: TrainOptions) -> TrainResult:
     data = reduced_dataset(arch.spec, arch.preprocessing)
     x = jnp.asarray(data.intensities)
-    sign = jnp.asarray(2.0 * data.target_bits - 1.0)
+    bits = output_bits(data.targets, bits=arch.spec.bits, output_code=options.output_code)
+    sign = jnp.asarray(2.0 * bits - 1.0)
+    bank = jnp.asarray(
+        preprocessing_bank(data, noise_rad=options.noise_rad, dac_bits=options.dac_bits, seed=options.seed)
+        if options.preprocessing_noise
+        else data.intensities[None]
+    )
     key = jax.random.PRNGKey(options.seed)
     key, init_key = jax.random.split(key)
     params, state = _init(arch, options, init_key)
     start = time.perf_counter()
     done = 0
     while done < options.steps:  # steps is a multiple of log_every (TrainOptions)
-        params, state, key, loss, acc = _chunk(arch, options, params, state, key, x, sign)
+        params, state, key, loss, acc = _chunk(arch, options, params, state, key, x, sign, bank)
         done += options.log_every
         log.info(
             "step %d/%d  loss %.4g  best accuracy %.2f%%  restarts at 100%%: %d/%d",
@@ -125,7 +156,8 @@ def _train(arch: model.Architecture, options: TrainOptions) -> TrainResult:
             100 * float(acc.max()), int((acc == 1.0).sum()), options.restarts,
         )  # fmt: skip
     seconds = time.perf_counter() - start
-    accuracy, noisy, margin = (np.asarray(v) for v in _scores(arch, options, params, key, x, sign))
+    scores = _scores(arch, options, params, key, x, sign, bank)
+    accuracy, noisy, margin = (np.asarray(v) for v in scores)
     chosen = int(np.lexsort((margin, noisy, accuracy))[-1])
     return TrainResult(
         arch=arch,
@@ -136,6 +168,47 @@ def _train(arch: model.Architecture, options: TrainOptions) -> TrainResult:
         chosen=chosen,
         seconds=seconds,
     )
+
+
+def preprocessing_bank(
+    data: ReducedDataset, *, noise_rad: float, dac_bits: int | None, seed: int, draws: int = 512
+) -> np.ndarray:
+    """(draws, S, ports) photodiode intensities of the compiled preprocessing layer with
+    quantised, noisy heaters (as :func:`~optinc_compiler.aggregator.evaluate.noisy_matrix`);
+    in each draw every reduced input is one random raw input that maps to it."""
+    from optinc_compiler.aggregator import evaluate, export  # lazy: numpy-only modules
+
+    rng = np.random.default_rng([seed, 1])
+    layer = export.preprocessing_layer(data.spec, data.preprocessing)
+    power = (
+        np.abs(evaluate.noisy_matrix(layer, rng, draws=draws, noise_rad=noise_rad, dac_bits=dac_bits)) ** 2
+    )
+    codes = random_raw_codes(data, rng, draws)  # (draws, S, N)
+    channels = raw_channels(codes.reshape(-1, data.spec.servers), bits=data.spec.bits)
+    channels = channels.reshape(draws, data.size, -1)
+    return np.asarray(np.einsum("dpc,dsc->dsp", power, channels), dtype=np.float64)
+
+
+def random_raw_codes(data: ReducedDataset, rng: np.random.Generator, draws: int) -> np.ndarray:
+    """(draws, S, N) raw codes, each row a random raw input of its reduced input: the sum
+    split over the servers in a random order (``sum``), or bit k set on a random ``c_k``
+    servers (``bitwise``)."""
+    spec = data.spec
+    n, top = spec.servers, spec.max_code
+    if data.preprocessing == "sum":
+        codes = np.zeros((draws, data.size, n), dtype=np.int64)
+        rest = np.broadcast_to(data.sums, (draws, data.size)).copy()
+        for i in range(n):
+            low = np.maximum(0, rest - (n - 1 - i) * top)
+            high = np.minimum(top, rest)
+            codes[..., i] = low + np.floor(rng.random(rest.shape) * (high - low + 1)).astype(np.int64)
+            rest = rest - codes[..., i]
+        order = np.argsort(rng.random((draws, data.size, n)), axis=-1)
+        return np.take_along_axis(codes, order, axis=-1)
+    counts = np.rint(data.intensities * n).astype(np.int64)  # (S, b)
+    ranks = np.argsort(rng.random((draws, data.size, spec.bits, n)), axis=-1)  # random server order per bit
+    on = ranks < counts[None, :, :, None]  # (draws, S, b, N)
+    return np.asarray((on * (2 ** np.arange(spec.bits))[:, None]).sum(axis=2), dtype=np.int64)
 
 
 def _optimiser(options: TrainOptions) -> optax.GradientTransformation:
@@ -159,11 +232,14 @@ def _noisy_signed(
     options: TrainOptions,
     p: model.Params,
     k: jax.Array,
-    x: jax.Array,
+    bank: jax.Array,
     sign: jax.Array,
 ) -> jax.Array:
-    k_phase, k_input = jax.random.split(k)
+    """Signed distances with noisy heaters, one preprocessing draw from ``bank`` and
+    additive input noise."""
+    k_phase, k_input = jax.random.split(k)  # as before the bank: same streams without it
     noisy = model.perturb(p, k_phase, noise_rad=options.noise_rad, dac_bits=options.dac_bits)
+    x = bank[jax.random.randint(jax.random.fold_in(k, 1), (), 0, bank.shape[0])]
     spacing = 1.0 / (arch.spec.max_sum if arch.preprocessing == "sum" else arch.spec.servers)
     x = x + options.input_noise_levels * spacing * jax.random.normal(k_input, x.shape, dtype=x.dtype)
     return _signed(arch, noisy, x, sign)
@@ -183,13 +259,14 @@ def _chunk(
     key: jax.Array,
     x: jax.Array,
     sign: jax.Array,
+    bank: jax.Array,
 ) -> tuple:
     """``log_every`` Adam steps of all restarts; returns the last loss and accuracies."""
     optimiser = _optimiser(options)
 
     def loss_all(p: model.Params, k: jax.Array) -> jax.Array:
         def loss_one(pp: model.Params, kk: jax.Array) -> jax.Array:
-            signed = _noisy_signed(arch, options, pp, kk, x, sign)
+            signed = _noisy_signed(arch, options, pp, kk, bank, sign)
             return jnp.mean(jax.nn.relu(options.margin - signed) ** 2)
 
         return jnp.sum(jax.vmap(loss_one)(p, jax.random.split(k, options.restarts)))
@@ -215,13 +292,14 @@ def _scores(
     key: jax.Array,
     x: jax.Array,
     sign: jax.Array,
+    bank: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per restart: exact accuracy, mean accuracy over 32 noise draws, smallest margin."""
     signed = jax.vmap(lambda p: _signed(arch, p, x, sign))(params)
 
     def noisy(k: jax.Array) -> jax.Array:
         keys = jax.random.split(k, options.restarts)
-        return jax.vmap(lambda p, kk: _exact(_noisy_signed(arch, options, p, kk, x, sign)))(params, keys)
+        return jax.vmap(lambda p, kk: _exact(_noisy_signed(arch, options, p, kk, bank, sign)))(params, keys)
 
     noisy_accuracy = jnp.mean(jax.vmap(noisy)(jax.random.split(key, 32)), axis=0)
     return _exact(signed), noisy_accuracy, jnp.min(signed, axis=(1, 2))

@@ -128,6 +128,8 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
             f"{100 * (s.final_accuracy - ref):+.2f}",
             f"{100 * s.best_accuracy:.2f}",
             f"{s.bit_error_rate:.2e}",
+            f"{s.mean_level_error:.2e}",
+            f"{s.large_error_rate:.2e}",
             str(s.fallbacks),
         ]
         for s, _ in loaded
@@ -139,6 +141,8 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
         "vs_first_pp",
         "best_%",
         "bit_error_rate",
+        "level_error",
+        "over_1_level",
         "fallbacks",
     ]
     click.echo(format_table(headers, rows))

@@ -19,6 +19,8 @@ class RunSummary:
     final_test_loss: float
     bit_error_rate: float
     fallbacks: int
+    mean_level_error: float = 0.0
+    large_error_rate: float = 0.0
 
 
 def summarise(run_dir: Path) -> tuple[RunSummary, list[EpochMetrics]]:
@@ -35,6 +37,8 @@ def summarise(run_dir: Path) -> tuple[RunSummary, list[EpochMetrics]]:
             final_test_loss=last.test_loss,
             bit_error_rate=last.bit_error_rate,
             fallbacks=last.fallbacks,
+            mean_level_error=last.mean_level_error,
+            large_error_rate=last.large_error_rate,
         ),
         metrics,
     )

@@ -77,6 +77,8 @@ class EpochMetrics:
     bit_error_rate: float
     elapsed_s: float
     chips_rejected: int = 0
+    mean_level_error: float = 0.0  # |delivered - ideal code| per element (hook.OptincState)
+    large_error_rate: float = 0.0  # elements off by more than one level
 
 
 def digits_split(seed: int = 0) -> tuple[Any, Any, Any, Any]:
@@ -208,6 +210,8 @@ def _worker(rank: int, config: ExperimentConfig, store: str, queue: Any) -> None
                             "fallbacks": state.fallbacks if state is not None else 0,
                             "bit_error_rate": state.bit_error_rate if state is not None else 0.0,
                             "chips_rejected": state.chips_rejected if state is not None else 0,
+                            "mean_level_error": state.mean_level_error if state is not None else 0.0,
+                            "large_error_rate": state.large_error_rate if state is not None else 0.0,
                             "elapsed_s": time.perf_counter() - start,
                         }
                     )

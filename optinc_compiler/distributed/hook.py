@@ -69,6 +69,8 @@ class OptincState:
     buckets: int = 0
     elements: int = 0
     bit_errors: int = 0
+    level_errors: int = 0
+    large_errors: int = 0
     steps: int = 0
     _table: torch.Tensor | None = None
     _ideal: torch.Tensor | None = None
@@ -116,6 +118,17 @@ class OptincState:
         """Wrong output bits per aggregated bit so far."""
         total = self.elements * self.lookup.bits
         return self.bit_errors / total if total else 0.0
+
+    @property
+    def mean_level_error(self) -> float:
+        """Mean ``|code - ideal code|`` per aggregated element, in levels of the average (a
+        wrong LSB costs 1, a wrong MSB ``2^(b-1)``)."""
+        return self.level_errors / self.elements if self.elements else 0.0
+
+    @property
+    def large_error_rate(self) -> float:
+        """Aggregated elements off by more than one level."""
+        return self.large_errors / self.elements if self.elements else 0.0
 
 
 def quantise(v: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
@@ -171,6 +184,9 @@ def aggregate(state: OptincState, grad: torch.Tensor, bucket_index: int) -> torc
         assert state._ideal is not None
         wrong = torch.bitwise_xor(code, state._ideal[index])
         state.bit_errors += int(sum(int(((wrong >> k) & 1).sum()) for k in range(lookup.bits)))
+        off = (code - state._ideal[index]).abs()
+        state.level_errors += int(off.sum())
+        state.large_errors += int((off > 1).sum())
     state.elements += int(flat.numel())
     if bucket_index == 0:
         state.steps += 1
