@@ -333,8 +333,8 @@ def _segmented_grid(layer: Layer, prefix: str) -> tuple[int, list[Column], list[
         raise InputError(f"layer {layer.name!r}: its blocks have different stage sequences")
     offsets = list(itertools.accumulate((_block_rows(b) for b in tiles), initial=0))
     n = max(n_in * fan_out, offsets[-1], n_out * fan_in)
-    split, _ = _split_chain(fan_out)
-    merge, _ = _merge_chain(fan_in)
+    split, _ = split_chain(fan_out)
+    merge, _ = merge_chain(fan_in)
     columns: list[Column] = []
     for col, (mode, theta) in enumerate(split):
         columns.append(
@@ -373,8 +373,8 @@ def tile_phase_shifts(layer: Layer) -> dict[str, float]:
     k = layer.block_size
     if k is None:
         return {}
-    _, split_gain = _split_chain(-(-layer.shape[0] // k))
-    _, merge_gain = _merge_chain(-(-layer.shape[1] // k))
+    _, split_gain = split_chain(-(-layer.shape[0] // k))
+    _, merge_gain = merge_chain(-(-layer.shape[1] // k))
     out = {}
     for b in layer.blocks:
         last_mesh = [s for s in b.stages if isinstance(s, MeshStage)][-1]
@@ -398,7 +398,7 @@ def _fixed_mzi(prefix: str, tag: str, column: int, row: int, theta_rad: float) -
     )
 
 
-def _split_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex128]]:
+def split_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex128]]:
     """Fan-out of one input on local row 0 to rows 0..n-1: MZI ``col`` on rows (col,
     col+1) keeps 1/(n - col) of its upper input's power on the upper row
     (``sin^2(theta/2)``, mzi.py); returns (row, theta) per column and the amplitude on
@@ -411,7 +411,7 @@ def _split_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.comple
     return chain, field
 
 
-def _merge_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex128]]:
+def merge_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex128]]:
     """Fan-in of rows 0..n-1 into row 0, from the bottom up: MZI ``col`` on rows (n-2-col,
     n-1-col) adds its upper input with weight ``sin(theta/2) = 1/sqrt(col+2)`` to the sum
     of the col+1 rows below; returns (row, theta) per column and the weight of each row

@@ -162,10 +162,10 @@ def test_segmented_netlist_sections_ports_and_names():
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
 def test_fan_chains_split_and_merge_evenly(n):
-    from optinc_compiler.netlist import _merge_chain, _split_chain
+    from optinc_compiler.netlist import merge_chain, split_chain
 
-    split, a = _split_chain(n)
-    merge, b = _merge_chain(n)
+    split, a = split_chain(n)
+    merge, b = merge_chain(n)
     assert len(split) == len(merge) == n - 1
     np.testing.assert_allclose(np.abs(a), 1 / np.sqrt(n), atol=1e-12)
     np.testing.assert_allclose(np.abs(b), 1 / np.sqrt(n), atol=1e-12)

@@ -46,6 +46,7 @@ from optinc_compiler.aggregator.export import (
 )
 from optinc_compiler.errors import InputError
 from optinc_compiler.mzi import mzi_matrix
+from optinc_compiler.netlist import merge_chain, split_chain
 from optinc_compiler.program import Block, DiagonalStage, Layer, MeshStage, PhaseProgram, load
 
 BACKENDS = ("program", "sax")
@@ -200,11 +201,54 @@ def noisy_matrix(
     """(draws, out, in) optical matrices of one layer (as :func:`layer_matrices`) with
     quantised, noisy heaters, block by block."""
     out = np.zeros((draws, *layer.shape), dtype=np.complex128)
-    for block in layer.blocks:
-        r, c = block.row_offset, block.col_offset
-        rows, cols = block.shape
-        out[:, r : r + rows, c : c + cols] += _noisy_block(block, rng, draws, noise_rad, dac_bits)
-    return out * fan_amplitude(layer)
+    tiles = [_noisy_block(block, rng, draws, noise_rad, dac_bits) for block in layer.blocks]
+    if layer.block_size is None:
+        for block, tile in zip(layer.blocks, tiles, strict=True):
+            r, c = block.row_offset, block.col_offset
+            out[:, r : r + block.shape[0], c : c + block.shape[1]] += tile
+        return out
+    # segmented: each input's splitter chain and each output's combiner chain are heaters
+    # too (netlist.split_chain / merge_chain); the netlist's tile phase undoes their
+    # nominal phase, so without noise this is sum_b W_b / sqrt(R C)
+    k, (n_rows, n_cols) = layer.block_size, _block_grid(layer)
+    split, split_nominal = split_chain(n_rows)
+    merge, merge_nominal = merge_chain(n_cols)
+    a = np.stack(
+        [_noisy_chain(split, n_rows, rng, draws, noise_rad, dac_bits) for _ in range(layer.shape[1])], 1
+    )
+    b = np.stack(
+        [_noisy_chain(merge, n_cols, rng, draws, noise_rad, dac_bits) for _ in range(layer.shape[0])], 1
+    )
+    a, b = a[:, :, :, 0], b[:, :, 0, :]  # (draws, in, R): input on row 0; (draws, out, C): out of row 0
+    for block, tile in zip(layer.blocks, tiles, strict=True):
+        (r, c), (rows, cols) = (block.row_offset, block.col_offset), block.shape
+        rb, cb = r // k, c // k
+        undo = np.exp(-1j * np.angle(split_nominal[rb] * merge_nominal[cb]))
+        out[:, r : r + rows, c : c + cols] += (
+            undo * b[:, r : r + rows, cb, None] * tile * a[:, None, c : c + cols, rb]
+        )
+    return out
+
+
+def _noisy_chain(
+    chain: list[tuple[int, float]],
+    n: int,
+    rng: np.random.Generator,
+    draws: int,
+    noise_rad: float,
+    dac_bits: int | None,
+) -> npt.NDArray[np.complex128]:
+    """(draws, n, n) transfer matrices of a fan chain of MZIs (row, theta; phi = 0) with
+    quantised, noisy heaters."""
+    thetas = np.array([theta for _, theta in chain], dtype=np.float64)
+    t = mzi_matrix(
+        _noisy(thetas, rng, draws, noise_rad, dac_bits),
+        _noisy(np.zeros_like(thetas), rng, draws, noise_rad, dac_bits),
+    )
+    transfer = np.broadcast_to(np.eye(n, dtype=np.complex128), (draws, n, n)).copy()
+    for k, (row, _) in enumerate(chain):
+        transfer[:, row : row + 2] = t[:, k] @ transfer[:, row : row + 2]
+    return transfer
 
 
 def _noisy_block(
