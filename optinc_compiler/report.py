@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from optinc_compiler.check import LayerCheck
-from optinc_compiler.program import MeshStage, PhaseProgram
+from optinc_compiler.program import Layer, MeshStage, PhaseProgram
 
 SUMMARY_HEADERS = ("layer", "shape", "method", "mesh", "MZIs", "attenuators", "depth", "scale", "rel_error")
 CHECK_HEADERS = ("layer", "method", "rel_error", "allowed", "max_abs_error", "status")
@@ -53,6 +54,9 @@ def format_summary(program: PhaseProgram) -> str:
     text += (
         f"\ntotal: {len(program.layers)} layer(s), {mzis} MZIs, {atts} attenuators, {heaters} phase shifters"
     )
+    for layer in program.layers:
+        if layer.block_size is not None:
+            text += "\n" + _segmented_note(layer)
     approx = [layer for layer in program.layers if not layer.exact]
     for layer in approx:
         text += (
@@ -60,6 +64,18 @@ def format_summary(program: PhaseProgram) -> str:
             f"relative error {layer.relative_error:.3g} (||W - W_rebuilt||_F / ||W||_F)"
         )
     return text
+
+
+def _segmented_note(layer: Layer) -> str:
+    """What the chip adds to a segmented layer's tiles (its netlist)."""
+    from optinc_compiler.netlist import layer_netlist
+
+    kinds = Counter(i.component for i in layer_netlist(layer).instances)
+    fans = kinds["mzi"] - layer.n_mzis
+    return (
+        f"note: layer {layer.name!r} ({layer.method}) also has {fans} splitter/combiner MZIs and "
+        f"{kinds['crossing']} waveguide crossings on the chip"
+    )
 
 
 def format_checks(checks: Sequence[LayerCheck]) -> str:

@@ -88,6 +88,20 @@ def test_compile_unitary_reck_then_inspect_and_check(runner, tmp_path):
     assert "ok" in check.stdout
 
 
+def test_inspect_of_a_segmented_layer_counts_the_chips_fan_chains_and_crossings(runner, tmp_path):
+    np.save(tmp_path / "W.npy", np.random.default_rng(0).normal(size=(8, 8)))
+    out = tmp_path / "p.json"
+    args = ("compile", tmp_path / "W.npy", "--method", "ud-segmented", "--block-size", "4", "-o", out)
+    assert run(runner, *args).exit_code == 0
+    inspect = run(runner, "inspect", out)
+    assert inspect.exit_code == 0
+    # 8 splitters (one per input into 2 block rows) + 8 combiners; 40 crossings (netlist)
+    assert (
+        "note: layer 'W' (ud-segmented) also has 16 splitter/combiner MZIs and 40 waveguide crossings"
+        in inspect.stdout
+    )
+
+
 def test_same_input_gives_identical_bytes(runner, model, tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     run(runner, "compile", model, "-o", a)
