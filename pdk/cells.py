@@ -343,13 +343,19 @@ def edge_coupler() -> gf.Component:
         o1 =========------  o2     o1: waveguide (west), o2: facet (east, tip width)
     """
     e = tech.EDGE_COUPLER
-    w, t = tech.WAVEGUIDE.width_um / 2, e.tip_width_um / 2
+    c = _inverse_taper(e.length_um, e.tip_width_um)
+    c.add_port("o2", center=(e.length_um, 0), width=e.tip_width_um, orientation=0, layer="WG")
+    return c
+
+
+def _inverse_taper(length_um: float, tip_width_um: float) -> gf.Component:
+    """The strip narrowing linearly to ``tip_width_um`` under the TAPER marker; port o1."""
+    w, tip = tech.WAVEGUIDE.width_um / 2, tip_width_um / 2
     c = gf.Component()
-    c.add_polygon([(0, -w), (e.length_um, -t), (e.length_um, t), (0, w)], layer="WG")
-    c.add_polygon(_box(0, -2.0, e.length_um, 2.0), layer="TAPER")
+    c.add_polygon([(0, -w), (length_um, -tip), (length_um, tip), (0, w)], layer="WG")
+    c.add_polygon(_box(0, -2.0, length_um, 2.0), layer="TAPER")
     c.add_port("o1", center=(0, 0), width=2 * w, orientation=180, layer="WG")
-    c.add_port("o2", center=(e.length_um, 0), width=2 * t, orientation=0, layer="WG")
-    c.info["length_um"] = e.length_um
+    c.info["length_um"] = length_um
     return c
 
 
@@ -360,14 +366,7 @@ def terminator() -> gf.Component:
 
         o1 =========------
     """
-    t = tech.TERMINATOR
-    w, tip = tech.WAVEGUIDE.width_um / 2, t.tip_width_um / 2
-    c = gf.Component()
-    c.add_polygon([(0, -w), (t.length_um, -tip), (t.length_um, tip), (0, w)], layer="WG")
-    c.add_polygon(_box(0, -2.0, t.length_um, 2.0), layer="TAPER")
-    c.add_port("o1", center=(0, 0), width=2 * w, orientation=180, layer="WG")
-    c.info["length_um"] = t.length_um
-    return c
+    return _inverse_taper(tech.TERMINATOR.length_um, tech.TERMINATOR.tip_width_um)
 
 
 @gf.cell
