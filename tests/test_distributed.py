@@ -103,6 +103,7 @@ def test_the_committed_aggregator_chip_and_its_noisy_copies():
         ),
         ({"aggregation": "tree"}, "aggregation 'tree'; allowed: ring, optinc, ideal8"),
         ({"world_size": 1}, "world size is 1; allowed: 2 to 64"),
+        ({"scale_chunk": 0}, "scale chunk is 0; allowed: 1 or more elements (None: one per bucket)"),
         (
             {"aggregation": "optinc", "design": "d", "screen_chips": True},
             "--screen tests a fabricated chip: it needs --phase-noise-rad, not --noise-per-step",
@@ -160,18 +161,25 @@ def _hook_worker(rank: int, world: int, store: str, queue) -> None:
     report = {}
     try:
         gen = torch.Generator().manual_seed(100 + rank)
-        for preprocessing in ("sum", "per_bit"):
+        # sum preprocessing with a scale per 256 elements (the default), per-bit with one
+        # scale per bucket
+        for preprocessing, chunk in (("sum", 256), ("per_bit", None)):
             ideal = ideal_lookup(world, 4, preprocessing)
             table = ideal.table.copy()
             table[::5] = (table[::5] + 3) % 16  # a chip that is often wrong
             chip = ChipLookup(world, 4, preprocessing, table, source="broken")
-            state = hook.OptincState(lookup=chip, error_feedback=True)
+            state = hook.OptincState(lookup=chip, error_feedback=True, scale_chunk=chunk)
             grad = torch.randn(1000, generator=gen, dtype=torch.float32)
+            grad[256:512] *= 1e-3  # a chunk of small gradients gets its own, finer scale
             out = hook.aggregate(state, grad, 0)
-            # what each rank sent: the shared scale and its codes, gathered for the check
-            scale = torch.tensor(float(grad.abs().max()), dtype=torch.float64)
-            dist.all_reduce(scale, op=dist.ReduceOp.MAX)
+            # what each rank sent: the shared scales and its codes, gathered for the check
+            step = chunk or 1000
+            maxima = torch.tensor([float(grad[i : i + step].abs().max()) for i in range(0, 1000, step)])
+            dist.all_reduce(maxima, op=dist.ReduceOp.MAX)
+            sizes = torch.tensor([min(step, 1000 - i) for i in range(0, 1000, step)])
+            scale = torch.repeat_interleave(maxima, sizes).to(torch.float64)
             q = hook.quantise(grad.to(torch.float64), scale, 4)
+            report[f"{preprocessing}_small_codes"] = int(q[256:512].unique().numel())
             gathered = [torch.zeros_like(q) for _ in range(world)]
             dist.all_gather(gathered, q)
             raw = torch.stack(gathered)
@@ -222,6 +230,20 @@ def _hook_worker(rank: int, world: int, store: str, queue) -> None:
     queue.put((rank, report))
 
 
+def test_quantiser_scales_per_element_and_zero_chunks_sit_at_the_middle_code():
+    from optinc_compiler.distributed import hook
+
+    v = torch.tensor([1.0, -1.0, 0.5, 0.0, 0.0, 0.001], dtype=torch.float64)
+    maxima = hook.chunk_maxima(v, 2)
+    assert maxima.tolist() == [1.0, 0.5, 0.001]
+    scale = hook.element_scales(torch.tensor([1.0, 0.0, 0.001], dtype=torch.float64), 2, 6)
+    assert scale.tolist() == [1.0, 1.0, 0.0, 0.0, 0.001, 0.001]
+    # a zero scale (an all-zero chunk) gives the middle code L // 2; 0 on a real scale is
+    # 7.5, rounded half to even: 8
+    assert hook.quantise(v, scale, 4).tolist() == [15, 0, 7, 7, 8, 15]
+    np.testing.assert_allclose(hook.dequantise(hook.quantise(v, scale, 4), scale, 4)[:2], [1.0, -1.0])
+
+
 def test_the_hook_equals_the_chip_lookup_bit_for_bit_in_four_gloo_processes(tmp_path):
     import torch.multiprocessing as mp
 
@@ -234,6 +256,8 @@ def test_the_hook_equals_the_chip_lookup_bit_for_bit_in_four_gloo_processes(tmp_
         assert r["sum_equal"], rank
         assert r["per_bit_equal"], rank
         assert r["sum_residual"] < 1e-12
+        assert r["sum_small_codes"] > 8  # its own scale: the small chunk spans the codes
+        assert r["per_bit_small_codes"] <= 2  # one bucket scale: all near code 7.5
         assert r["fallbacks"] == 1  # every rank took the all-reduce path for the NaN bucket
         assert r["fallback_value"] == pytest.approx((1 + 2 + 3 + 4) / 4)
         # the chip outputs 15 (1111) where the ideal says 7 or 8 (0111 or 1000) for zeros

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from optinc_compiler.clickutil import domain_errors
+from optinc_compiler.distributed.lookup import DEFAULT_SCALE_CHUNK
 
 log = logging.getLogger("optinc")
 
@@ -58,6 +59,13 @@ log = logging.getLogger("optinc")
 @click.option(
     "--no-error-feedback", is_flag=True, help="Drop the quantisation residual instead of keeping it."
 )
+@click.option(
+    "--scale-chunk",
+    type=click.IntRange(min=0),
+    default=DEFAULT_SCALE_CHUNK,
+    show_default=True,
+    help="Elements per shared quantisation scale (0: one scale per DDP bucket).",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @domain_errors
 def ddp_experiment_command(
@@ -72,6 +80,7 @@ def ddp_experiment_command(
     epochs: int,
     seed: int,
     no_error_feedback: bool,
+    scale_chunk: int,
     out_dir: Path,
 ) -> None:
     """Data-parallel training of an MLP on scikit-learn's digits, gloo on the CPU."""
@@ -86,6 +95,7 @@ def ddp_experiment_command(
         bits=bits,
         lookup_file=str(lookup_file) if lookup_file is not None else None,
         error_feedback=not no_error_feedback,
+        scale_chunk=scale_chunk or None,
         design=str(design) if design is not None else None,
         phase_noise_rad=phase_noise_rad,
         noise_per_step=noise_per_step,

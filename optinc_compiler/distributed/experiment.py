@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from optinc_compiler.distributed.lookup import DEFAULT_SCALE_CHUNK
 from optinc_compiler.errors import InputError, OptincError
 
 AGGREGATIONS = ("ring", "optinc", "ideal8")
@@ -41,6 +42,7 @@ class ExperimentConfig:
     bits: int = 4
     lookup_file: str | None = None
     error_feedback: bool = True
+    scale_chunk: int | None = DEFAULT_SCALE_CHUNK  # elements per shared scale (None: per bucket)
     design: str | None = None  # an aggregator design folder (its lut.json; noise draws)
     phase_noise_rad: float = 0.0  # Gaussian phase noise on every heater of the design's chip
     noise_per_step: bool = False  # a fresh chip each step (control noise), else one per run
@@ -53,6 +55,10 @@ class ExperimentConfig:
             raise InputError(f"world size is {self.world_size}; allowed: 2 to 64")
         if self.epochs < 1:
             raise InputError(f"epochs is {self.epochs}; allowed: 1 or more")
+        if self.scale_chunk is not None and self.scale_chunk < 1:
+            raise InputError(
+                f"scale chunk is {self.scale_chunk}; allowed: 1 or more elements (None: one per bucket)"
+            )
         if self.screen_chips and (not self.phase_noise_rad or self.noise_per_step):
             raise InputError(
                 "--screen tests a fabricated chip: it needs --phase-noise-rad, not --noise-per-step"
@@ -249,6 +255,7 @@ def _hook_state(config: ExperimentConfig) -> Any:
     return OptincState(
         lookup=lookup,
         error_feedback=config.error_feedback,
+        scale_chunk=config.scale_chunk,
         seed=config.seed,
         table_sampler=sampler,
         resample_every_step=config.noise_per_step,

@@ -4,7 +4,9 @@ OptINC chip does, bit for bit (OptINC, arXiv 2603.28290).
 Per bucket, on every rank::
 
     v      = grad + residual                       # error feedback (Karimireddy et al. 2019)
-    scale  = all_reduce_max(max |v|)               # one shared scale per bucket
+    scale  = all_reduce_max(max |v| per chunk)     # shared scales: one per chunk of
+                                                   # ``scale_chunk`` elements (QSGD's
+                                                   # bucketing, Alistarh et al. 2017)
     q      = round((v / scale + 1) / 2 * L)        # offset binary, 0..L, L = 2^b - 1
     residual = v - dequantise(q)                   # kept on the server
     index  = all_reduce_sum(q)                     # the optical preprocessing ("sum"),
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from optinc_compiler.distributed.lookup import ChipLookup, ideal_lookup
+from optinc_compiler.distributed.lookup import DEFAULT_SCALE_CHUNK, ChipLookup, ideal_lookup
 from optinc_compiler.errors import InputError
 
 #: The screen gives up after this many rejected chips.
@@ -47,6 +49,7 @@ class OptincState:
     Attributes:
         lookup: the chip's table (ideal or a fabricated chip's).
         error_feedback: keep each bucket's quantisation residual and add it next step.
+        scale_chunk: elements per shared scale (None: one scale per bucket).
         table_sampler: ``rng -> table`` for a noisy chip (None: always ``lookup``).
         resample_every_step: draw a fresh table each step (control noise) rather than
             once per run (a fabricated chip).
@@ -59,6 +62,7 @@ class OptincState:
     lookup: ChipLookup
     process_group: Any = None
     error_feedback: bool = True
+    scale_chunk: int | None = DEFAULT_SCALE_CHUNK
     table_sampler: Callable[[np.random.Generator], np.ndarray] | None = None
     resample_every_step: bool = False
     seed: int = 0
@@ -76,6 +80,8 @@ class OptincState:
     _ideal: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
+        if self.scale_chunk is not None and self.scale_chunk < 1:
+            raise InputError(f"scale chunk is {self.scale_chunk}; allowed: 1 or more elements")
         world = dist.get_world_size(self.process_group)
         if world != self.lookup.servers:
             raise InputError(
@@ -132,11 +138,29 @@ class OptincState:
 
 
 def quantise(v: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
-    """Offset-binary codes 0..L of ``v`` in [-scale, scale] (round half to even)."""
+    """Offset-binary codes 0..L of ``v`` in [-scale, scale] (round half to even);
+    ``scale`` is one number or one per element. Where it is 0 (all zero) the code is
+    L // 2 (any code dequantises to 0 there)."""
     top = (1 << bits) - 1
-    if float(scale) == 0.0:  # all zero: any code dequantises to 0
-        return torch.full_like(v, top // 2, dtype=torch.int64)
-    return torch.clamp(torch.round((v / scale + 1) / 2 * top), 0, top).to(torch.int64)
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    codes = torch.clamp(torch.round((v / safe + 1) / 2 * top), 0, top).to(torch.int64)
+    return torch.where(scale > 0, codes, torch.full_like(codes, top // 2))
+
+
+def chunk_maxima(v: torch.Tensor, chunk: int | None) -> torch.Tensor:
+    """``max |v|`` of each chunk of ``chunk`` elements (the last may be shorter)."""
+    if chunk is None or v.numel() <= chunk:
+        return v.abs().amax().reshape(1) if v.numel() else torch.zeros(1, dtype=v.dtype)
+    pad = (-v.numel()) % chunk
+    return torch.nn.functional.pad(v.abs(), (0, pad)).reshape(-1, chunk).amax(1)
+
+
+def element_scales(maxima: torch.Tensor, chunk: int | None, n: int) -> torch.Tensor:
+    """Each element's scale: the maximum of its chunk."""
+    if maxima.numel() == 1:
+        return maxima[0]
+    assert chunk is not None
+    return maxima.repeat_interleave(chunk)[:n]
 
 
 def dequantise(q: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
@@ -164,16 +188,18 @@ def aggregate(state: OptincState, grad: torch.Tensor, bucket_index: int) -> torc
     residual = state.residuals.get(bucket_index) if state.error_feedback else None
     v = flat + residual if residual is not None and residual.shape == flat.shape else flat
     finite = bool(torch.isfinite(v).all())
-    head = torch.tensor([float(v.abs().max()) if finite and v.numel() else 0.0, 0.0 if finite else 1.0])
+    # the chunks' scales and the NaN/inf flag in one small all-reduce (same length on all ranks)
+    maxima = chunk_maxima(v if finite else torch.zeros_like(v), state.scale_chunk)
+    head = torch.cat([maxima, torch.tensor([0.0 if finite else 1.0], dtype=v.dtype)])
     dist.all_reduce(head, op=dist.ReduceOp.MAX, group=group)
     state.buckets += 1
-    if head[1] > 0:  # NaN or inf somewhere: average as is, count it, drop the residual
+    if head[-1] > 0:  # NaN or inf somewhere: average as is, count it, drop the residual
         state.fallbacks += 1
         state.residuals.pop(bucket_index, None)
         out = grad.detach().clone()
         dist.all_reduce(out, op=dist.ReduceOp.SUM, group=group)
         return out / lookup.servers
-    scale = head[0].to(torch.float64)
+    scale = element_scales(head[:-1].to(torch.float64), state.scale_chunk, v.numel())
     q = quantise(v, scale, lookup.bits)
     if state.error_feedback:
         state.residuals[bucket_index] = v - dequantise(q, scale, lookup.bits)

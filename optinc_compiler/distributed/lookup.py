@@ -26,6 +26,11 @@ import numpy.typing as npt
 
 from optinc_compiler.errors import InputError
 
+#: Elements per shared scale of the hook's quantiser (``hook.OptincState.scale_chunk``):
+#: a chunk's own largest value sets its step, so small gradients (biases, later layers)
+#: are not quantised on the scale of the largest. Here, not in ``hook``: no PyTorch.
+DEFAULT_SCALE_CHUNK = 256
+
 PREPROCESSINGS = ("sum", "per_bit")
 Ints = npt.NDArray[np.int64]
 
