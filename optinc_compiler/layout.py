@@ -31,7 +31,7 @@ from typing import Any
 import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist
+from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist, strip_io
 from optinc_compiler.program import PhaseProgram, check_output_folder, mzi_id_prefix, write_atomic
 from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
 from pdk import get_pdk, tech
@@ -101,11 +101,13 @@ def layer_component(
     """Draw one layer's grid netlist and (``route``) its heater wiring and pads (``pads``:
     edge pad rows, flip-chip bumps, or ``auto``: edge pads where they fit), and
     (``io`` = grating or edge) its I/O couplers; its ports are the netlist's ``in{j}`` /
-    ``out{i}`` (the couplers' fibre sides with I/O)."""
+    ``out{i}`` (the couplers' fibre sides with I/O). Unused outputs always get their
+    terminators (a netlist that has them already is drawn the same)."""
     _check_io(io)
     _check_pads(pads)
     if netlist.io is not None:
         raise InputError(f"draw the grid netlist of {netlist.name!r}; the layout adds the I/O itself")
+    netlist = strip_io(netlist)  # the grid; the layout adds the terminators itself
     c = _fresh_component(f"{mzi_id_prefix(netlist.name)}_grid")
     x_left = [0.0]
     for length in _column_lengths(netlist):

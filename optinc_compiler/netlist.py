@@ -17,7 +17,8 @@ Cells and their ports (``pdk.tech.PORTS``; the PDK draws them so)::
 Instance names: MZIs keep their phase-program ids (``fc1_U_c3_m5``); the others are
 ``{layer}_{stage}_ps_m{mode}`` (output phase shifters), ``{layer}_{stage}_att_m{mode}``
 (attenuators) and ``{layer}_g{column}_m{mode}`` (bypasses). Layer ports are ``in{j}``
-(mode j, j < in) and ``out{i}`` (mode i, i < out).
+(mode j, j < in) and ``out{i}`` (mode i, i < out); in a segmented layer (below) they
+sit on rows ``j R`` and ``i C``, between unused rows.
 
 A segmented layer (``ud-segmented``: W tiled into k x k blocks, R block rows and C
 block columns) is one grid too, in five sections (light order)::
@@ -57,6 +58,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +67,15 @@ import numpy.typing as npt
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.mzi import mzi_matrix
-from optinc_compiler.program import Block, DiagonalStage, Layer, MeshStage, Stage, mzi_id_prefix
+from optinc_compiler.program import (
+    Block,
+    DiagonalStage,
+    Layer,
+    MeshStage,
+    Stage,
+    mzi_id_prefix,
+    segmented_tiling_problem,
+)
 from pdk import tech
 from pdk.tech import PORTS
 
@@ -183,12 +193,13 @@ def layer_netlist(layer: Layer, *, io: IoSpec | None = None, terminate: bool = F
         n, columns, in_rows, out_rows = _segmented_grid(layer, prefix)
     grid = [_fill_column(col, c, n, prefix) for c, col in enumerate(columns)]
     instances = tuple(inst for column in grid for inst in column)
+    at = [_by_row(column) for column in grid]
     connections = []
-    for left, right in itertools.pairwise(grid):
+    for left, right in itertools.pairwise(at):
         for row in range(n):
-            connections.append((_at(left, row).port_out(row), _at(right, row).port_in(row)))
-    ports = [(f"in{j}", _at(grid[0], row).port_in(row)) for j, row in enumerate(in_rows)]
-    ports += [(f"out{i}", _at(grid[-1], row).port_out(row)) for i, row in enumerate(out_rows)]
+            connections.append((left[row].port_out(row), right[row].port_in(row)))
+    ports = [(f"in{j}", at[0][row].port_in(row)) for j, row in enumerate(in_rows)]
+    ports += [(f"out{i}", at[-1][row].port_out(row)) for i, row in enumerate(out_rows)]
     netlist = Netlist(
         name=layer.name,
         n_modes=n,
@@ -204,9 +215,10 @@ def layer_netlist(layer: Layer, *, io: IoSpec | None = None, terminate: bool = F
 
 def add_terminators(netlist: Netlist) -> Netlist:
     """``netlist`` (a grid without I/O) with a terminator ``{layer}_term_m{row}`` (column
-    ``n_columns``) on every row whose light leaves the last column through no layer port:
-    the rows an svd or unitary layer does not read, the rest of each fan-in's power. Rows
-    without a layer input get no light and stay open."""
+    ``n_columns``) on every row that leaves the last column through no layer port: the
+    rows an svd or unitary layer does not read, the rest of each fan-in's power, a
+    segmented grid's spare rows. On the input side, rows without a layer input get no
+    light and stay open."""
     if netlist.io is not None or any(i.component == "terminator" for i in netlist.instances):
         raise InputError(f"netlist {netlist.name!r} already has its chip-edge cells")
     prefix = mzi_id_prefix(netlist.name)
@@ -321,18 +333,89 @@ def _stage_columns(
 # --- segmented layers ---------------------------------------------------------------
 
 
-def _segmented_grid(layer: Layer, prefix: str) -> tuple[int, list[Column], list[int], list[int]]:
-    """Rows, columns, input rows and output rows of a segmented layer (module docstring)."""
+@dataclass(frozen=True)
+class _SegmentedPlan:
+    """Rows of a segmented layer's grid: tiles in (r, c) order from ``offsets``, and the
+    (from, to) row moves of the two crossing networks."""
+
+    n_rows: int
+    fan_out: int
+    fan_in: int
+    tiles: tuple[Block, ...]
+    offsets: tuple[int, ...]
+    to_tiles: tuple[tuple[int, int], ...]
+    from_tiles: tuple[tuple[int, int], ...]
+
+
+def _segmented_plan(layer: Layer) -> _SegmentedPlan:
     k = layer.block_size
     assert k is not None
+    problem = segmented_tiling_problem(layer)
+    if problem is not None:
+        raise InputError(f"layer {layer.name!r}: {problem}")
     n_out, n_in = layer.shape
     fan_out, fan_in = -(-n_out // k), -(-n_in // k)
-    tiles = sorted(layer.blocks, key=lambda b: (b.row_offset, b.col_offset))
+    tiles = tuple(sorted(layer.blocks, key=lambda b: (b.row_offset, b.col_offset)))
+    offsets = tuple(itertools.accumulate((_block_rows(b) for b in tiles), initial=0))
+    to_tiles, from_tiles = [], []
+    for t, b in enumerate(tiles):
+        r, c = b.row_offset // k, b.col_offset // k
+        to_tiles += [((c * k + m) * fan_out + r, offsets[t] + m) for m in range(b.shape[1])]
+        from_tiles += [(offsets[t] + m, (r * k + m) * fan_in + c) for m in range(b.shape[0])]
+    return _SegmentedPlan(
+        n_rows=max(n_in * fan_out, offsets[-1], n_out * fan_in),
+        fan_out=fan_out,
+        fan_in=fan_in,
+        tiles=tiles,
+        offsets=offsets,
+        to_tiles=tuple(to_tiles),
+        from_tiles=tuple(from_tiles),
+    )
+
+
+def segmented_counts(layer: Layer) -> tuple[int, int]:
+    """(splitter and combiner MZIs, waveguide crossings) a segmented layer's chip adds
+    to its tiles, without building the netlist: a transposition sort swaps each
+    inverted pair of rows once."""
+    plan = _segmented_plan(layer)
+    fans = layer.shape[1] * (plan.fan_out - 1) + layer.shape[0] * (plan.fan_in - 1)
+    crossings = sum(_inversions(_labels(moves, plan.n_rows)) for moves in (plan.to_tiles, plan.from_tiles))
+    return fans, crossings
+
+
+def _labels(moves: Sequence[tuple[int, int]], n: int) -> list[int]:
+    """Each row's destination: the moves', and the free destinations in order for the
+    rows without light (so those never cross each other)."""
+    target = dict(moves)
+    free = iter(sorted(set(range(n)) - set(target.values())))
+    return [target[row] if row in target else next(free) for row in range(n)]
+
+
+def _inversions(labels: list[int]) -> int:
+    """Pairs i < j with labels[i] > labels[j] (a Fenwick tree, O(n log n))."""
+    tree = [0] * (len(labels) + 1)
+    count = 0
+    for seen, label in enumerate(labels):
+        i, below = label + 1, 0
+        while i > 0:
+            below += tree[i]
+            i -= i & -i
+        count += seen - below
+        i = label + 1
+        while i < len(tree):
+            tree[i] += 1
+            i += i & -i
+    return count
+
+
+def _segmented_grid(layer: Layer, prefix: str) -> tuple[int, list[Column], list[int], list[int]]:
+    """Rows, columns, input rows and output rows of a segmented layer (module docstring)."""
+    plan = _segmented_plan(layer)
+    n, fan_out, fan_in, tiles, offsets = plan.n_rows, plan.fan_out, plan.fan_in, plan.tiles, plan.offsets
+    n_out, n_in = layer.shape
     kinds = [type(s) for s in tiles[0].stages]
     if any([type(s) for s in b.stages] != kinds for b in tiles):
         raise InputError(f"layer {layer.name!r}: its blocks have different stage sequences")
-    offsets = list(itertools.accumulate((_block_rows(b) for b in tiles), initial=0))
-    n = max(n_in * fan_out, offsets[-1], n_out * fan_in)
     split, _ = split_chain(fan_out)
     merge, _ = merge_chain(fan_in)
     columns: list[Column] = []
@@ -340,12 +423,7 @@ def _segmented_grid(layer: Layer, prefix: str) -> tuple[int, list[Column], list[
         columns.append(
             ("mzi", [_fixed_mzi(prefix, "FO", col, j * fan_out + mode, theta) for j in range(n_in)])
         )
-    to_tiles, from_tiles = [], []
-    for t, b in enumerate(tiles):
-        r, c = b.row_offset // k, b.col_offset // k
-        to_tiles += [((c * k + m) * fan_out + r, offsets[t] + m) for m in range(b.shape[1])]
-        from_tiles += [(offsets[t] + m, (r * k + m) * fan_in + c) for m in range(b.shape[0])]
-    columns += _permutation_columns(to_tiles, n, prefix, "P1")
+    columns += _permutation_columns(plan.to_tiles, n, prefix, "P1")
     shifts = tile_phase_shifts(layer)
     for i in range(len(kinds)):
         meshes = [s.mesh for b in tiles if isinstance(s := b.stages[i], MeshStage)]
@@ -358,7 +436,7 @@ def _segmented_grid(layer: Layer, prefix: str) -> tuple[int, list[Column], list[
             )
         for parts in zip(*per_tile, strict=True):
             columns.append((parts[0][0], [inst for _, insts in parts for inst in insts]))
-    columns += _permutation_columns(from_tiles, n, prefix, "P2")
+    columns += _permutation_columns(plan.from_tiles, n, prefix, "P2")
     for col, (mode, theta) in enumerate(merge):
         columns.append(
             ("mzi", [_fixed_mzi(prefix, "FI", col, i * fan_in + mode, theta) for i in range(n_out)])
@@ -373,6 +451,9 @@ def tile_phase_shifts(layer: Layer) -> dict[str, float]:
     k = layer.block_size
     if k is None:
         return {}
+    problem = segmented_tiling_problem(layer)
+    if problem is not None:
+        raise InputError(f"layer {layer.name!r}: {problem}")
     _, split_gain = split_chain(-(-layer.shape[0] // k))
     _, merge_gain = merge_chain(-(-layer.shape[1] // k))
     out = {}
@@ -423,13 +504,11 @@ def merge_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex
     return chain, transfer[0]
 
 
-def _permutation_columns(moves: list[tuple[int, int]], n: int, prefix: str, tag: str) -> list[Column]:
+def _permutation_columns(moves: Sequence[tuple[int, int]], n: int, prefix: str, tag: str) -> list[Column]:
     """Crossing columns that move the light on row ``a`` to row ``b`` for each (a, b):
     an odd-even transposition sort (at most n columns); rows without light keep their
     order, so they never cross each other."""
-    target = dict(moves)
-    free = iter(sorted(set(range(n)) - set(target.values())))
-    labels = [target[row] if row in target else next(free) for row in range(n)]
+    labels = _labels(moves, n)
     columns: list[Column] = []
     for step in range(n + 1):
         if labels == sorted(labels):
@@ -467,11 +546,9 @@ def _fill_column(kind_and_active: Column, column: int, n: int, prefix: str) -> l
     return sorted(placed, key=lambda i: i.mode)
 
 
-def _at(column: list[Instance], row: int) -> Instance:
-    for inst in column:
-        if row in inst.rows:
-            return inst
-    raise AssertionError(f"row {row} is empty")  # _fill_column covers every row
+def _by_row(column: list[Instance]) -> list[Instance]:
+    """The instance on each row of a filled column (``_fill_column`` covers every row)."""
+    return [inst for inst in column for _ in inst.rows]
 
 
 def extracted_netlist(extracted: dict[str, Any], schematic: Netlist) -> Netlist:

@@ -469,7 +469,7 @@ def _layer_from_dict(d: dict[str, Any], where: str) -> Layer:
         raise ProgramFormatError(
             f"{where}: method {d['method']!r} has approximation.exact = {str(not approx['exact']).lower()}"
         )
-    return Layer(
+    layer = Layer(
         name=d["name"],
         shape=shape,
         method=d["method"],
@@ -479,6 +479,41 @@ def _layer_from_dict(d: dict[str, Any], where: str) -> Layer:
         exact=bool(approx["exact"]),
         block_size=block_size,
     )
+    problem = segmented_tiling_problem(layer)
+    if problem is not None:
+        raise ProgramFormatError(f"{where}: {problem}")
+    return layer
+
+
+def segmented_tiling_problem(layer: Layer) -> str | None:
+    """What keeps a segmented layer's blocks from being the chip's tiles, or None: they
+    must be the ``block_size`` grid over ``shape`` exactly (each tile once, edge tiles
+    smaller), each with a mesh stage, stage names unique across the blocks."""
+    k = layer.block_size
+    if k is None:
+        return None
+    n_out, n_in = layer.shape
+    want = {
+        (r, c): (min(k, n_out - r), min(k, n_in - c)) for r in range(0, n_out, k) for c in range(0, n_in, k)
+    }
+    got = [(b.row_offset, b.col_offset) for b in layer.blocks]
+    if sorted(got) != sorted(want):
+        return (
+            f"its blocks at {sorted(got)} are not the {k} x {k} tiles of a {n_out}x{n_in} layer "
+            f"(offsets {sorted(want)})"
+        )
+    for b in layer.blocks:
+        if b.shape != want[(b.row_offset, b.col_offset)]:
+            return (
+                f"its block at {(b.row_offset, b.col_offset)} has shape {b.shape}; "
+                f"the tile there is {want[(b.row_offset, b.col_offset)]}"
+            )
+        if not any(isinstance(st, MeshStage) for st in b.stages):
+            return f"its block at {(b.row_offset, b.col_offset)} has no mesh stage"
+    names = [st.name for b in layer.blocks for st in b.stages]
+    if len(set(names)) != len(names):
+        return "two of its blocks have stages of the same name"
+    return None
 
 
 def _block_from_dict(d: dict[str, Any], offset: tuple[int, int], where: str) -> Block:

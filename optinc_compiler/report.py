@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 from optinc_compiler.check import LayerCheck
@@ -68,13 +67,12 @@ def format_summary(program: PhaseProgram) -> str:
 
 def _segmented_note(layer: Layer) -> str:
     """What the chip adds to a segmented layer's tiles (its netlist)."""
-    from optinc_compiler.netlist import layer_netlist
+    from optinc_compiler.netlist import segmented_counts
 
-    kinds = Counter(i.component for i in layer_netlist(layer).instances)
-    fans = kinds["mzi"] - layer.n_mzis
+    fans, crossings = segmented_counts(layer)
     return (
         f"note: layer {layer.name!r} ({layer.method}) also has {fans} splitter/combiner MZIs and "
-        f"{kinds['crossing']} waveguide crossings on the chip"
+        f"{crossings} waveguide crossings on the chip"
     )
 
 

@@ -125,6 +125,13 @@ def test_crossing_arm_is_the_modelled_path_and_crosses_at_right_angles():
     assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((arm.dx_um / 2, -pitch / 2))
 
 
+def test_a_terminated_netlist_is_drawn_like_the_grid_netlist():
+    layer = compile_layer("fc1", np.random.default_rng(0).normal(size=(2, 4)), CompileOptions(method="svd"))
+    plain = layer_component(layer_netlist(layer), route=False).get_netlist(on_dangling_port="ignore")
+    again = layer_component(layer_netlist(layer, terminate=True), route=False)
+    assert again.get_netlist(on_dangling_port="ignore")["instances"] == plain["instances"]
+
+
 def test_segmented_layout_connectivity_equals_the_netlist():
     w = np.random.default_rng(4).normal(size=(6, 7))
     layer = compile_layer("fc1", w, CompileOptions(method="ud-segmented", block_size=4))

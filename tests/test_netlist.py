@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from optinc_compiler.compiler import CompileOptions, compile_layer
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import Netlist, layer_netlist
+from optinc_compiler.netlist import Netlist, layer_netlist, segmented_counts
 
 
 def propagate(netlist: Netlist, n_in: int, n_out: int) -> np.ndarray:
@@ -135,6 +136,52 @@ def test_segmented_netlist_realises_the_layer_over_the_splitting_loss(n_out, n_i
             occupancy[inst.column, row] += 1
     assert np.all(occupancy == 1)
     assert len({i.name for i in netlist.instances}) == len(netlist.instances)
+    fans, crossings = segmented_counts(layer)  # without building the netlist
+    assert fans == sum(i.component == "mzi" for i in netlist.instances) - layer.n_mzis
+    assert crossings == sum(i.component == "crossing" for i in netlist.instances)
+
+
+def _edited(layer, **changes):
+    """The layer's program document with ``changes`` applied to its blocks, loaded."""
+    from optinc_compiler import program as prog
+
+    doc = json.loads(prog.to_json(prog.PhaseProgram(layers=(layer,))))
+    blocks = doc["layers"][0]["blocks"]
+    if "drop" in changes:
+        del blocks[changes["drop"]]
+    if "row_offset" in changes:
+        blocks[3]["row_offset"] = changes["row_offset"]
+    if "block_size" in changes:
+        doc["layers"][0]["block_size"] = changes["block_size"]
+    if "no_mesh" in changes:
+        blocks[0]["stages"] = [st for st in blocks[0]["stages"] if st["kind"] != "mesh"]
+    return prog.from_json(json.dumps(doc), source="p.json")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"drop": 1},
+            r"its blocks at \[\(0, 0\), \(4, 0\), \(4, 4\)\] are not the 4 x 4 tiles of a 6x7 layer",
+        ),
+        (
+            {"row_offset": 3},
+            r"its blocks at \[\(0, 0\), \(0, 4\), \(3, 4\), \(4, 0\)\] are not the 4 x 4 tiles "
+            r"of a 6x7 layer \(offsets \[\(0, 0\), \(0, 4\), \(4, 0\), \(4, 4\)\]\)",
+        ),
+        ({"block_size": 2}, r"its blocks at .* are not the 2 x 2 tiles of a 6x7 layer"),
+        ({"no_mesh": True}, r"its block at \(0, 0\) has no mesh stage"),
+    ],
+)
+def test_segmented_programs_must_tile_the_layer(change, message):
+    """A segmented program whose blocks are not the chip's tiles is refused at load
+    (it would lay out and simulate as a different circuit)."""
+    from optinc_compiler.program import ProgramFormatError
+
+    layer = compile_layer("s", np.ones((6, 7)), CompileOptions(method="ud-segmented", block_size=4))
+    with pytest.raises(ProgramFormatError, match=r"p.json: layers\[0\]: " + message):
+        _edited(layer, **change)
 
 
 def test_segmented_netlist_sections_ports_and_names():

@@ -16,7 +16,8 @@ chip's fan-out/fan-in MZI chains scale it by ``1 / sqrt(R C)`` (R, C block rows 
 columns, :mod:`.model`), and that physical matrix is what the electronics were trained
 on. The program backend applies the factor (:func:`fan_amplitude`); the sax backend
 simulates the chains and returns the physical matrix itself. The fan MZIs are not in the
-program, so the noise draws leave them ideal.
+program; the noise draws perturb them as the netlist places them (``netlist.split_chain``
+/ ``merge_chain``). Training (``model.perturb``) does not: it sees tile noise only.
 """
 
 from __future__ import annotations

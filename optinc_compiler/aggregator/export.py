@@ -342,6 +342,10 @@ def electronics_from_json(text: str, *, source: str) -> Electronics:
             training=dict(doc.get("training", {})),
             output_code=str(doc.get("output_code", "binary")),  # files before Gray outputs
         )
+    except InputError as exc:
+        if str(exc).startswith(source):
+            raise
+        raise InputError(f"{source}: {exc}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{source} is not a valid aggregator electronics file: {exc}") from None
 
