@@ -78,7 +78,8 @@ def plot_runs(runs: list[tuple[RunSummary, list[EpochMetrics]]], path: Path) -> 
 
 
 def _label(config: dict[str, object]) -> str:
-    """``ring``, ``ideal8``, ``optinc (4-bit)`` or ``optinc (aggregator_n4_b4, 0.01 rad per run)``."""
+    """``ring``, ``ideal8``, ``optinc (4-bit)``, ``optinc (aggregator_n4_b4, 0.01 rad per run)``
+    or ``optinc (aggregator_n4_b4, 0.01 rad per run, screened)``."""
     aggregation = str(config["aggregation"])
     if aggregation != "optinc":
         return aggregation
@@ -87,4 +88,6 @@ def _label(config: dict[str, object]) -> str:
         return f"optinc ({config['bits']}-bit)"
     noise = float(str(config.get("phase_noise_rad") or 0.0))
     when = "per step" if config.get("noise_per_step") else "per run"
+    if config.get("screen_chips"):
+        when += ", screened"
     return f"optinc ({Path(str(design)).name}" + (f", {noise} rad {when})" if noise else ")")
