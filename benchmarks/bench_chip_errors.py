@@ -16,7 +16,7 @@ s, as ``aggregator.evaluate.noisy_lookup`` does for the DDP hook. Columns:
 The traffic: the histogram of the sums in a one-process emulation of the digits
 experiment (4 servers, MLP 64-64-10, 20 epochs, seed 0, the ideal 4-bit chip, one shared
 scale per step, error feedback; the hook's ``quantise``/``dequantise``). Near-zero
-gradients quantise to codes 7 and 8, so 95% of the sums are 28-32: an error there costs
+gradients quantise to codes 7 and 8, so 94% of the sums are 28-32: an error there costs
 far more than one at s = 0 or 60. Needs the ``distributed`` extra (torch, scikit-learn).
 
 Threads: OPENBLAS_NUM_THREADS=1 and one torch thread, in one process, on a shared 2-core
