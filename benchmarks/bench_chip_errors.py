@@ -8,7 +8,7 @@ only), ``--draws`` fresh chips (seeded) are evaluated on every sum s, one raw in
 s, as ``aggregator.evaluate.noisy_lookup`` does for the DDP hook. Columns:
 
 * ``chips_wrong``: share of draws with at least one wrong entry (a fabricated chip that
-  ``--screen`` would reject);
+  ``--screen`` would reject); ``chips_wrong_busy``: wrong at one of the five busiest sums;
 * ``elements_wrong``, ``mse_levels^2``, ``off_gt_1``: share of aggregated elements that
   are wrong, mean squared error in levels, share off by more than one level, each
   weighted by how often training sends each sum.
@@ -121,6 +121,7 @@ def main() -> None:
     traffic = sum_traffic(spec.servers, spec.bits, seed=args.seed)
     traffic_s = time.perf_counter() - start
     ideal = reduced_dataset(spec, chip.electronics.preprocessing).targets  # round_half_to_even(s / N)
+    busiest = np.argsort(traffic)[::-1][:5]
     rows = []
     for i, noise in enumerate(LEVELS_RAD):
         for j, (place, (on_pre, on_onn)) in enumerate(PLACES.items()):
@@ -138,16 +139,24 @@ def main() -> None:
                     f"{noise:g}",
                     place,
                     f"{(err != 0).any(axis=1).mean():.3f}",
+                    f"{(err[:, busiest] != 0).any(axis=1).mean():.3f}",
                     f"{(err != 0).mean(axis=0) @ traffic:.2e}",
                     f"{(err**2).mean(axis=0) @ traffic:.2e}",
                     f"{(np.abs(err) > 1).mean(axis=0) @ traffic:.2e}",
                 ]
             )
     wall_s = time.perf_counter() - start
-    top = np.argsort(traffic)[::-1][:5]
     print(f"{args.design}: N={spec.servers}, b={spec.bits}, {args.draws} draws per row, seed {args.seed}")
-    print("busiest sums: " + ", ".join(f"s={s} {100 * traffic[s]:.1f}%" for s in sorted(top)))
-    headers = ["noise_rad", "noise_on", "chips_wrong", "elements_wrong", "mse_levels^2", "off_gt_1"]
+    print("busiest sums: " + ", ".join(f"s={s} {100 * traffic[s]:.1f}%" for s in sorted(busiest)))
+    headers = [
+        "noise_rad",
+        "noise_on",
+        "chips_wrong",
+        "chips_wrong_busy",
+        "elements_wrong",
+        "mse_levels^2",
+        "off_gt_1",
+    ]
     print(format_table(headers, rows))
     print(f"\n{wall_s:.1f} s wall ({traffic_s:.1f} s of it the traffic emulation)")
 
