@@ -43,6 +43,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/bench_calibration.py
 	$(BIN)/python benchmarks/bench_aggregator.py
+	$(BIN)/python benchmarks/bench_chip_errors.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -118,6 +118,25 @@ def test_experiment_settings_are_checked(kwargs, message):
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize(
+    ("extra", "label"),
+    [
+        ({}, "optinc (aggregator_n4_b4)"),
+        ({"phase_noise_rad": 0.01}, "optinc (aggregator_n4_b4, 0.01 rad per run)"),
+        (
+            {"phase_noise_rad": 0.01, "screen_chips": True},
+            "optinc (aggregator_n4_b4, 0.01 rad per run, screened)",
+        ),
+        ({"phase_noise_rad": 0.01, "noise_per_step": True}, "optinc (aggregator_n4_b4, 0.01 rad per step)"),
+    ],
+)
+def test_compare_labels_say_how_the_chip_was_drawn(extra, label):
+    from optinc_compiler.distributed.compare import _label
+
+    config = {"aggregation": "optinc", "design": "designs/aggregator_n4_b4", "bits": 4, **extra}
+    assert _label(config) == label
+
+
 def test_ring_allreduce_formula_and_optinc_pass():
     p = cm.CommParams(gradient_bytes=1e8, link_gbps=100, latency_us=10, compute_s=0.1, optical_bits=8)
     bandwidth = 100e9 / 8

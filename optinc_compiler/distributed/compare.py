@@ -51,17 +51,20 @@ def plot_runs(runs: list[tuple[RunSummary, list[EpochMetrics]]], path: Path) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_a, ax_l) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
-    for summary, metrics in runs:
+    fig, (ax_a, ax_l) = plt.subplots(1, 2, figsize=(11, 4 + 0.2 * ((len(runs) + 1) // 2)), dpi=100)
+    # a marker and a dash pattern per run: runs that agree (ring and ideal8) stay visible
+    markers, dashes = "osv^Dxp*", ["-", "--", "-.", ":"]
+    for i, (summary, metrics) in enumerate(runs):
         epochs = [m.epoch for m in metrics]
         what = (
             summary.aggregation
             if summary.aggregation == summary.name
             else f"{summary.name}: {summary.aggregation}"
         )
+        style = {"marker": markers[i % len(markers)], "ls": dashes[i % len(dashes)], "ms": 4, "mfc": "none"}
         label = f"{what}, final {100 * summary.final_accuracy:.2f}%"
-        ax_a.plot(epochs, [100 * m.test_accuracy for m in metrics], marker="o", ms=3, label=label)
-        ax_l.plot(epochs, [m.test_loss for m in metrics], marker="o", ms=3, label=summary.name)
+        ax_a.plot(epochs, [100 * m.test_accuracy for m in metrics], label=label, **style)
+        ax_l.plot(epochs, [m.test_loss for m in metrics], **style)
     ax_a.set(xlabel="epoch", ylabel="test accuracy (%)", title="Digits, data-parallel training")
     ax_l.set(xlabel="epoch", ylabel="test loss (cross-entropy)", title="Test loss")
     ax_l.set_yscale("log")
@@ -70,15 +73,15 @@ def plot_runs(runs: list[tuple[RunSummary, list[EpochMetrics]]], path: Path) -> 
     for ax in (ax_a, ax_l):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
-    ax_a.legend(fontsize=7, loc="lower right")
-    ax_l.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+    fig.legend(loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.045 * ((len(runs) + 1) // 2), 1, 1))
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
 
 
 def _label(config: dict[str, object]) -> str:
-    """``ring``, ``ideal8``, ``optinc (4-bit)`` or ``optinc (aggregator_n4_b4, 0.01 rad per run)``."""
+    """``ring``, ``ideal8``, ``optinc (4-bit)``, ``optinc (aggregator_n4_b4, 0.01 rad per run)``
+    or ``optinc (aggregator_n4_b4, 0.01 rad per run, screened)``."""
     aggregation = str(config["aggregation"])
     if aggregation != "optinc":
         return aggregation
@@ -87,4 +90,6 @@ def _label(config: dict[str, object]) -> str:
         return f"optinc ({config['bits']}-bit)"
     noise = float(str(config.get("phase_noise_rad") or 0.0))
     when = "per step" if config.get("noise_per_step") else "per run"
+    if config.get("screen_chips"):
+        when += ", screened"
     return f"optinc ({Path(str(design)).name}" + (f", {noise} rad {when})" if noise else ")")
