@@ -14,10 +14,10 @@ s, as ``aggregator.evaluate.noisy_lookup`` does for the DDP hook. Columns:
   weighted by how often training sends each sum.
 
 The traffic: the histogram of the sums in a one-process emulation of the digits
-experiment (4 servers, MLP 64-64-10, 20 epochs, seed 0, the ideal 4-bit chip, one shared
-scale per step, error feedback; the hook's ``quantise``/``dequantise``). Near-zero
-gradients quantise to codes 7 and 8, so 94% of the sums are 28-32: an error there costs
-far more than one at s = 0 or 60. Needs the ``distributed`` extra (torch, scikit-learn).
+experiment (4 servers, MLP 64-64-10, 20 epochs, seed 0, the ideal 4-bit chip, the hook's
+shared scales per 256 elements and its ``quantise``/``dequantise``, error feedback).
+Near-zero gradients quantise to codes 7 and 8, so most sums are 28-32: an error there
+costs far more than one at s = 0 or 60. Needs the ``distributed`` extra (torch, scikit-learn).
 
 Threads: OPENBLAS_NUM_THREADS=1 and one torch thread, in one process, on a shared 2-core
 machine; about 15 s here at 2,000 draws, most of it the emulation.
@@ -50,8 +50,8 @@ def sum_traffic(servers: int, bits: int, epochs: int = 20, seed: int = 0) -> npt
     from torch.nn import functional
 
     from optinc_compiler.distributed.experiment import digits_split
-    from optinc_compiler.distributed.hook import dequantise, quantise
-    from optinc_compiler.distributed.lookup import ideal_lookup
+    from optinc_compiler.distributed.hook import chunk_maxima, dequantise, element_scales, quantise
+    from optinc_compiler.distributed.lookup import DEFAULT_SCALE_CHUNK, ideal_lookup
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -74,7 +74,8 @@ def sum_traffic(servers: int, bits: int, epochs: int = 20, seed: int = 0) -> npt
                 functional.cross_entropy(model(x_train[idx]), y_train[idx]).backward()
                 grad = torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
                 vs.append(grad.double() + residuals[r])
-            scale = torch.tensor(max(float(v.abs().max()) for v in vs))
+            maxima = torch.stack([chunk_maxima(v, DEFAULT_SCALE_CHUNK) for v in vs]).amax(0)
+            scale = element_scales(maxima, DEFAULT_SCALE_CHUNK, vs[0].numel())
             qs = [quantise(v, scale, bits) for v in vs]
             residuals = [v - dequantise(q, scale, bits) for v, q in zip(vs, qs, strict=True)]
             s = torch.stack(qs).sum(0)
