@@ -88,3 +88,20 @@ def test_pinned_pdk_cells(data_regression):
     activate_pdk()
     makers = {**cells.GRID_CELLS, **cells.IO_CELLS, **cells.PARTS}
     data_regression.check({name: _cell_record(make()) for name, make in sorted(makers.items())})
+
+
+def test_pinned_structure_of_a_segmented_netlist(data_regression):
+    """The grid of a 3x5 layer in 2x2 tiles with its terminators: fan chains, crossing
+    columns, tiles, names, connections and ports (settings aside: the ud fit iterates)."""
+    from optinc_compiler.netlist import layer_netlist
+
+    w = np.arange(15, dtype=float).reshape(3, 5) / 15 + 0.1
+    layer = compile_layer("seg", w, CompileOptions(method="ud-segmented", block_size=2))
+    netlist = layer_netlist(layer, terminate=True)
+    data_regression.check(
+        {
+            "instances": {i.name: [i.component, i.column, i.mode] for i in netlist.instances},
+            "connections": [list(c) for c in sorted(netlist.connections)],
+            "ports": dict(netlist.ports),
+        }
+    )
