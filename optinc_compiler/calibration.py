@@ -45,8 +45,16 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import heater_roles, layer_netlist, tile_phase_shifts
-from optinc_compiler.program import DiagonalStage, MeshStage, PhaseProgram, mzi_id_prefix
+from optinc_compiler.netlist import (
+    chain_transfer,
+    fan_heater_ids,
+    heater_roles,
+    layer_netlist,
+    merge_chain,
+    split_chain,
+    tile_phase_shifts,
+)
+from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram, mzi_id_prefix
 from pdk import tech
 
 TWO_PI = 2 * math.pi
@@ -477,6 +485,54 @@ def quantised_program(
     return program_with_phases(program, dict(zip((h.id for h in specs), phases.tolist(), strict=True)))
 
 
+def quantised_matrices(
+    heater_prog: HeaterProgram, program: PhaseProgram, calibration: Calibration | None = None
+) -> dict[str, npt.NDArray[np.complex128]]:
+    """Per layer, the matrix the chip realises with ``heater_prog``'s DAC codes (and its
+    crosstalk), every heater included: a segmented layer's fan chains too."""
+    cal = calibration or Calibration()
+    specs = program_heaters(program)
+    k = crosstalk_matrix(specs, cal) if heater_prog.crosstalk else None
+    codes = np.array([s.dac_code for s in heater_prog.heaters], dtype=np.int64)
+    phases = realised_phases(
+        codes, _heater_arrays(specs, cal), k, v_max_V=cal.v_max_V, dac_bits=heater_prog.dac_bits
+    )
+    by_id = dict(zip((h.id for h in specs), phases.tolist(), strict=True))
+    return {layer.name: realised_matrix(layer, by_id) for layer in program.layers}
+
+
+def realised_matrix(layer: Layer, phases: Mapping[str, float]) -> npt.NDArray[np.complex128]:
+    """The layer's matrix (scale included) with its heaters at ``phases`` (by heater id;
+    others nominal). A segmented layer: ``scale sqrt(R C) sum_b beta_i[c] W_b[i, j]
+    a_j[r]`` with each input's splitter amplitudes ``a_j`` and each output's combiner
+    weights ``beta_i`` from their MZIs' phases, the tile phase of the netlist undone; at
+    nominal phases this is ``layer.matrix()``."""
+    tiles = program_with_phases(PhaseProgram(layers=(layer,)), phases).layers[0]
+    if layer.block_size is None:
+        return tiles.matrix()
+    k = layer.block_size
+    n_rows, n_cols = -(-layer.shape[0] // k), -(-layer.shape[1] // k)
+    split, split_nominal = split_chain(n_rows)
+    merge, merge_nominal = merge_chain(n_cols)
+    inputs, outputs = fan_heater_ids(layer)
+
+    def chain(names: list[str], nominal: list[tuple[int, float]], n: int) -> npt.NDArray[np.complex128]:
+        theta = [phases.get(f"{m}_theta", t) for m, (_, t) in zip(names, nominal, strict=True)]
+        phi = [phases.get(f"{m}_phi", 0.0) for m in names]
+        return chain_transfer(nominal, n, theta, phi)
+
+    a = np.array([chain(names, split, n_rows)[:, 0] for names in inputs])  # (in, R)
+    b = np.array([chain(names, merge, n_cols)[0] for names in outputs])  # (out, C)
+    out = np.zeros(layer.shape, dtype=np.complex128)
+    for block in tiles.blocks:
+        (r, c), (h, w) = (block.row_offset, block.col_offset), block.shape
+        undo = np.exp(-1j * np.angle(split_nominal[r // k] * merge_nominal[c // k]))
+        out[r : r + h, c : c + w] += (
+            undo * b[r : r + h, c // k, None] * block.matrix() * a[None, c : c + w, r // k]
+        )
+    return np.asarray(tiles.scale * math.sqrt(n_rows * n_cols) * out, dtype=np.complex128)
+
+
 def program_with_phases(program: PhaseProgram, phases: Mapping[str, float]) -> PhaseProgram:
     """The program whose heaters give ``phases`` (by heater id; others keep theirs).
     Heater ids follow ``optinc_compiler.netlist``: ``{mzi id}_theta|phi``,
@@ -552,12 +608,12 @@ def aware_codes(
         arrays = _heater_arrays(sub_specs, cal)
         k = k_full[idx][:, idx] if k_full is not None else None
         ids = [h.id for h in sub_specs]
-        single, target = PhaseProgram(layers=(layer,)), layer.matrix()
+        target = layer.matrix()
 
         def error(c: npt.NDArray[np.int64]) -> float:
             phases = realised_phases(c, arrays, k, v_max_V=cal.v_max_V, dac_bits=dac_bits)  # noqa: B023
-            realised = program_with_phases(single, dict(zip(ids, phases.tolist(), strict=True)))  # noqa: B023
-            return float(np.linalg.norm(realised.layers[0].matrix() - target))  # noqa: B023
+            realised = realised_matrix(layer, dict(zip(ids, phases.tolist(), strict=True)))  # noqa: B023
+            return float(np.linalg.norm(realised - target))  # noqa: B023
 
         local = codes[idx]
         best = error(local)
@@ -647,18 +703,20 @@ def check_pads(heater_prog: HeaterProgram, labels: set[str]) -> PadCheck:
 
 
 def summary(
-    heater_prog: HeaterProgram, program: PhaseProgram, realised: PhaseProgram
+    heater_prog: HeaterProgram, program: PhaseProgram, realised: Mapping[str, npt.NDArray[np.complex128]]
 ) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the per-layer table ``optinc program`` prints: heaters, power,
-    largest voltage, and what the DAC codes give (relative matrix error, fidelity)."""
+    largest voltage, and what the DAC codes give (``realised``: ``quantised_matrices``;
+    relative matrix error, fidelity)."""
     from optinc_compiler.simulate import fidelity
 
-    errors = layer_errors(program, realised)
     rows = []
-    for layer, real in zip(program.layers, realised.layers, strict=True):
+    for layer in program.layers:
         prefix = mzi_id_prefix(layer.name) + "_"
         mine = [h for h in heater_prog.heaters if h.id.startswith(prefix)]
-        fid = fidelity(real.matrix(), layer.matrix(), scale=1.0).fidelity
+        w, real = layer.matrix(), realised[layer.name]
+        error = float(np.linalg.norm(real - w) / max(float(np.linalg.norm(w)), 1e-300))
+        fid = fidelity(real, w, scale=1.0).fidelity
         rows.append(
             [
                 layer.name,
@@ -666,7 +724,7 @@ def summary(
                 f"{sum(h.power_mW for h in mine):.1f}",
                 f"{max((h.voltage_V for h in mine), default=0.0):.3f}",
                 f"{heater_prog.dac_bits} ({heater_prog.rounding})",
-                f"{errors[layer.name]:.3g}",
+                f"{error:.3g}",
                 f"{fid:.6f}",
             ]
         )

@@ -458,7 +458,7 @@ def program_command(
             )
             counts = f"{len(pads.missing)} heater(s) without a pad, {len(pads.unused)} unused pad(s)"
             raise VerificationError(f"{gds_file}: {counts}; {first}")
-    realised = cal.quantised_program(heaters, program, calibration)
+    realised = cal.quantised_matrices(heaters, program, calibration)
     click.echo(format_table(*cal.summary(heaters, program, realised)))
     cal.write_heater_program(heaters, program, output)
     log.info("wrote %s (%d heaters, calibration %r)", output, len(heaters.heaters), heaters.calibration)

@@ -485,11 +485,7 @@ def split_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex
     (``sin^2(theta/2)``, mzi.py); returns (row, theta) per column and the amplitude on
     each row (all of modulus 1/sqrt(n))."""
     chain = [(col, 2 * math.asin(math.sqrt(1 / (n - col)))) for col in range(n - 1)]
-    field = np.zeros(n, dtype=np.complex128)
-    field[0] = 1.0
-    for row, theta in chain:
-        field[row : row + 2] = mzi_matrix(theta, 0.0) @ field[row : row + 2]
-    return chain, field
+    return chain, chain_transfer(chain, n)[:, 0]
 
 
 def merge_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex128]]:
@@ -498,10 +494,45 @@ def merge_chain(n: int) -> tuple[list[tuple[int, float]], npt.NDArray[np.complex
     of the col+1 rows below; returns (row, theta) per column and the weight of each row
     in row 0's output (all of modulus 1/sqrt(n))."""
     chain = [(n - 2 - col, 2 * math.asin(math.sqrt(1 / (col + 2)))) for col in range(n - 1)]
-    transfer = np.eye(n, dtype=np.complex128)
-    for row, theta in chain:
-        transfer[row : row + 2] = mzi_matrix(theta, 0.0) @ transfer[row : row + 2]
-    return chain, transfer[0]
+    return chain, chain_transfer(chain, n)[0]
+
+
+def chain_transfer(
+    chain: Sequence[tuple[int, float]],
+    n: int,
+    theta_rad: npt.ArrayLike | None = None,
+    phi_rad: npt.ArrayLike | None = None,
+) -> npt.NDArray[np.complex128]:
+    """``(..., n, n)`` transfer matrix of a fan chain: its MZIs on rows (row, row + 1) in
+    order, at the chain's thetas and phi = 0, or at ``theta_rad`` / ``phi_rad`` (``(...,
+    len(chain))``: realised or noisy heater phases, batched)."""
+    theta = np.array([t for _, t in chain], dtype=np.float64) if theta_rad is None else np.asarray(theta_rad)
+    phi = np.zeros_like(theta) if phi_rad is None else np.asarray(phi_rad)
+    t = mzi_matrix(theta, phi)  # (..., len(chain), 2, 2)
+    transfer = np.broadcast_to(np.eye(n, dtype=np.complex128), (*t.shape[:-3], n, n)).copy()
+    for k, (row, _) in enumerate(chain):
+        transfer[..., row : row + 2, :] = t[..., k, :, :] @ transfer[..., row : row + 2, :]
+    return transfer
+
+
+def fan_heater_ids(layer: Layer) -> tuple[list[list[str]], list[list[str]]]:
+    """MZI names of each input's splitter chain and each output's combiner chain (in
+    chain order) of a segmented layer; empty lists for the others."""
+    if layer.block_size is None:
+        return [], []
+    prefix, k = mzi_id_prefix(layer.name), layer.block_size
+    fan_out, fan_in = -(-layer.shape[0] // k), -(-layer.shape[1] // k)
+    split, _ = split_chain(fan_out)
+    merge, _ = merge_chain(fan_in)
+    inputs = [
+        [f"{prefix}_FO_c{col}_m{j * fan_out + row}" for col, (row, _) in enumerate(split)]
+        for j in range(layer.shape[1])
+    ]
+    outputs = [
+        [f"{prefix}_FI_c{col}_m{i * fan_in + row}" for col, (row, _) in enumerate(merge)]
+        for i in range(layer.shape[0])
+    ]
+    return inputs, outputs
 
 
 def _permutation_columns(moves: Sequence[tuple[int, int]], n: int, prefix: str, tag: str) -> list[Column]:

@@ -283,3 +283,31 @@ def test_program_cli_checks_pads_against_the_gds(program_file, tmp_path):
         f"Error: {chip}: 16 heater(s) without a pad, 16 unused pad(s); "
         "heater fc2_U_c0_m0_phi has no pad label"
     )
+
+
+def test_realised_matrix_of_a_segmented_layer_is_its_netlist_at_those_phases():
+    """Every heater counts, the fan chains' too: the realised matrix equals the netlist
+    simulated (ideal models) with the same MZI and phase-shifter phases."""
+    import dataclasses
+
+    from optinc_compiler.netlist import layer_netlist
+    from optinc_compiler.simulate import netlist_smatrix
+
+    w = np.random.default_rng(5).normal(size=(5, 6))
+    layer = compile_layer("s", w, CompileOptions(method="ud-segmented", block_size=4))
+    netlist = layer_netlist(layer)
+    rng = np.random.default_rng(6)
+    phases, instances = {}, []
+    for inst in netlist.instances:
+        settings = dict(inst.settings)
+        keys = {"mzi": ("theta_rad", "phi_rad"), "phase_shifter": ("phase_rad",)}.get(inst.component, ())
+        for key in keys:
+            settings[key] += 0.05 * rng.standard_normal()
+            phases[f"{inst.name}_{key.removesuffix('_rad')}"] = settings[key]
+        instances.append(dataclasses.replace(inst, settings=tuple(settings.items())))
+    assert any(name.startswith(("s_FO", "s_FI")) for name in phases)
+    moved = dataclasses.replace(netlist, instances=tuple(instances))
+    simulated = netlist_smatrix(moved, n_in=6, n_out=5, model_set="ideal")[0]
+    expected = layer.scale * 2 * simulated  # sqrt(R C), R = C = 2
+    np.testing.assert_allclose(cal.realised_matrix(layer, phases), expected, atol=1e-12)
+    np.testing.assert_allclose(cal.realised_matrix(layer, {}), layer.matrix(), atol=1e-12)

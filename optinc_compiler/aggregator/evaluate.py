@@ -47,7 +47,7 @@ from optinc_compiler.aggregator.export import (
 )
 from optinc_compiler.errors import InputError
 from optinc_compiler.mzi import mzi_matrix
-from optinc_compiler.netlist import merge_chain, split_chain
+from optinc_compiler.netlist import chain_transfer, merge_chain, split_chain
 from optinc_compiler.program import Block, DiagonalStage, Layer, MeshStage, PhaseProgram, load
 
 BACKENDS = ("program", "sax")
@@ -242,14 +242,10 @@ def _noisy_chain(
     """(draws, n, n) transfer matrices of a fan chain of MZIs (row, theta; phi = 0) with
     quantised, noisy heaters."""
     thetas = np.array([theta for _, theta in chain], dtype=np.float64)
-    t = mzi_matrix(
-        _noisy(thetas, rng, draws, noise_rad, dac_bits),
-        _noisy(np.zeros_like(thetas), rng, draws, noise_rad, dac_bits),
+    noisy_theta = _noisy(thetas, rng, draws, noise_rad, dac_bits)
+    return chain_transfer(
+        chain, n, noisy_theta, _noisy(np.zeros_like(thetas), rng, draws, noise_rad, dac_bits)
     )
-    transfer = np.broadcast_to(np.eye(n, dtype=np.complex128), (draws, n, n)).copy()
-    for k, (row, _) in enumerate(chain):
-        transfer[:, row : row + 2] = t[:, k] @ transfer[:, row : row + 2]
-    return transfer
 
 
 def _noisy_block(
