@@ -62,10 +62,11 @@ def _spec_options(func: F) -> F:
 )
 @click.option(
     "--encoder-init",
-    type=click.Choice(["random", "bits"]),
+    type=click.Choice(["random", "bits", "code"]),
     default="bits",
     show_default=True,
-    help="Encoder gains at the periods of the output bits, or random.",
+    help="Encoder gains at the periods of the output bits, or random; code: gains and biases "
+    "so each feature is one output bit of --output-code (sum preprocessing).",
 )
 @click.option(
     "--output-code",
@@ -78,6 +79,11 @@ def _spec_options(func: F) -> F:
     "--preprocessing-noise",
     is_flag=True,
     help="Also put the phase noise on the preprocessing stage's heaters in the loop.",
+)
+@click.option(
+    "--phase-gain-steps",
+    is_flag=True,
+    help="Adam steps on the encoder gains in rad of phase at full scale, not relative.",
 )
 @click.option(
     "-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Design folder."
@@ -101,6 +107,7 @@ def train_command(
     encoder_init: str,
     output_code: str,
     preprocessing_noise: bool,
+    phase_gain_steps: bool,
     output: Path,
 ) -> None:
     """Train an aggregator, compile it and write its design folder (exit 3 below 100%).
@@ -131,6 +138,7 @@ def train_command(
         block_size=block_size,
         output_code=output_code,
         preprocessing_noise=preprocessing_noise,
+        phase_gain_steps=phase_gain_steps,
     )
     click.echo(result.table)
     result.raise_below_100()

@@ -64,6 +64,11 @@ def test_train_refuses_bad_sizes_before_training(tmp_path):
     assert code == 1
     assert "does not exist; create it first" in output
     assert list(tmp_path.iterdir()) == []  # no partial files
+    code, output = run(
+        "train", "--preprocessing", "bitwise", "--encoder-init", "code", "-o", str(tmp_path / "d")
+    )
+    assert (code, output) == (1, "Error: encoder init 'code' needs the 'sum' preprocessing, not 'bitwise'\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_committed_design_is_bit_exact_through_the_simulated_program():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from optinc_compiler.aggregator import encoding as enc
 from optinc_compiler.aggregator import evaluate, export, runtime
 from optinc_compiler.aggregator.encoding import AggregatorSpec
 from optinc_compiler.errors import InputError
@@ -13,6 +14,8 @@ runtime.configure_cpu()  # before jax starts: fast compiles (see runtime.py)
 pytest.importorskip("optax")
 model = pytest.importorskip("optinc_compiler.aggregator.model")
 train = pytest.importorskip("optinc_compiler.aggregator.train")
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
 
 ARCH = model.Architecture(AggregatorSpec(2, 2), "sum", "ud", width=2, depth=2)
 OPTIONS = train.TrainOptions(restarts=2, steps=500, seed=7, noise_rad=0.002)
@@ -135,3 +138,63 @@ def test_gray_training_is_bit_exact_in_gray_through_the_compiled_program():
     assert evaluate.reduced_accuracy(chip, evaluate.layer_matrices(chip)).percent == 100.0
     _, codes = evaluate.lookup_table(chip)
     assert codes.tolist() == [0, 0, 1, 2, 2, 2, 3]  # decoded from Gray: the same averages
+
+
+@pytest.mark.parametrize(("servers", "bits"), [(2, 3), (3, 5), (4, 4), (4, 8), (5, 3), (8, 4)])
+def test_code_encoder_features_are_the_gray_output_bits(servers, bits):
+    spec = AggregatorSpec(servers, bits)
+    gain, bias = model.code_features(spec, "gray", bits)
+    sums = np.arange(spec.max_sum + 1)
+    feature = np.cos(gain * sums[:, None] / spec.max_sum + bias) ** 2
+    want = enc.output_bits(enc.target_codes(sums, servers=servers), bits=bits, output_code="gray")
+    assert np.array_equal(feature > 0.5, want == 1)  # every sum, every bit
+    assert np.abs(feature - 0.5).min() > 0  # never on the threshold
+
+
+def test_code_encoder_features_are_binary_bits_above_the_lsb_for_even_n():
+    spec = AggregatorSpec(4, 8)
+    gain, bias = model.code_features(spec, "binary", 8)
+    sums = np.arange(spec.max_sum + 1)
+    feature = np.cos(gain * sums[:, None] / spec.max_sum + bias) ** 2
+    want = enc.output_bits(enc.target_codes(sums, servers=4), bits=8, output_code="binary")
+    assert np.array_equal(feature[:, 1:] > 0.5, want[:, 1:] == 1)
+    assert not np.array_equal(feature[:, 0] > 0.5, want[:, 0] == 1)  # on 3 sums of 8: not cos^2
+
+
+def test_code_encoder_init_needs_the_sum_preprocessing():
+    arch = model.Architecture(AggregatorSpec(2, 2), "bitwise", "ud", width=2, depth=1)
+    with pytest.raises(InputError, match="encoder init 'code' needs the 'sum' preprocessing"):
+        model.init_params(arch, jax.random.PRNGKey(0), "code", "gray")
+
+
+def test_phase_gain_steps_divide_the_encoder_gain_steps_by_the_gain():
+    options = train.TrainOptions(phase_gain_steps=True)
+    with jax.enable_x64(True):
+        params = model.init_params(ARCH, jax.random.PRNGKey(0), "bits")
+        params["encoder"]["log_gain"] = jnp.log(jnp.array([400.0, 0.5]))
+        grads = jax.tree.map(jnp.ones_like, params)
+        scaled, _ = train._optimiser(options).update(grads, train._optimiser(options).init(params), params)
+        plain, _ = train._optimiser(train.TrainOptions()).update(
+            grads, train._optimiser(train.TrainOptions()).init(params), params
+        )
+    ratio = np.asarray(scaled["encoder"]["log_gain"]) / np.asarray(plain["encoder"]["log_gain"])
+    np.testing.assert_allclose(ratio, [1 / 400.0, 1.0])  # gains below 1 keep relative steps
+    np.testing.assert_array_equal(scaled["layers"][0]["theta"], plain["layers"][0]["theta"])
+
+
+def test_code_init_with_phase_gain_steps_trains_n4_b4_in_gray():
+    spec = AggregatorSpec(4, 4)
+    arch = model.Architecture(spec, "sum", "ud", width=4, depth=1)
+    options = train.TrainOptions(
+        restarts=2, steps=500, seed=7, noise_rad=0.002, encoder_init="code", output_code="gray",
+        phase_gain_steps=True, input_noise_levels=0.0, margin=0.05,
+    )  # fmt: skip
+    result = train.train(arch, options)
+    assert result.accuracy[result.chosen] == 1.0
+    chip = evaluate.Chip(
+        export.build_program(spec, "sum", result.params, "ud"),
+        export.electronics_from_params(
+            spec, preprocessing="sum", layer_type="ud", params=result.params, output_code="gray"
+        ),
+    )
+    assert evaluate.reduced_accuracy(chip, evaluate.layer_matrices(chip)).percent == 100.0

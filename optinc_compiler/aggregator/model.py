@@ -250,16 +250,22 @@ def forward(arch: Architecture, params: Params, intensities: jax.Array) -> jax.A
     raise AssertionError("unreachable: depth >= 1")
 
 
-def init_params(arch: Architecture, key: jax.Array, encoder_init: str = "random") -> Params:
+def init_params(
+    arch: Architecture, key: jax.Array, encoder_init: str = "random", output_code: str = "binary"
+) -> Params:
     """Random phases (uniform), attenuators near 0.9, random gains and biases; encoder
-    gains as :func:`encoder_log_gain` says."""
+    gains as :func:`encoder_log_gain` says (``code``: gains and biases as
+    :func:`code_encoder` for ``output_code``)."""
     layers: list[dict[str, jax.Array]] = []
     k, m = arch.width, arch.mzis_per_mesh
     key, k_gain, k_bias = jax.random.split(key, 3)
-    encoder = {
-        "log_gain": encoder_log_gain(arch, k_gain, encoder_init),
-        "bias": jax.random.uniform(k_bias, (k,), maxval=2 * np.pi),
-    }
+    if encoder_init == "code":
+        encoder = code_encoder(arch, output_code, k_gain)
+    else:
+        encoder = {
+            "log_gain": encoder_log_gain(arch, k_gain, encoder_init),
+            "bias": jax.random.uniform(k_bias, (k,), maxval=2 * np.pi),
+        }
     for i in range(arch.depth):
         key, *ks = jax.random.split(key, 10)
         if arch.layer_type == "ud-seg":
@@ -302,7 +308,50 @@ def _init_tiles(sizes: tuple[int, ...], key: jax.Array) -> list[list[dict[str, j
     return [[tile(r, c) for c in range(n)] for r in range(n)]
 
 
-ENCODER_INITS = ("random", "bits")
+ENCODER_INITS = ("random", "bits", "code")
+#: Jitter of the ``code`` encoder init, in rad of modulator phase at full-scale intensity.
+CODE_INIT_JITTER_RAD = 0.02
+
+
+def code_encoder(arch: Architecture, output_code: str, key: jax.Array) -> dict[str, jax.Array]:
+    """Encoder gains and biases with ``cos^2(g I + beta) > 1/2`` exactly where output bit
+    ``j mod b`` of ``output_code`` is one (``sum`` preprocessing): each output bit is a
+    square wave of the sum s with half its period on, from the first s of ``y = 2^k`` (period
+    ``2^(k+1)`` levels of y in binary, ``2^(k+2)`` in Gray below the top bit), and the
+    feature's gain and bias put its period and centre there. Features ``j >= b`` repeat bit
+    ``j mod b`` in quadrature (bias + pi/4). Jitter: :data:`CODE_INIT_JITTER_RAD` of phase
+    at full scale on the gain, the same on the bias. Other preprocessings: InputError."""
+    if arch.preprocessing != "sum":
+        raise InputError(f"encoder init 'code' needs the 'sum' preprocessing, not {arch.preprocessing!r}")
+    gain, bias = code_features(arch.spec, output_code, arch.width)
+    k_gain, k_bias = jax.random.split(key)
+    jitter = CODE_INIT_JITTER_RAD * jax.random.normal(k_gain, gain.shape)
+    return {
+        "log_gain": jnp.log(gain) + jitter / gain,
+        "bias": bias + CODE_INIT_JITTER_RAD * jax.random.normal(k_bias, bias.shape),
+    }
+
+
+def code_features(spec: AggregatorSpec, output_code: str, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(width,) gains (rad per unit intensity) and biases (rad) of :func:`code_encoder`,
+    without jitter. Where a bit is on for exactly half of its period in s (every Gray bit
+    and binary bits above the LSB for even N) ``cos^2 > 1/2`` is that bit exactly; else
+    the feature is centred on the bit's ones."""
+    from optinc_compiler.aggregator.encoding import target_codes
+
+    n, b, top = spec.servers, spec.bits, spec.max_sum
+    sums = np.arange(2 * top + 4 * n * 2**b)
+    targets = target_codes(sums, servers=n)
+    gains, biases = np.zeros(width), np.zeros(width)
+    for j in range(width):
+        k = j % b
+        period_y = 2 ** (k + 2) if output_code == "gray" and k < b - 1 else 2 ** (k + 1)
+        first = int(sums[targets == 2**k].min())
+        last = int(sums[targets == 2**k + period_y // 2 - 1].max())
+        centre, period_s = 0.5 * (first + last), float(n * period_y)
+        gains[j] = np.pi * top / period_s  # cos^2 has period pi
+        biases[j] = -np.pi * centre / period_s + (np.pi / 4 if j >= b else 0.0)
+    return gains, biases
 
 
 def encoder_log_gain(arch: Architecture, key: jax.Array, encoder_init: str = "random") -> jax.Array:

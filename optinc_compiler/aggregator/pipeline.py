@@ -225,6 +225,7 @@ def train_design(
     block_size: int | None = None,
     output_code: str = "binary",
     preprocessing_noise: bool = False,
+    phase_gain_steps: bool = False,
 ) -> Report:
     """Train, compile, check through the program, and write the design folder
     (``block_size``: the tile size k of ud-seg layers)."""
@@ -245,6 +246,7 @@ def train_design(
         encoder_init=encoder_init,
         output_code=output_code,
         preprocessing_noise=preprocessing_noise,
+        phase_gain_steps=phase_gain_steps,
     )
     if not output.parent.is_dir():
         raise InputError(f"output folder {str(output.parent)!r} does not exist; create it first")
@@ -257,6 +259,7 @@ def train_design(
         "encoder_init": encoder_init,
         **({"block_size": block_size} if block_size is not None else {}),
         "preprocessing_noise": preprocessing_noise,
+        **({"phase_gain_steps": True} if phase_gain_steps else {}),
         "chosen_restart": result.chosen,
         "restarts_at_100": int(np.sum(result.accuracy == 1.0)),
     }  # fmt: skip

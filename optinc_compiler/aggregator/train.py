@@ -68,6 +68,10 @@ class TrainOptions:
         preprocessing_noise: also draw phase noise (``noise_rad``) on the preprocessing
             stage's heaters in the loop (:func:`preprocessing_bank`).
         output_code: ``binary`` or ``gray`` output bits (:mod:`~optinc_compiler.aggregator.encoding`).
+        phase_gain_steps: scale Adam's steps on the encoder log-gains by ``1 / g`` (the
+            gain, at least 1), so a step moves a feature's phase at full-scale intensity by
+            about the learning rate in rad instead of its gain by that fraction: a feature
+            with ``g = 400`` (N=4, b=8 LSB) otherwise moves ~8 rad per step.
     """
 
     restarts: int = 4
@@ -82,6 +86,7 @@ class TrainOptions:
     log_every: int = 250
     preprocessing_noise: bool = False
     output_code: str = "binary"
+    phase_gain_steps: bool = False
 
     def __post_init__(self) -> None:
         for name in ("restarts", "steps", "log_every"):
@@ -133,6 +138,8 @@ def train(arch: model.Architecture, options: TrainOptions) -> TrainResult:
 
 
 def _train(arch: model.Architecture, options: TrainOptions) -> TrainResult:
+    if options.encoder_init == "code" and arch.preprocessing != "sum":
+        raise InputError(f"encoder init 'code' needs the 'sum' preprocessing, not {arch.preprocessing!r}")
     data = reduced_dataset(arch.spec, arch.preprocessing)
     x = jnp.asarray(data.intensities)
     bits = output_bits(data.targets, bits=arch.spec.bits, output_code=options.output_code)
@@ -212,13 +219,29 @@ def random_raw_codes(data: ReducedDataset, rng: np.random.Generator, draws: int)
 
 
 def _optimiser(options: TrainOptions) -> optax.GradientTransformation:
-    return optax.adam(optax.cosine_decay_schedule(options.learning_rate, options.steps, alpha=0.01))
+    adam = optax.adam(optax.cosine_decay_schedule(options.learning_rate, options.steps, alpha=0.01))
+    if not options.phase_gain_steps:
+        return adam
+    return optax.chain(adam, _scale_gain_steps())
+
+
+def _scale_gain_steps() -> optax.GradientTransformation:
+    """Divide the updates of ``encoder.log_gain`` by ``max(g, 1)`` (TrainOptions)."""
+
+    def update(updates: Any, state: optax.EmptyState, params: Any = None) -> tuple:
+        if params is None:
+            raise ValueError("phase_gain_steps needs the parameters")
+        scale = 1.0 / jnp.maximum(jnp.exp(params["encoder"]["log_gain"]), 1.0)
+        encoder = {**updates["encoder"], "log_gain": updates["encoder"]["log_gain"] * scale}
+        return {**updates, "encoder": encoder}, state
+
+    return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _init(arch: model.Architecture, options: TrainOptions, key: jax.Array) -> tuple:
     keys = jax.random.split(key, options.restarts)
-    params = jax.vmap(lambda k: model.init_params(arch, k, options.encoder_init))(keys)
+    params = jax.vmap(lambda k: model.init_params(arch, k, options.encoder_init, options.output_code))(keys)
     return params, _optimiser(options).init(params)
 
 
