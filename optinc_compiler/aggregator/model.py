@@ -29,6 +29,11 @@ chip's laser; ONN input mode j carries ``x_j = cos(g_j I_{j mod ports} + beta_j)
 Mach-Zehnder modulator's field transfer, gain ``g_j = exp(log_gain_j)`` in rad per unit
 intensity, bias ``beta_j`` in rad). This turns the linear intensity of the sum into K periodic features,
 the first stage the paper's dense analogue encoding lacks.
+The ``code`` initialisation (:func:`code_encoder`) puts feature j exactly on output bit
+``j mod b``: with Gray outputs every bit is a square wave of the sum with half its period
+on, so ``cos^2`` of a feature at its period and phase is that bit, and the training only
+has to keep the gains (the LSB's to ~1e-4 relative for N=4, b=8; see
+``TrainOptions.phase_gain_steps``), route the features and buy margin.
 
 Between layers an electronic detect-and-re-modulate stage per channel (photodiode,
 transimpedance amplifier with a trainable gain, Mach-Zehnder modulator on a fresh carrier
