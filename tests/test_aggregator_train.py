@@ -198,3 +198,10 @@ def test_code_init_with_phase_gain_steps_trains_n4_b4_in_gray():
         ),
     )
     assert evaluate.reduced_accuracy(chip, evaluate.layer_matrices(chip)).percent == 100.0
+
+
+def test_code_encoder_extra_features_are_third_harmonics_of_the_top_bits():
+    spec = AggregatorSpec(4, 8)
+    gain, bias = model.code_features(spec, "gray", 11)
+    np.testing.assert_allclose(gain[8:], 3 * gain[[7, 6, 5]])
+    np.testing.assert_allclose(bias[8:], 3 * bias[[7, 6, 5]])

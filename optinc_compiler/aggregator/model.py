@@ -323,9 +323,11 @@ def code_encoder(arch: Architecture, output_code: str, key: jax.Array) -> dict[s
     ``j mod b`` of ``output_code`` is one (``sum`` preprocessing): each output bit is a
     square wave of the sum s with half its period on, from the first s of ``y = 2^k`` (period
     ``2^(k+1)`` levels of y in binary, ``2^(k+2)`` in Gray below the top bit), and the
-    feature's gain and bias put its period and centre there. Features ``j >= b`` repeat bit
-    ``j mod b`` in quadrature (bias + pi/4). Jitter: :data:`CODE_INIT_JITTER_RAD` of phase
-    at full scale on the gain, the same on the bias. Other preprocessings: InputError."""
+    feature's gain and bias put its period and centre there. Features ``j >= b`` are the third
+    harmonics (``cos(3 (g I + beta))``) of bits ``b - 1, b - 2, ...``: the field series
+    ``cos x - cos(3 x) / 3`` of a square wave, to sharpen the slow top bits. Jitter:
+    :data:`CODE_INIT_JITTER_RAD` of phase at full scale on the gain, the same on the bias.
+    Other preprocessings: InputError."""
     if arch.preprocessing != "sum":
         raise InputError(f"encoder init 'code' needs the 'sum' preprocessing, not {arch.preprocessing!r}")
     gain, bias = code_features(arch.spec, output_code, arch.width)
@@ -349,14 +351,15 @@ def code_features(spec: AggregatorSpec, output_code: str, width: int) -> tuple[n
     targets = target_codes(sums, servers=n)
     gains, biases = np.zeros(width), np.zeros(width)
     for j in range(width):
-        k = j % b
+        k = j if j < b else b - 1 - (j - b) % b  # extras: the top bits first
         period_y = 2 ** (k + 2) if output_code == "gray" and k < b - 1 else 2 ** (k + 1)
         first = int(sums[targets == 2**k].min())
         last = int(sums[targets == 2**k + period_y // 2 - 1].max())
         centre, period_s = 0.5 * (first + last), float(n * period_y)
         gains[j] = np.pi * top / period_s  # cos^2 has period pi
-        biases[j] = -np.pi * centre / period_s + (np.pi / 4 if j >= b else 0.0)
-    return gains, biases
+        biases[j] = -np.pi * centre / period_s
+    harmonic = np.where(np.arange(width) < b, 1.0, 3.0)
+    return harmonic * gains, harmonic * biases
 
 
 def encoder_log_gain(arch: Architecture, key: jax.Array, encoder_init: str = "random") -> jax.Array:
