@@ -86,7 +86,20 @@ def test_committed_n8_b4_design_is_bit_exact_on_sampled_raw_inputs():
     assert "raw      sax      20000  20000      100.00" in output
 
 
-@pytest.mark.parametrize(("n", "b"), [(4, 4), (8, 4)])
+def test_committed_n4_b8_design_is_bit_exact_on_reduced_and_sampled_raw_inputs():
+    code, output = run("eval", "--servers", "4", "--bits", "8", "--sample", "20000")
+    assert code == 0, output
+    assert "reduced  sax      1021   1021       100.00" in output
+    assert "raw      sax      20000  20000      100.00" in output
+
+
+def test_committed_n4_b8_design_stays_bit_exact_with_12_bit_dacs_on_every_heater():
+    chip = evaluate.load_design(ROOT / "designs" / "aggregator_n4_b8")
+    r = evaluate.robustness(chip, noise_rad=0.0, dac_bits=12, draws=1, seed=0, include_preprocessing=True)
+    assert r.draws_at_100 == 1
+
+
+@pytest.mark.parametrize(("n", "b"), [(4, 4), (8, 4), (4, 8)])
 def test_committed_design_files_agree(n, b):
     folder = ROOT / "designs" / f"aggregator_n{n}_b{b}"
     chip = evaluate.load_design(folder)
