@@ -335,7 +335,7 @@ def code_encoder(arch: Architecture, output_code: str, key: jax.Array) -> dict[s
     jitter = CODE_INIT_JITTER_RAD * jax.random.normal(k_gain, gain.shape)
     return {
         "log_gain": jnp.log(gain) + jitter / gain,
-        "bias": bias + CODE_INIT_JITTER_RAD * jax.random.normal(k_bias, bias.shape),
+        "bias": jnp.asarray(bias) + CODE_INIT_JITTER_RAD * jax.random.normal(k_bias, bias.shape),
     }
 
 
