@@ -475,6 +475,14 @@ def quantised_program(
     heater_prog: HeaterProgram, program: PhaseProgram, calibration: Calibration | None = None
 ) -> PhaseProgram:
     """The program the chip realises with ``heater_prog``'s DAC codes (and its crosstalk)."""
+    return program_with_phases(program, heater_phases(heater_prog, program, calibration))
+
+
+def heater_phases(
+    heater_prog: HeaterProgram, program: PhaseProgram, calibration: Calibration | None = None
+) -> dict[str, float]:
+    """The phase each heater gives (by heater id) with ``heater_prog``'s DAC codes, its
+    crosstalk included."""
     cal = calibration or Calibration()
     specs = program_heaters(program)
     k = crosstalk_matrix(specs, cal) if heater_prog.crosstalk else None
@@ -482,7 +490,7 @@ def quantised_program(
     phases = realised_phases(
         codes, _heater_arrays(specs, cal), k, v_max_V=cal.v_max_V, dac_bits=heater_prog.dac_bits
     )
-    return program_with_phases(program, dict(zip((h.id for h in specs), phases.tolist(), strict=True)))
+    return dict(zip((h.id for h in specs), phases.tolist(), strict=True))
 
 
 def quantised_matrices(
@@ -490,14 +498,7 @@ def quantised_matrices(
 ) -> dict[str, npt.NDArray[np.complex128]]:
     """Per layer, the matrix the chip realises with ``heater_prog``'s DAC codes (and its
     crosstalk), every heater included: a segmented layer's fan chains too."""
-    cal = calibration or Calibration()
-    specs = program_heaters(program)
-    k = crosstalk_matrix(specs, cal) if heater_prog.crosstalk else None
-    codes = np.array([s.dac_code for s in heater_prog.heaters], dtype=np.int64)
-    phases = realised_phases(
-        codes, _heater_arrays(specs, cal), k, v_max_V=cal.v_max_V, dac_bits=heater_prog.dac_bits
-    )
-    by_id = dict(zip((h.id for h in specs), phases.tolist(), strict=True))
+    by_id = heater_phases(heater_prog, program, calibration)
     return {layer.name: realised_matrix(layer, by_id) for layer in program.layers}
 
 
