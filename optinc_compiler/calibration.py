@@ -46,7 +46,9 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import (
+    block_grid,
     chain_transfer,
+    combine_tiles,
     fan_heater_ids,
     heater_roles,
     layer_netlist,
@@ -511,10 +513,9 @@ def realised_matrix(layer: Layer, phases: Mapping[str, float]) -> npt.NDArray[np
     tiles = program_with_phases(PhaseProgram(layers=(layer,)), phases).layers[0]
     if layer.block_size is None:
         return tiles.matrix()
-    k = layer.block_size
-    n_rows, n_cols = -(-layer.shape[0] // k), -(-layer.shape[1] // k)
-    split, split_nominal = split_chain(n_rows)
-    merge, merge_nominal = merge_chain(n_cols)
+    n_rows, n_cols = block_grid(layer)
+    split, _ = split_chain(n_rows)
+    merge, _ = merge_chain(n_cols)
     inputs, outputs = fan_heater_ids(layer)
 
     def chain(names: list[str], nominal: list[tuple[int, float]], n: int) -> npt.NDArray[np.complex128]:
@@ -524,13 +525,7 @@ def realised_matrix(layer: Layer, phases: Mapping[str, float]) -> npt.NDArray[np
 
     a = np.array([chain(names, split, n_rows)[:, 0] for names in inputs])  # (in, R)
     b = np.array([chain(names, merge, n_cols)[0] for names in outputs])  # (out, C)
-    out = np.zeros(layer.shape, dtype=np.complex128)
-    for block in tiles.blocks:
-        (r, c), (h, w) = (block.row_offset, block.col_offset), block.shape
-        undo = np.exp(-1j * np.angle(split_nominal[r // k] * merge_nominal[c // k]))
-        out[r : r + h, c : c + w] += (
-            undo * b[r : r + h, c // k, None] * block.matrix() * a[None, c : c + w, r // k]
-        )
+    out = combine_tiles(layer, [block.matrix() for block in tiles.blocks], a, b)
     return np.asarray(tiles.scale * math.sqrt(n_rows * n_cols) * out, dtype=np.complex128)
 
 

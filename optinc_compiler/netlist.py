@@ -354,7 +354,7 @@ def _segmented_plan(layer: Layer) -> _SegmentedPlan:
     if problem is not None:
         raise InputError(f"layer {layer.name!r}: {problem}")
     n_out, n_in = layer.shape
-    fan_out, fan_in = -(-n_out // k), -(-n_in // k)
+    fan_out, fan_in = block_grid(layer)
     tiles = tuple(sorted(layer.blocks, key=lambda b: (b.row_offset, b.col_offset)))
     offsets = tuple(itertools.accumulate((_block_rows(b) for b in tiles), initial=0))
     to_tiles, from_tiles = [], []
@@ -454,8 +454,9 @@ def tile_phase_shifts(layer: Layer) -> dict[str, float]:
     problem = segmented_tiling_problem(layer)
     if problem is not None:
         raise InputError(f"layer {layer.name!r}: {problem}")
-    _, split_gain = split_chain(-(-layer.shape[0] // k))
-    _, merge_gain = merge_chain(-(-layer.shape[1] // k))
+    fan_out, fan_in = block_grid(layer)
+    _, split_gain = split_chain(fan_out)
+    _, merge_gain = merge_chain(fan_in)
     out = {}
     for b in layer.blocks:
         last_mesh = [s for s in b.stages if isinstance(s, MeshStage)][-1]
@@ -515,13 +516,49 @@ def chain_transfer(
     return transfer
 
 
+def block_grid(layer: Layer) -> tuple[int, int]:
+    """Block rows R and block columns C of a layer (1, 1 unless segmented)."""
+    if layer.block_size is None:
+        return 1, 1
+    k = layer.block_size
+    return -(-layer.shape[0] // k), -(-layer.shape[1] // k)
+
+
+def combine_tiles(
+    layer: Layer,
+    tiles: Sequence[npt.NDArray[np.complex128]],
+    split: npt.NDArray[np.complex128],
+    merge: npt.NDArray[np.complex128],
+) -> npt.NDArray[np.complex128]:
+    """``(..., out, in)``: what the fan chains make of a segmented layer's tile matrices
+    (``tiles[b]``: ``(..., h, w)`` in block order), ``sum_b merge[i, c] W_b[i, j]
+    split[j, r]`` with ``split`` ``(..., in, R)`` each input's amplitudes on its copies and
+    ``merge`` ``(..., out, C)`` each output's combiner weights; the tile phase of the
+    netlist (:func:`tile_phase_shifts`) undone, so nominal chains give
+    ``sum_b W_b / sqrt(R C)``."""
+    k = layer.block_size
+    assert k is not None
+    n_rows, n_cols = block_grid(layer)
+    _, split_nominal = split_chain(n_rows)
+    _, merge_nominal = merge_chain(n_cols)
+    out = np.zeros((*split.shape[:-2], *layer.shape), dtype=np.complex128)
+    for block, tile in zip(layer.blocks, tiles, strict=True):
+        (r, c), (h, w) = (block.row_offset, block.col_offset), block.shape
+        rb, cb = r // k, c // k
+        undo = np.exp(-1j * np.angle(split_nominal[rb] * merge_nominal[cb]))
+        out[..., r : r + h, c : c + w] += (
+            undo * merge[..., r : r + h, cb, None] * tile * split[..., None, c : c + w, rb]
+        )
+    return out
+
+
 def fan_heater_ids(layer: Layer) -> tuple[list[list[str]], list[list[str]]]:
     """MZI names of each input's splitter chain and each output's combiner chain (in
     chain order) of a segmented layer; empty lists for the others."""
     if layer.block_size is None:
         return [], []
-    prefix, k = mzi_id_prefix(layer.name), layer.block_size
-    fan_out, fan_in = -(-layer.shape[0] // k), -(-layer.shape[1] // k)
+    prefix = mzi_id_prefix(layer.name)
+    fan_out, fan_in = block_grid(layer)
     split, _ = split_chain(fan_out)
     merge, _ = merge_chain(fan_in)
     inputs = [

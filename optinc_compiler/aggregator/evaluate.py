@@ -22,7 +22,6 @@ program; the noise draws perturb them as the netlist places them (``netlist.spli
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from optinc_compiler.aggregator.export import (
 )
 from optinc_compiler.errors import InputError
 from optinc_compiler.mzi import mzi_matrix
-from optinc_compiler.netlist import chain_transfer, merge_chain, split_chain
+from optinc_compiler.netlist import block_grid, chain_transfer, combine_tiles, merge_chain, split_chain
 from optinc_compiler.program import Block, DiagonalStage, Layer, MeshStage, PhaseProgram, load
 
 BACKENDS = ("program", "sax")
@@ -88,23 +87,15 @@ def fan_amplitude(layer: Layer) -> float:
     """``1 / sqrt(R C)`` for a segmented layer of R block rows and C block columns (the
     even splitter chain of each input and the coherent combiner chain of each output), 1
     for the others."""
-    n_rows, n_cols = _block_grid(layer)
+    n_rows, n_cols = block_grid(layer)
     return 1.0 / float(np.sqrt(n_rows * n_cols))
 
 
 def fan_mzis(layer: Layer) -> int:
     """MZIs of the fan-out and fan-in chains of a segmented layer: ``R - 1`` per input and
     ``C - 1`` per output (0 for the others)."""
-    n_rows, n_cols = _block_grid(layer)
+    n_rows, n_cols = block_grid(layer)
     return layer.shape[1] * (n_rows - 1) + layer.shape[0] * (n_cols - 1)
-
-
-def _block_grid(layer: Layer) -> tuple[int, int]:
-    """Block rows R and block columns C of a layer (1, 1 unless segmented)."""
-    if layer.block_size is None:
-        return 1, 1
-    k, (rows, cols) = layer.block_size, layer.shape
-    return math.ceil(rows / k), math.ceil(cols / k)
 
 
 def layer_matrices(chip: Chip, *, backend: str = "program") -> Matrices:
@@ -211,24 +202,17 @@ def noisy_matrix(
     # segmented: each input's splitter chain and each output's combiner chain are heaters
     # too (netlist.split_chain / merge_chain); the netlist's tile phase undoes their
     # nominal phase, so without noise this is sum_b W_b / sqrt(R C)
-    k, (n_rows, n_cols) = layer.block_size, _block_grid(layer)
-    split, split_nominal = split_chain(n_rows)
-    merge, merge_nominal = merge_chain(n_cols)
+    n_rows, n_cols = block_grid(layer)
+    split, _ = split_chain(n_rows)
+    merge, _ = merge_chain(n_cols)
     a = np.stack(
         [_noisy_chain(split, n_rows, rng, draws, noise_rad, dac_bits) for _ in range(layer.shape[1])], 1
     )
     b = np.stack(
         [_noisy_chain(merge, n_cols, rng, draws, noise_rad, dac_bits) for _ in range(layer.shape[0])], 1
     )
-    a, b = a[:, :, :, 0], b[:, :, 0, :]  # (draws, in, R): input on row 0; (draws, out, C): out of row 0
-    for block, tile in zip(layer.blocks, tiles, strict=True):
-        (r, c), (rows, cols) = (block.row_offset, block.col_offset), block.shape
-        rb, cb = r // k, c // k
-        undo = np.exp(-1j * np.angle(split_nominal[rb] * merge_nominal[cb]))
-        out[:, r : r + rows, c : c + cols] += (
-            undo * b[:, r : r + rows, cb, None] * tile * a[:, None, c : c + cols, rb]
-        )
-    return out
+    # (draws, in, R): input on row 0; (draws, out, C): what leaves row 0
+    return combine_tiles(layer, tiles, a[:, :, :, 0], b[:, :, 0, :])
 
 
 def _noisy_chain(
