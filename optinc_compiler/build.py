@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from optinc_compiler.design import Design
 from optinc_compiler.errors import InputError, OptincError, VerificationError
 from optinc_compiler.io import NamedMatrix
-from optinc_compiler.program import PhaseProgram, mzi_id_prefix
+from optinc_compiler.program import PhaseProgram
 
 log = logging.getLogger("optinc.build")
 
@@ -246,8 +246,6 @@ def _verify(
     from optinc_compiler import simulate, verify
     from optinc_compiler.calibration import load_calibration
     from optinc_compiler.decompose import as_complex_matrix
-    from optinc_compiler.lvs import extract_layers
-    from optinc_compiler.netlist import extracted_netlist, strip_io
 
     spec = design.verify
     chip = load_calibration(design.calibration_path) if design.calibration_path is not None else None
@@ -263,26 +261,17 @@ def _verify(
         calibration=chip.name if chip is not None else None,
         splitters=chip.splitter_triples() if chip is not None else (),
     )
-    targets = {w.name: as_complex_matrix(w.matrix, what=f"layer {w.name!r}") for w in weights}
+    matrices = {w.name: as_complex_matrix(w.matrix, what=f"layer {w.name!r}") for w in weights}
     _forget_chip()
-    _, extracted = extract_layers(gds, program)
-    result = verify.verify_targets(
-        [
-            # the grid as drawn; the I/O fans' per-port phases are the I/O calibration's
-            verify.Target(
-                x.layer, strip_io(extracted_netlist(x.extracted, x.schematic)), targets[x.layer.name]
-            )
-            for x in extracted
-        ],
-        options,
-        source="layout",
-    )
+    targets = verify.layout_targets(gds, program, program.layers, matrices)
+    result = verify.verify_targets(targets, options, source="layout")
     verify.write_report(result, out)
     failure = result.failure()
     if failure is not None:
         raise BuildCheckError("verify", f"{failure} (see verify.md)")
     worst = min(r.nominal.fidelity for r in result.layers)
-    return result, f"lowest fidelity {worst:.6f} at {spec.wl_um} um -> verify.json, verify.md"
+    unjudged = "; Monte Carlo yield not judged (no verify.min_yield)" if result.yield_unjudged else ""
+    return result, f"lowest fidelity {worst:.6f} at {spec.wl_um} um{unjudged} -> verify.json, verify.md"
 
 
 def _forget_chip() -> None:
@@ -324,6 +313,6 @@ def _report(facts: Any, out: Path) -> tuple[tuple[Path, ...], str]:
     return written, f"{maps} phase map(s) -> report.html"
 
 
-def phase_map_name(layer_name: str) -> str:
-    """File name of a layer's phase-map figure in the build folder."""
-    return f"phases_{mzi_id_prefix(layer_name)}.png"
+def phase_map_name(layer_id: str) -> str:
+    """File name of a layer's phase-map figure in the build folder (by ``Layer.id``)."""
+    return f"phases_{layer_id}.png"

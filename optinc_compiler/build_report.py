@@ -309,28 +309,27 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
     )
 
 
-def detail_box_um(gds: Path, layer_name: str) -> tuple[float, float, float, float]:
-    """A window on the input end of a layer's mesh: its waveguides plus 250 um of heater
-    wiring above and below, twice as wide as high (at most the whole mesh)."""
+def detail_box_um(gds: Path, layer_id: str) -> tuple[float, float, float, float]:
+    """A window on the input end of a layer's mesh (by its ``Layer.id``): its waveguides
+    plus 250 um of heater wiring above and below, twice as wide as high (at most the
+    whole mesh)."""
     import klayout.db as kdb
-
-    from optinc_compiler.program import mzi_id_prefix
 
     layout = kdb.Layout()
     layout.read(str(gds))
     wg = layout.layer(*tech.LAYERS["WG"])
-    grid = f"{mzi_id_prefix(layer_name)}_grid"
+    grid = f"{layer_id}_grid"
     box = next(i.dbbox(wg) for i in layout.top_cells()[0].each_inst() if i.cell.name == grid)
     height = box.height() + 500.0
     width = min(2.0 * height, box.width() + 100.0)
     return (box.left - 50.0, box.bottom - 250.0, box.left - 50.0 + width, box.top + 250.0)
 
 
-def write_detail_png(gds: Path, layer_name: str, path: Path, *, width_px: int = 1600) -> Path:
+def write_detail_png(gds: Path, layer_id: str, path: Path, *, width_px: int = 1600) -> Path:
     """A close-up render of the input end of a layer's mesh (``detail_box_um``)."""
     from optinc_compiler.layout import render_png
 
-    box = detail_box_um(gds, layer_name)
+    box = detail_box_um(gds, layer_id)
     height_px = round(width_px * (box[3] - box[1]) / (box[2] - box[0]))
     return write_atomic(
         path, lambda tmp: render_png(gds, tmp, width_px=width_px, height_px=height_px, box_um=box)
@@ -346,7 +345,7 @@ def write_report(facts: BuildFacts, out: Path) -> tuple[Path, ...]:
     from optinc_compiler.build import phase_map_name
     from optinc_compiler.program import write_text_atomic
 
-    maps = [_write_phase_maps(layer, out / phase_map_name(layer.name)) for layer in facts.program.layers]
-    detail = write_detail_png(out / "chip.gds", facts.program.layers[0].name, out / DETAIL_PNG)
+    maps = [_write_phase_maps(layer, out / phase_map_name(layer.id)) for layer in facts.program.layers]
+    detail = write_detail_png(out / "chip.gds", facts.program.layers[0].id, out / DETAIL_PNG)
     page = write_text_atomic(out / "report.html", render_html(facts, out, maps))
     return (page, detail, *maps)

@@ -56,7 +56,7 @@ from optinc_compiler.netlist import (
     split_chain,
     tile_phase_shifts,
 )
-from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram, mzi_id_prefix
+from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram
 from pdk import tech
 
 TWO_PI = 2 * math.pi
@@ -535,7 +535,7 @@ def program_with_phases(program: PhaseProgram, phases: Mapping[str, float]) -> P
     ``{prefix}_{stage}_ps_m{m}_phase``, ``{prefix}_{stage}_att_m{m}_theta|phi``."""
     layers = []
     for layer in program.layers:
-        prefix = mzi_id_prefix(layer.name)
+        prefix = layer.id
         shifts = tile_phase_shifts(layer)
         blocks = []
         for block in layer.blocks:
@@ -708,7 +708,7 @@ def summary(
 
     rows = []
     for layer in program.layers:
-        prefix = mzi_id_prefix(layer.name) + "_"
+        prefix = layer.id + "_"
         mine = [h for h in heater_prog.heaters if h.id.startswith(prefix)]
         w, real = layer.matrix(), realised[layer.name]
         error = float(np.linalg.norm(real - w) / max(float(np.linalg.norm(w)), 1e-300))

@@ -605,7 +605,7 @@ def verify_command(
     from optinc_compiler import program as prog
     from optinc_compiler import simulate, verify
     from optinc_compiler.errors import InputError, VerificationError
-    from optinc_compiler.netlist import extracted_netlist, layer_netlist, strip_io
+    from optinc_compiler.netlist import layer_netlist
 
     is_layout = source_file.suffix.lower() in LAYOUT_SUFFIXES
     if is_layout and program_for_layout is None:
@@ -638,28 +638,15 @@ def verify_command(
             "matrices are not the targets: give the weights with --against"
         )
     chosen = [program.layer(n) for n in layers] if layers else list(program.layers)
-    targets = _verify_targets(program, chosen, weights)
+    matrices = _verify_targets(program, chosen, weights)
     if is_layout:
-        from optinc_compiler.lvs import extract_layers
-
-        _, extracted = extract_layers(source_file, program, layer_names=[layer.name for layer in chosen])
-        # the grid as drawn; the I/O fans' per-port phases are the I/O calibration's
-        netlists = {x.layer.name: strip_io(extracted_netlist(x.extracted, x.schematic)) for x in extracted}
-        for x in extracted:
-            if x.schematic.io is not None:
-                log.info(
-                    "layer %s: %s couplers and fans left out; the grid is simulated between its own ports",
-                    x.layer.name,
-                    x.schematic.io.kind,
-                )
+        targets = verify.layout_targets(source_file, program, chosen, matrices)
     else:
-        netlists = {layer.name: layer_netlist(layer) for layer in chosen}
-    result = verify.verify_targets(
-        [verify.Target(layer, netlists[layer.name], targets[layer.name]) for layer in chosen],
-        options,
-        source="layout" if is_layout else "program",
-    )
+        targets = [verify.Target(layer, layer_netlist(layer), matrices[layer.name]) for layer in chosen]
+    result = verify.verify_targets(targets, options, source="layout" if is_layout else "program")
     click.echo(verify.summary_table(result))
+    if result.yield_unjudged:
+        log.warning("Monte Carlo yield not judged: no --min-yield given")
     if report_dir is not None:
         for path in verify.write_report(result, report_dir):
             log.info("wrote %s", path)

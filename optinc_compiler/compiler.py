@@ -30,7 +30,8 @@ from optinc_compiler.program import (
     MeshStage,
     PhaseProgram,
     Stage,
-    mzi_id_prefix,
+    layer_id,
+    layer_naming_problem,
     mzi_ids,
 )
 
@@ -74,15 +75,10 @@ class CompileOptions:
 
 
 def compile_weights(weights: Sequence[NamedMatrix], options: CompileOptions) -> PhaseProgram:
-    """Compile every layer; layer names must give distinct MZI id prefixes."""
-    prefixes: dict[str, str] = {}
-    for w in weights:
-        prefix = mzi_id_prefix(w.name)
-        if prefix in prefixes:
-            raise InputError(
-                f"layers {prefixes[prefix]!r} and {w.name!r} both give MZI id prefix {prefix!r}; rename one"
-            )
-        prefixes[prefix] = w.name
+    """Compile every layer; names must be unique and give distinct ids (``layer_id``)."""
+    problem = layer_naming_problem([(w.name, layer_id(w.name)) for w in weights])
+    if problem is not None:
+        raise InputError(problem)
     return PhaseProgram(layers=tuple(compile_layer(w.name, w.matrix, options) for w in weights))
 
 
@@ -108,7 +104,7 @@ def compile_layer(name: str, matrix: npt.ArrayLike, options: CompileOptions) -> 
     method = choose_method(w, options)
     peak = 1.0 if method == "unitary" else float(max(np.abs(w.real).max(), np.abs(w.imag).max()))
     unit = w / peak if peak > 0 else w
-    prefix = mzi_id_prefix(name)
+    prefix = layer_id(name)
     try:
         if method == "ud-segmented":
             blocks, scale = _segmented_blocks(unit, prefix, options)
@@ -120,6 +116,7 @@ def compile_layer(name: str, matrix: npt.ArrayLike, options: CompileOptions) -> 
         raise InputError(f"layer {name!r}: {method} failed in LAPACK ({exc})") from None
     layer = Layer(
         name=name,
+        id=prefix,
         shape=(int(w.shape[0]), int(w.shape[1])),
         method=method,
         scale=scale,

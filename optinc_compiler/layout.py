@@ -32,7 +32,7 @@ import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist, strip_io
-from optinc_compiler.program import PhaseProgram, check_output_folder, mzi_id_prefix, write_atomic
+from optinc_compiler.program import PhaseProgram, check_output_folder, write_atomic
 from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
 from pdk import get_pdk, tech
 from pdk.cells import GRID_CELLS, IO_CELLS, io_fan
@@ -108,7 +108,7 @@ def layer_component(
     if netlist.io is not None:
         raise InputError(f"draw the grid netlist of {netlist.name!r}; the layout adds the I/O itself")
     netlist = strip_io(netlist)  # the grid; the layout adds the terminators itself
-    c = _fresh_component(f"{mzi_id_prefix(netlist.name)}_grid")
+    c = _fresh_component(f"{netlist.id}_grid")
     x_left = [0.0]
     for length in _column_lengths(netlist):
         x_left.append(x_left[-1] + length)
@@ -120,7 +120,7 @@ def layer_component(
         refs[inst.name] = ref
     c.info["n_instances"] = len(netlist.instances)
     if route:
-        heaters, ground = _heaters(netlist, refs), f"GND_{mzi_id_prefix(netlist.name)}_"
+        heaters, ground = _heaters(netlist, refs), f"GND_{netlist.id}_"
         y_top, y_bottom = c.ymax + tech.ROUTING.pitch_um, c.ymin - tech.ROUTING.pitch_um
         if pads == "bumps" or (pads == "auto" and not edge_pads_fit(heaters, n_rows=netlist.n_modes)):
             plan = plan_bumps(heaters, y_top_um=y_top, ground_label=ground)
@@ -253,11 +253,11 @@ def chip_component(
     x = 0.0
     for layer in layers:
         grid = layer_component(layer_netlist(layer), route=route, io=io, pads=pads)
-        ref = chip.add_ref(grid, name=mzi_id_prefix(layer.name))
+        ref = chip.add_ref(grid, name=layer.id)
         ref.move((x - ref.xmin, -ref.ymax))
         x = ref.xmax + LAYER_SPACING_UM
         for port in ref.ports:
-            chip.add_port(f"{mzi_id_prefix(layer.name)}_{port.name}", port=port)
+            chip.add_port(f"{layer.id}_{port.name}", port=port)
     m, mx = DIE_MARGIN_UM, 0.0 if io == "edge" else DIE_MARGIN_UM
     x0, y0, x1, y1 = chip.xmin - mx, chip.ymin - m, chip.xmax + mx, chip.ymax + m
     chip.add_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], layer="FLOORPLAN")

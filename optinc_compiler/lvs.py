@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import IO_COUPLERS, IoSpec, Netlist, layer_netlist
-from optinc_compiler.program import Layer, PhaseProgram, mzi_id_prefix
+from optinc_compiler.program import Layer, PhaseProgram
 from pdk.cells import GRID_CELLS
 
 
@@ -141,13 +142,11 @@ def extract_layers(
     grids = {ref.cell.name: ref.cell for ref in top.insts}
     out = []
     for layer in layers:
-        cell = f"{mzi_id_prefix(layer.name)}_grid"
+        cell = f"{layer.id}_grid"
         # an import next to cells of the same name (same process) gets "name$1"
         found = sorted(k for k in grids if k == cell or k.startswith(f"{cell}$"))
         if not found:
-            raise InputError(
-                f"{str(path)!r} has no cell {cell!r} for layer {layer.name!r}; is it this program's chip?"
-            )
+            raise InputError(_missing_layer_message(path, cell, layer, program, grids))
         grid = grids[found[-1]]
         # one level: instances are named by their cells' functions (a recursive netlist
         # numbers the cells of one function with different settings: io_fan2, ...)
@@ -155,6 +154,18 @@ def extract_layers(
         schematic = layer_netlist(layer, io=drawn_io(extracted), terminate=True)
         out.append(ExtractedLayer(layer, schematic, extracted, grid))
     return top, tuple(out)
+
+
+def _missing_layer_message(
+    path: Path, cell: str, layer: Layer, program: PhaseProgram, grids: dict[str, Any]
+) -> str:
+    """The file lacks a layer's grid: name the program's layers it does draw, if any."""
+    drawn = [x.name for x in program.layers if any(k.split("$")[0] == f"{x.id}_grid" for k in grids)]
+    where = f"{str(path)!r} has no cell {cell!r} for layer {layer.name!r}"
+    if not drawn:
+        return f"{where}, nor any other layer of the program; is it this program's chip?"
+    flags = " ".join(f"--layer {shlex.quote(name)}" for name in drawn)
+    return f"{where}; it draws layer(s) {', '.join(drawn)} of the program: check those with {flags}"
 
 
 def lvs_gds(

@@ -73,7 +73,6 @@ from optinc_compiler.program import (
     Layer,
     MeshStage,
     Stage,
-    mzi_id_prefix,
     segmented_tiling_problem,
 )
 from pdk import tech
@@ -160,9 +159,12 @@ class IoSpec:
 @dataclass(frozen=True)
 class Netlist:
     """Instances on a grid, their connections and the layer's external ports
-    (``io``: the I/O couplers included, or None for the grid alone)."""
+    (``io``: the I/O couplers included, or None for the grid alone). ``name`` is the
+    layer's name, ``id`` its id (``Layer.id``), which the generated instance names and
+    the layout's cells start with."""
 
     name: str
+    id: str
     n_modes: int
     n_columns: int
     instances: tuple[Instance, ...]
@@ -184,7 +186,7 @@ class Netlist:
 def layer_netlist(layer: Layer, *, io: IoSpec | None = None, terminate: bool = False) -> Netlist:
     """The grid netlist of one layer; with ``terminate``, the terminators of its unused
     outputs, and with ``io``, its I/O couplers (the drawn chip has both)."""
-    prefix = mzi_id_prefix(layer.name)
+    prefix = layer.id
     if layer.block_size is None:
         n = max(layer.shape)
         columns = [col for stage in layer.stages for col in _stage_columns(stage, prefix)]
@@ -202,6 +204,7 @@ def layer_netlist(layer: Layer, *, io: IoSpec | None = None, terminate: bool = F
     ports += [(f"out{i}", at[-1][row].port_out(row)) for i, row in enumerate(out_rows)]
     netlist = Netlist(
         name=layer.name,
+        id=layer.id,
         n_modes=n,
         n_columns=len(grid),
         instances=instances,
@@ -221,7 +224,7 @@ def add_terminators(netlist: Netlist) -> Netlist:
     light and stay open."""
     if netlist.io is not None or any(i.component == "terminator" for i in netlist.instances):
         raise InputError(f"netlist {netlist.name!r} already has its chip-edge cells")
-    prefix = mzi_id_prefix(netlist.name)
+    prefix = netlist.id
     used = {port for _, port in netlist.ports}
     instances, connections = list(netlist.instances), list(netlist.connections)
     for inst in netlist.instances:
@@ -245,7 +248,7 @@ def add_io(netlist: Netlist, io: IoSpec) -> Netlist:
     if netlist.io is not None:
         raise InputError(f"netlist {netlist.name!r} already has I/O couplers")
     coupler, tag = IO_COUPLERS[io.kind]
-    prefix = mzi_id_prefix(netlist.name)
+    prefix = netlist.id
     instances, connections, ports = list(netlist.instances), list(netlist.connections), []
     row_of = {
         port: row
@@ -557,7 +560,7 @@ def fan_heater_ids(layer: Layer) -> tuple[list[list[str]], list[list[str]]]:
     chain order) of a segmented layer; empty lists for the others."""
     if layer.block_size is None:
         return [], []
-    prefix = mzi_id_prefix(layer.name)
+    prefix = layer.id
     fan_out, fan_in = block_grid(layer)
     split, _ = split_chain(fan_out)
     merge, _ = merge_chain(fan_in)
@@ -646,6 +649,7 @@ def extracted_netlist(extracted: dict[str, Any], schematic: Netlist) -> Netlist:
     )
     return Netlist(
         name=schematic.name,
+        id=schematic.id,
         n_modes=schematic.n_modes,
         n_columns=schematic.n_columns,
         instances=tuple(instances),

@@ -116,12 +116,27 @@ class Block:
         return chain_matrix(self.stages, self.shape)
 
 
+#: Layer ids and MZI ids: they name layout instances, cells, heaters and pads, and
+#: gdsfactory's netlist renames instances that start with a digit (``0_x`` -> ``_0_x``).
+ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def layer_id(layer_name: str) -> str:
+    """The id a layer's instances, cells, heaters and pads are named by: the name with
+    runs of other characters than [A-Za-z0-9_] replaced by ``_``, and ``L`` in front
+    when it would not start with a letter (``0`` -> ``L0``, ``fc-1`` -> ``fc_1``). A
+    program stores the id beside the name wherever the two differ, so the mapping is
+    made once (at compile time) and read back, never guessed again."""
+    safe = re.sub(r"[^A-Za-z0-9_]+", "_", layer_name).strip("_") or "layer"
+    return safe if ID_PATTERN.fullmatch(safe) else f"L{safe}"
+
+
 @dataclass(frozen=True, eq=False)
 class Layer:
     """One compiled weight matrix.
 
     Attributes:
-        name: the layer name from the weights file.
+        name: the layer name from the weights file (any text).
         shape: (out, in) of the weight matrix.
         method: ``unitary``, ``svd``, ``ud`` or ``ud-segmented``.
         scale: global factor (the largest singular value for svd; 1 for unitary).
@@ -129,6 +144,8 @@ class Layer:
         relative_error: ``||W - W_rebuilt||_F / ||W||_F`` measured at compile time.
         exact: False for the unitary x diagonal approximations.
         block_size: tile size of a segmented layer, else None.
+        id: the identifier of its instances, heaters and pads (``ID_PATTERN``);
+            empty: :func:`layer_id` of the name.
     """
 
     name: str
@@ -139,6 +156,15 @@ class Layer:
     relative_error: float
     exact: bool
     block_size: int | None = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", layer_id(self.name))
+        elif not ID_PATTERN.fullmatch(self.id):
+            raise InputError(
+                f"layer {self.name!r}: id {self.id!r} is not a letter followed by letters, digits and _"
+            )
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -180,13 +206,38 @@ class PhaseProgram:
     #: name of the chip calibration the phases were error-corrected for (None: ideal chip)
     calibration: str | None = None
 
+    def __post_init__(self) -> None:
+        problem = layer_naming_problem([(layer.name, layer.id) for layer in self.layers])
+        if problem is not None:
+            raise InputError(problem)
+
     def layer(self, name: str) -> Layer:
-        """The layer called ``name``; InputError naming the known ones otherwise."""
+        """The layer called ``name`` (or with that id); InputError naming the known ones
+        otherwise."""
         for layer in self.layers:
             if layer.name == name:
                 return layer
+        for layer in self.layers:
+            if layer.id == name:
+                return layer
         known = ", ".join(repr(x.name) for x in self.layers)
         raise InputError(f"no layer {name!r} in the program; layers: {known}")
+
+
+def layer_naming_problem(names_and_ids: Sequence[tuple[str, str]]) -> str | None:
+    """Why these (name, id) pairs cannot be one program's layers, or None: names and ids
+    must each be unique."""
+    for key in (0, 1):
+        seen: dict[str, str] = {}
+        for pair in names_and_ids:
+            if pair[key] in seen:
+                what = "name" if key == 0 else "id"
+                return (
+                    f"layers {seen[pair[key]]!r} and {pair[0]!r} both have the {what} {pair[key]!r}; "
+                    "each layer needs its own (its instances, heaters and pads are named by it)"
+                )
+            seen[pair[key]] = pair[0]
+    return None
 
 
 def chain_matrix(stages: Sequence[Stage], shape: tuple[int, int]) -> npt.NDArray[np.complex128]:
@@ -198,12 +249,6 @@ def chain_matrix(stages: Sequence[Stage], shape: tuple[int, int]) -> npt.NDArray
         k = stage.n_modes
         fields[:k] = stage.apply(fields[:k])
     return fields[:rows]
-
-
-def mzi_id_prefix(layer_name: str) -> str:
-    """The id prefix of a layer: its name with runs of other characters than [A-Za-z0-9_]
-    replaced by ``_`` (ids name layout instances and pads)."""
-    return re.sub(r"[^A-Za-z0-9_]+", "_", layer_name).strip("_") or "layer"
 
 
 def mzi_ids(prefix: str, stage: str, mesh: Mesh) -> tuple[str, ...]:
@@ -235,6 +280,7 @@ def to_json(program: PhaseProgram, *, extra: dict[str, Any] | None = None) -> st
 def _layer_to_dict(layer: Layer) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": layer.name,
+        **({"id": layer.id} if layer.id != layer.name else {}),
         "shape": list(layer.shape),
         "method": layer.method,
         "scale": float(layer.scale),
@@ -389,11 +435,14 @@ def from_json(text: str, *, source: str = "<string>") -> PhaseProgram:
     layers = tuple(_layer_from_dict(d, f"{source}: layers[{i}]") for i, d in enumerate(doc["layers"]))
     _check_unique_ids(layers, source)
     calibration = doc.get("calibration")
-    return PhaseProgram(
-        layers=layers,
-        generator=str(doc.get("generator", "unknown")),
-        calibration=str(calibration) if calibration is not None else None,
-    )
+    try:
+        return PhaseProgram(
+            layers=layers,
+            generator=str(doc.get("generator", "unknown")),
+            calibration=str(calibration) if calibration is not None else None,
+        )
+    except InputError as exc:
+        raise ProgramFormatError(f"{source}: {exc}") from None
 
 
 def _reject_constant(name: str) -> None:
@@ -469,8 +518,11 @@ def _layer_from_dict(d: dict[str, Any], where: str) -> Layer:
         raise ProgramFormatError(
             f"{where}: method {d['method']!r} has approximation.exact = {str(not approx['exact']).lower()}"
         )
+    if "id" in d and not ID_PATTERN.fullmatch(d["id"]):
+        raise ProgramFormatError(f"{where}.id: {d['id']!r} is not a letter followed by letters, digits and _")
     layer = Layer(
         name=d["name"],
+        id=d.get("id", ""),
         shape=shape,
         method=d["method"],
         scale=float(d["scale"]),
@@ -553,7 +605,6 @@ def _stage_from_dict(d: dict[str, Any], where: str) -> Stage:
 
 
 _MZI_KEYS = frozenset(("id", "column", "mode", "theta", "phi"))
-_ID_PATTERN = re.compile(r"[A-Za-z0-9_]+")
 
 
 def _mzi_fields(
@@ -576,8 +627,10 @@ def _mzi_fields(
             raise ProgramFormatError(
                 f"{where}.mzis[{k}]: expected an object with keys id, column, mode, theta, phi"
             )
-        if type(z["id"]) is not str or not _ID_PATTERN.fullmatch(z["id"]):
-            raise ProgramFormatError(f"{where}.mzis[{k}].id: {z['id']!r} is not a name of [A-Za-z0-9_]")
+        if type(z["id"]) is not str or not ID_PATTERN.fullmatch(z["id"]):
+            raise ProgramFormatError(
+                f"{where}.mzis[{k}].id: {z['id']!r} is not a letter followed by letters, digits and _"
+            )
         for key in ("column", "mode"):
             if type(z[key]) is not int and not (type(z[key]) is float and z[key].is_integer()):
                 raise ProgramFormatError(f"{where}.mzis[{k}].{key}: {z[key]!r} is not an integer")
@@ -634,11 +687,18 @@ def _check_mesh(mesh: Mesh, where: str) -> None:
 
 
 def _check_unique_ids(layers: Sequence[Layer], source: str) -> None:
+    """MZI ids are unique and start with their layer's id and ``_`` (so no two layers'
+    instance names can meet)."""
     seen: set[str] = set()
     for layer in layers:
         for stage in layer.stages:
             if isinstance(stage, MeshStage):
                 for mzi_id in stage.mzi_ids:
+                    if not mzi_id.startswith(f"{layer.id}_"):
+                        raise ProgramFormatError(
+                            f"{source}: MZI id {mzi_id!r} of layer {layer.name!r} does not start with "
+                            f"the layer's id and _ ({layer.id}_)"
+                        )
                     if mzi_id in seen:
                         raise ProgramFormatError(f"{source}: MZI id {mzi_id!r} appears twice")
                     seen.add(mzi_id)

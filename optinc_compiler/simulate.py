@@ -381,12 +381,15 @@ def flat_smatrix(
 class Fidelity:
     """How well a simulated layer matches its target at one wavelength.
 
-    ``path_loss_dB[j]``: power lost from input j against the target's column j."""
+    ``path_loss_dB[j]``: power lost from input j against the target's column j;
+    ``max_column_power``: the most power any input delivers to the outputs in the
+    simulated circuit itself (at most 1 in a passive chip; see :func:`column_power`)."""
 
     fidelity: float
     max_abs_error: float
     insertion_loss_dB: float
     path_loss_dB: tuple[float, ...]
+    max_column_power: float
 
 
 def fidelity(simulated: Complex, target: Complex, *, scale: float) -> Fidelity:
@@ -403,7 +406,15 @@ def fidelity(simulated: Complex, target: Complex, *, scale: float) -> Fidelity:
         path_loss_dB=tuple(
             float(x) for x in _loss_db(np.sum(np.abs(s) ** 2, -2), np.sum(np.abs(target) ** 2, -2))
         ),
+        max_column_power=float(np.max(column_power(simulated), initial=0.0)),
     )
+
+
+def column_power(simulated: Complex) -> Floats:
+    """``sum_i |S[i, j]|^2`` per input j of a stack ``(..., out, in)``: the power input
+    j delivers to the outputs. A passive circuit has every entry <= 1; more is a gain,
+    which no chip of couplers, waveguides and heaters has (a wrong model or netlist)."""
+    return np.asarray(np.sum(np.abs(np.asarray(simulated)) ** 2, axis=-2))
 
 
 def fidelity_arrays(simulated: Complex, target: Complex, *, scale: float) -> tuple[Floats, Floats, Floats]:
@@ -440,6 +451,8 @@ class Sweep:
     fidelity: tuple[float, ...]
     insertion_loss_dB: tuple[float, ...]
     max_abs_error: tuple[float, ...]
+    #: the largest ``column_power`` at any wavelength (at most 1 when passive)
+    max_column_power: float
 
 
 def sweep(
@@ -466,6 +479,7 @@ def sweep(
         fidelity=tuple(fid.tolist()),
         insertion_loss_dB=tuple(loss.tolist()),
         max_abs_error=tuple(err.tolist()),
+        max_column_power=float(np.max(column_power(s), initial=0.0)),
     )
 
 
@@ -598,6 +612,7 @@ def perturbed_netlist(netlist: Netlist, errors: Mapping[str, Floats], sample: in
         )
     return Netlist(
         name=netlist.name,
+        id=netlist.id,
         n_modes=netlist.n_modes,
         n_columns=netlist.n_columns,
         instances=tuple(instances),

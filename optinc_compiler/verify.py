@@ -3,16 +3,26 @@ with the PDK's sax models (``optinc_compiler.simulate``) against its target matr
 the design wavelength, over a wavelength sweep and under fabrication Monte Carlo; a
 machine-readable report (``verify.json``) and a human one (``verify.md`` with plots).
 
-The fidelity is ``|tr(S^H W)|^2 / (tr(S^H S) tr(W^H W))`` (verify issue, metric 3) after
-removing the layer's known scale. A layer passes when its fidelity at ``wl_um`` reaches
-``min_fidelity`` and, when asked, its Monte Carlo yield reaches ``min_yield``.
+The fidelity is ``|tr(S^H W)|^2 / (tr(S^H S) tr(W^H W))`` after removing the layer's
+known scale. A layer passes when
+
+* its simulated circuit is passive: no input delivers more than ``1 + PASSIVE_ATOL`` of
+  its power to the outputs, at ``wl_um`` or anywhere in the sweep (a gain means a wrong
+  netlist or model, whatever the fidelity);
+* verified from a layout, every programmed instance is in the drawing (one that is not
+  would simulate at its cell's default settings);
+* its fidelity at ``wl_um`` reaches ``min_fidelity``;
+* and its Monte Carlo yield reaches ``min_yield`` when one is set. Without a threshold
+  the yield is reported as not judged, never as passing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +33,7 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
 from optinc_compiler.netlist import Netlist
-from optinc_compiler.program import Layer, write_atomic, write_text_atomic
+from optinc_compiler.program import Layer, PhaseProgram, write_atomic, write_text_atomic
 from optinc_compiler.report import format_table
 from optinc_compiler.simulate import (
     Fidelity,
@@ -38,8 +48,15 @@ from optinc_compiler.simulate import (
     sweep,
 )
 
+log = logging.getLogger("optinc.verify")
+
 #: Files ``write_report`` writes into the report folder.
 REPORT_FILES = ("verify.json", "verify.md", "sweep.png", "monte_carlo.png")
+#: How far above 1 an input's delivered power may be before it is a gain: float
+#: round-off of lossless models stays near 1e-15.
+PASSIVE_ATOL = 1e-9
+#: Status words of the summary table.
+STATUS_OK, STATUS_UNJUDGED, STATUS_FAIL = "ok", "ok, yield not judged", "FAIL"
 
 
 @dataclass(frozen=True)
@@ -61,11 +78,13 @@ class VerifyOptions:
 
 @dataclass(frozen=True)
 class Target:
-    """A layer to verify: its circuit (schematic or extracted) and its target matrix."""
+    """A layer to verify: its circuit (schematic or extracted) and its target matrix;
+    ``missing``: programmed instances (with settings) that an extracted circuit lacks."""
 
     layer: Layer
     netlist: Netlist
     matrix: npt.NDArray[np.complex128]
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,18 @@ class LayerVerification:
     sweep: Sweep | None
     monte_carlo: MonteCarlo | None
     ok: bool
+    #: programmed instances not found in the drawing (layout verification)
+    missing_instances: tuple[str, ...] = ()
+
+    @property
+    def max_column_power(self) -> float:
+        """The largest power an input delivers to the outputs, at ``wl_um`` or in the sweep."""
+        return max(self.nominal.max_column_power, self.sweep.max_column_power if self.sweep else 0.0)
+
+    @property
+    def passive(self) -> bool:
+        """No gain anywhere (``PASSIVE_ATOL``)."""
+        return self.max_column_power <= 1 + PASSIVE_ATOL
 
 
 @dataclass(frozen=True)
@@ -96,11 +127,30 @@ class Verification:
     def failure(self) -> str | None:
         """What failed, in one line (None when every layer passes)."""
         o = self.options
+        parts = [
+            f"layer {r.layer}: simulated gain (an input delivers {r.max_column_power:.6g} of its power "
+            f"to the outputs, more than 1 + {PASSIVE_ATOL:g}); a passive chip cannot, so its netlist "
+            "or models are wrong"
+            for r in self.layers
+            if not r.passive
+        ]
+        parts += [
+            f"layer {r.layer}: {len(r.missing_instances)} programmed instance(s) are not in the drawing "
+            f"(first: {r.missing_instances[0]}) and simulate at their cells' defaults; "
+            "optinc lvs lists the differences"
+            for r in self.layers
+            if r.missing_instances
+        ]
         low = [r.layer for r in self.layers if r.nominal.fidelity < o.min_fidelity]
-        poor = [r.layer for r in self.layers if not r.ok and r.layer not in low]
-        parts = [f"fidelity below {o.min_fidelity} in layer(s) {', '.join(low)}"] if low else []
+        parts += [f"fidelity below {o.min_fidelity} in layer(s) {', '.join(low)}"] if low else []
+        poor = [r.layer for r in self.layers if yield_verdict(r, o) is False]
         parts += [f"Monte Carlo yield below {o.min_yield} in layer(s) {', '.join(poor)}"] if poor else []
         return "; ".join(parts) or None
+
+    @property
+    def yield_unjudged(self) -> bool:
+        """A Monte Carlo ran but no ``min_yield`` was set to judge it by."""
+        return bool(self.options.monte_carlo_samples) and self.options.min_yield is None
 
     def to_json(self) -> str:
         """Stable JSON: sorted keys, no timestamps, no paths."""
@@ -126,6 +176,14 @@ def parse_sweep(text: str) -> tuple[float, ...]:
     if not 2 <= n <= 10001:
         raise InputError(f"sweep {text!r}: N is {n}; allowed 2 to 10001 points")
     return tuple(float(w) for w in np.linspace(start, stop, n))
+
+
+def yield_verdict(result: LayerVerification, options: VerifyOptions) -> bool | None:
+    """Whether a layer's Monte Carlo yield reaches ``min_yield``; None when there is no
+    Monte Carlo or no threshold (not judged)."""
+    if result.monte_carlo is None or options.min_yield is None:
+        return None
+    return result.monte_carlo.yield_fraction >= options.min_yield
 
 
 def verify_targets(targets: Sequence[Target], options: VerifyOptions, *, source: str) -> Verification:
@@ -170,11 +228,40 @@ def verify_targets(targets: Sequence[Target], options: VerifyOptions, *, source:
             if options.monte_carlo_samples
             else None
         )
-        ok = nominal.fidelity >= options.min_fidelity
-        if mc is not None and options.min_yield is not None:
-            ok = ok and mc.yield_fraction >= options.min_yield
-        results.append(LayerVerification(t.layer.name, (n_out, n_in), nominal, sw, mc, ok))
+        result = LayerVerification(t.layer.name, (n_out, n_in), nominal, sw, mc, False, t.missing)
+        ok = (
+            result.passive
+            and not t.missing
+            and nominal.fidelity >= options.min_fidelity
+            and yield_verdict(result, options) is not False
+        )
+        results.append(dataclasses.replace(result, ok=ok))
     return Verification(source=source, options=options, layers=tuple(results))
+
+
+def layout_targets(
+    gds_path: Path, program: PhaseProgram, layers: Sequence[Layer], matrices: Mapping[str, Any]
+) -> list[Target]:
+    """The chosen layers' circuits as drawn in ``gds_path`` (the grid between its own
+    ports: the I/O fans' per-port phases belong to the I/O calibration), with the
+    program's settings by instance name, against ``matrices`` (by layer name)."""
+    from optinc_compiler.lvs import extract_layers
+    from optinc_compiler.netlist import extracted_netlist, strip_io
+
+    _, extracted = extract_layers(gds_path, program, layer_names=[layer.name for layer in layers])
+    targets = []
+    for x in extracted:
+        drawn = set(x.extracted.get("instances", {}))
+        missing = tuple(sorted(i.name for i in x.schematic.instances if i.settings and i.name not in drawn))
+        netlist = strip_io(extracted_netlist(x.extracted, x.schematic))
+        if x.schematic.io is not None:
+            log.info(
+                "layer %s: %s couplers and fans left out; the grid is simulated between its own ports",
+                x.layer.name,
+                x.schematic.io.kind,
+            )
+        targets.append(Target(x.layer, netlist, np.asarray(matrices[x.layer.name]), missing))
+    return targets
 
 
 # --- what the user reads ----------------------------------------------------------------
@@ -184,7 +271,8 @@ def summary_table(v: Verification) -> str:
     """One row per layer: nominal fidelity, and the sweep and Monte Carlo in brief."""
     headers = ["layer", "models", "wl_um", "fidelity", "max_abs_error", "loss_dB"]
     headers += ["band_min_fidelity"] if v.options.sweep_wl_um else []
-    headers += ["mc_median_fidelity", "mc_yield"] if v.options.monte_carlo_samples else []
+    headers += ["mc_median_fidelity", "mc_yield", "min_yield"] if v.options.monte_carlo_samples else []
+    min_yield = "not set" if v.options.min_yield is None else f"{100 * v.options.min_yield:.1f}%"
     rows = []
     for r in v.layers:
         row = [
@@ -198,9 +286,32 @@ def summary_table(v: Verification) -> str:
         if r.sweep is not None:
             row.append(f"{min(r.sweep.fidelity):.6f}")
         if r.monte_carlo is not None:
-            row += [f"{np.median(r.monte_carlo.fidelity):.6f}", f"{100 * r.monte_carlo.yield_fraction:.1f}%"]
-        rows.append([*row, "ok" if r.ok else "FAIL"])
+            row += [
+                f"{np.median(r.monte_carlo.fidelity):.6f}",
+                f"{100 * r.monte_carlo.yield_fraction:.1f}%",
+                min_yield,
+            ]
+        rows.append([*row, layer_status(r, v.options)])
     return format_table([*headers, "status"], rows)
+
+
+def layer_status(result: LayerVerification, options: VerifyOptions) -> str:
+    """``FAIL``; ``ok``; or ``ok, yield not judged`` when a Monte Carlo ran without a
+    ``min_yield`` (its yield is a number, not a pass)."""
+    if not result.ok:
+        return STATUS_FAIL
+    return STATUS_UNJUDGED if result.monte_carlo is not None and options.min_yield is None else STATUS_OK
+
+
+def result_line(v: Verification) -> str:
+    """One sentence: which layers fail, or that all pass (and whether the yield was judged)."""
+    if v.failed:
+        return f"FAIL in {', '.join(v.failed)}."
+    if v.yield_unjudged:
+        return (
+            "all layers pass the fidelity threshold; the Monte Carlo yield was not judged (no min_yield set)."
+        )
+    return "all layers pass."
 
 
 def markdown(v: Verification, *, plots: Sequence[str] = ()) -> str:
@@ -220,7 +331,7 @@ def markdown(v: Verification, *, plots: Sequence[str] = ()) -> str:
         summary_table(v),
         "```",
         "",
-        f"Result: {'all layers pass' if not v.failed else 'FAIL in ' + ', '.join(v.failed)}.",
+        f"Result: {result_line(v)}",
     ]
     for r in v.layers:
         lines += ["", f"## Layer {r.layer} ({r.shape[0]}x{r.shape[1]})", ""]

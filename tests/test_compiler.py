@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -198,5 +199,9 @@ def test_ids_are_stable_and_prefixed_by_layer_name():
 
 def test_layer_names_that_collide_as_ids_are_rejected():
     weights = [NamedMatrix("a.b", np.eye(2)), NamedMatrix("a_b", np.eye(2))]
-    with pytest.raises(InputError, match=r"layers 'a.b' and 'a_b' both give MZI id prefix 'a_b'; rename one"):
+    message = (
+        "layers 'a.b' and 'a_b' both have the id 'a_b'; each layer needs its own "
+        "(its instances, heaters and pads are named by it)"
+    )
+    with pytest.raises(InputError, match=re.escape(message) + "$"):
         compile_weights(weights, CompileOptions())

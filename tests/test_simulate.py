@@ -163,7 +163,7 @@ def test_perturbed_mzi_equals_the_transfer_matrix_product(theta, phi, d1, d2, lo
 
     mzi = Instance("m", "mzi", 0, 0, (("phi_rad", phi), ("theta_rad", theta)))
     netlist = Netlist(
-        "X", 2, 1, (mzi,), (), (("in0", "m,o2"), ("in1", "m,o1"), ("out0", "m,o3"), ("out1", "m,o4"))
+        "X", "X", 2, 1, (mzi,), (), (("in0", "m,o2"), ("in1", "m,o1"), ("out0", "m,o3"), ("out1", "m,o4"))
     )
     errors = {n: np.zeros((1, 1)) for n, _ in sim._ERROR_DRAWS}
     errors.update(dkappa2_1=np.array([[d1]]), dkappa2_2=np.array([[d2]]), loss_dB=np.array([[loss_dB]]))
