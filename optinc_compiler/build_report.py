@@ -153,6 +153,7 @@ table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: #176b1d; font-weight: bold; } .fail { color: #b00020; font-weight: bold; }
+.note { color: #8a5a00; font-size: 0.7em; font-weight: normal; }
 img { max-width: 100%; border: 1px solid #ddd; } .note { color: #555; font-size: 0.92em; }
 """
 
@@ -235,7 +236,9 @@ def _verify_section(v: Any, out: Path) -> str:
     from optinc_compiler.verify import summary_table
 
     parts = [
-        f"<h2>Verification {_status(not v.failed)}</h2>",
+        f"<h2>Verification {_status(not v.failed)}"
+        + (' <span class="note">(Monte Carlo yield not judged: no min_yield set)</span>' if v.yield_unjudged else "")
+        + "</h2>",
         f"<p>Simulated from the netlist extracted from <code>chip.gds</code> ({v.options.model_set} models). "
         "Every number in <code>verify.json</code>, tables in <code>verify.md</code>.</p>",
         f"<pre>{html.escape(summary_table(v))}</pre>",

@@ -46,6 +46,10 @@ def test_readme_commands_run_in_order(tmp_path, monkeypatch):
         if "model.pt" in command:
             torch = pytest.importorskip("torch")
             torch.save({"fc1.weight": torch.randn(6, 4)}, "model.pt")
+        if "seq.pt" in command:
+            torch = pytest.importorskip("torch")
+            seq = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+            torch.save(seq.state_dict(), "seq.pt")
         result = CliRunner().invoke(main, shlex.split(command)[1:], catch_exceptions=False)
         assert result.exit_code == 0, f"{command}: {result.output}"
 

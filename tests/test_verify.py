@@ -4,6 +4,7 @@ chip's netlist extracted from its GDS, where a drawing error must show as a fail
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -74,7 +75,12 @@ def test_report_folder_has_json_markdown_and_plots_and_is_reproducible(program_p
 
 def test_yield_below_min_yield_exits_3(program_path):
     args = [str(program_path), "--monte-carlo", "16", "--coupler-sigma", "0.05", "--models", "ideal"]
-    assert _invoke(*args).exit_code == 0
+    unjudged = _invoke(*args)
+    assert unjudged.exit_code == 0
+    header, _, row = unjudged.stdout.splitlines()[:3]
+    assert header.split()[-3:] == ["mc_yield", "min_yield", "status"]
+    assert re.search(r" 0\.0% +not set +ok, yield not judged$", row), row
+    assert unjudged.stderr == "Monte Carlo yield not judged: no --min-yield given\n"
     low = _invoke(*args, "--min-yield", "0.9")
     assert low.exit_code == 3
     assert low.output.strip().endswith("Error: Monte Carlo yield below 0.9 in layer(s) fc1")
