@@ -235,10 +235,9 @@ def _checks_section(facts: BuildFacts) -> str:
 def _verify_section(v: Any, out: Path) -> str:
     from optinc_compiler.verify import summary_table
 
+    unjudged = ' <span class="note">(Monte Carlo yield not judged: no min_yield set)</span>'
     parts = [
-        f"<h2>Verification {_status(not v.failed)}"
-        + (' <span class="note">(Monte Carlo yield not judged: no min_yield set)</span>' if v.yield_unjudged else "")
-        + "</h2>",
+        f"<h2>Verification {_status(not v.failed)}{unjudged if v.yield_unjudged else ''}</h2>",
         f"<p>Simulated from the netlist extracted from <code>chip.gds</code> ({v.options.model_set} models). "
         "Every number in <code>verify.json</code>, tables in <code>verify.md</code>.</p>",
         f"<pre>{html.escape(summary_table(v))}</pre>",
