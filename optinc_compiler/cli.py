@@ -81,6 +81,12 @@ def calibration_option(what: str) -> Callable[[F], F]:
     )
 
 
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat size and power warnings (reticle field, heater budget) as errors (exit 3).",
+)
+
 output_option = click.option(
     "-o",
     "--output",
@@ -293,6 +299,7 @@ def check_command(
     help="I/O couplers: grating couplers at the 127 um fibre pitch, edge couplers at the die "
     "edge (one layer at a time), or none.",
 )
+@strict_option
 @domain_errors
 def layout_command(
     program_file: Path,
@@ -303,6 +310,7 @@ def layout_command(
     no_route: bool,
     pads: str,
     io: str,
+    strict: bool,
 ) -> None:
     """Draw the meshes of PROGRAM as a GDS layout (and a PNG)."""
     from optinc_compiler import program as prog
@@ -314,8 +322,10 @@ def layout_command(
 
     layout.activate_pdk(pdk_name)
     result = layout.write_layout(
-        program, output, png_path=png, layer_names=layers, route=not no_route, io=io, pads=pads
+        program, output, png_path=png, layer_names=layers, route=not no_route, io=io, pads=pads, strict=strict
     )
+    for warning in result.warnings:
+        log.warning("warning: %s", warning)
     log.info("wrote %s (%d cells, %.0f x %.0f um)", result.gds_path, result.n_instances, *result.size_um)
     if result.png_path is not None:
         log.info("wrote %s", result.png_path)

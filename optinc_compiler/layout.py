@@ -31,6 +31,7 @@ from typing import Any
 import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
+from optinc_compiler.limits import die_warnings, enforce
 from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist, strip_io
 from optinc_compiler.program import PhaseProgram, check_output_folder, write_atomic
 from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
@@ -60,6 +61,8 @@ class LayoutResult:
     png_path: Path | None
     n_instances: int
     size_um: tuple[float, float]
+    #: size warnings (``optinc_compiler.limits``): the die beyond one reticle field
+    warnings: tuple[str, ...] = ()
 
 
 def activate_pdk(name: str = "optinc") -> None:
@@ -273,6 +276,7 @@ def write_layout(
     route: bool = True,
     io: str = "grating",
     pads: str = "auto",
+    strict: bool = False,
 ) -> LayoutResult:
     """Build the chip and write GDS (or OASIS for ``.oas``) and optionally a PNG.
 
@@ -280,7 +284,9 @@ def write_layout(
     large for edge pads); ``pads`` picks edge pad rows, flip-chip bumps or ``auto`` (edge
     pads where they fit, per layer); ``io`` the I/O couplers (grating, edge or none). Files
     are written next to their target under a temporary name, then renamed, so a
-    failure leaves no partial file. Same program, same bytes (no timestamps).
+    failure leaves no partial file. Same program, same bytes (no timestamps). A die
+    beyond one reticle field is a warning in the result, or with ``strict`` a
+    ``LimitError`` before anything is written.
     """
     gds, png = Path(gds_path), Path(png_path) if png_path is not None else None
     for path in (gds, png):
@@ -292,6 +298,7 @@ def write_layout(
     _check_pads(pads)
     activate_pdk()
     chip = chip_component(program, layer_names=layer_names, route=route, io=io, pads=pads)
+    warnings = enforce(die_warnings(chip.xsize, chip.ysize), strict=strict)
     write_atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=True))  # ports, for LVS
     if png is not None:
         aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0
@@ -299,7 +306,11 @@ def write_layout(
         write_atomic(png, lambda tmp: render_png(gds, tmp, width_px=1600, height_px=height_px))
     n_instances = sum(ref.cell.info.get("n_instances", 0) for ref in chip.insts)
     return LayoutResult(
-        gds_path=gds, png_path=png, n_instances=int(n_instances), size_um=(chip.xsize, chip.ysize)
+        gds_path=gds,
+        png_path=png,
+        n_instances=int(n_instances),
+        size_um=(chip.xsize, chip.ysize),
+        warnings=warnings,
     )
 
 

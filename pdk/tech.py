@@ -179,7 +179,26 @@ TERMINAL = Terminal()
 ROUTING = Routing()
 COUPLER = Coupler()
 MMI = Mmi()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a chip of this PDK may be before the flow warns (``optinc_compiler.limits``).
+
+    Attributes:
+        reticle_um: one exposure field of a DUV scanner, 26 x 33 mm (either orientation):
+            a larger die needs stitching, which this process does not offer.
+        heater_power_budget_mW: heater power the package can take away at a stable
+            temperature (a TEC-mounted photonic chip: a few watts); a design or
+            ``--power-budget-mW`` sets its own.
+    """
+
+    reticle_um: tuple[float, float] = (26_000.0, 33_000.0)
+    heater_power_budget_mW: float = 10_000.0
+
+
 HEATER = Heater()
+LIMITS = Limits()
 THERMAL = ThermalCrosstalk()
 RULES = Rules()
 GRID = Grid()
