@@ -66,7 +66,13 @@ log = logging.getLogger("optinc")
     show_default=True,
     help="Elements per shared quantisation scale (0: one scale per DDP bucket).",
 )
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (created with its parents).",
+)
 @domain_errors
 def ddp_experiment_command(
     world_size: int,
