@@ -38,7 +38,8 @@ log = logging.getLogger("optinc")
     "design",
     type=click.Path(path_type=Path),
     default=None,
-    help="An aggregator design folder (designs/aggregator_n4_b4): its simulated lookup.",
+    help="An aggregator design folder, its path or a name in the checkout's designs/ "
+    "(designs/aggregator_n4_b4): its simulated lookup.",
 )
 @click.option(
     "--phase-noise-rad",

@@ -15,7 +15,7 @@ import io
 import json
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +102,18 @@ def digits_split(seed: int = 0) -> tuple[Any, Any, Any, Any]:
 
 
 def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
-    """Train with ``config.world_size`` processes; write the metrics into ``out_dir``."""
+    """Train with ``config.world_size`` processes; write the metrics into ``out_dir``.
+
+    ``config.design`` is found as :func:`~optinc_compiler.aggregator.locate.find_design`
+    finds it (the path, else the checkout's ``designs/``); ``config.json`` records the
+    folder used."""
     import torch.multiprocessing as mp
 
+    from optinc_compiler.aggregator.locate import LUT_FILE, find_design
     from optinc_compiler.distributed.lookup import design_lookup, load_lookup
 
+    if config.design is not None:  # the ranks load what was found here
+        config = replace(config, design=str(find_design(Path(config.design), needs=LUT_FILE)))
     chip_file = config.lookup_file or config.design
     if chip_file is not None:
         path = Path(chip_file)
