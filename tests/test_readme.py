@@ -73,6 +73,17 @@ def test_readme_shows_what_the_demo_prints():
     assert "optinc build designs/aggregator_n4_b4/design.yaml --out $(DEMO_OUT)" in makefile
 
 
+def test_a_design_file_that_speaks_of_the_default_design_names_what_make_demo_builds():
+    """The default design is what ``make demo`` builds; no other design file claims it."""
+    makefile = (ROOT / "Makefile").read_text()
+    demo = re.search(r"^demo:.*\n\t\S+ build (designs/[^/]+)/design.yaml ", makefile, flags=re.M).group(1)
+    assert demo == "designs/aggregator_n4_b4"
+    for path in sorted(ROOT.glob("designs/*/design.yaml")):
+        text = path.read_text()
+        if "default design" in text.lower():
+            assert demo in text, f"{path.relative_to(ROOT)} calls itself the default design"
+
+
 def test_readme_shows_what_the_mlp_compiles_to():
     weights = load_weights(ROOT / "designs" / "mlp_demo" / "weights.npz")
     summary = format_summary(compile_weights(weights.layers, CompileOptions()))
