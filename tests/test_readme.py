@@ -84,6 +84,16 @@ def test_a_design_file_that_speaks_of_the_default_design_names_what_make_demo_bu
             assert demo in text, f"{path.relative_to(ROOT)} calls itself the default design"
 
 
+def test_the_build_section_names_every_file_the_build_writes():
+    """``optinc build`` writes BUILD_FILES and a phase map per layer (test_build checks
+    that on a real build); the README's list of them misses none."""
+    from optinc_compiler.build import BUILD_FILES
+
+    section = README.split("## Build the whole chip\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([A-Za-z_<>]+\.[a-z]+)`", section))
+    assert sorted({*BUILD_FILES, "phases_<layer>.png"} - named) == []
+
+
 def test_readme_shows_what_the_mlp_compiles_to():
     weights = load_weights(ROOT / "designs" / "mlp_demo" / "weights.npz")
     summary = format_summary(compile_weights(weights.layers, CompileOptions()))
