@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # torch==2.13.0 from local disk; elsewhere pip would download a CUDA build of several GB.
 comma := ,
 EXTRAS := dev$(if $(filter 3.11,$(PYVER)),$(comma)torch$(comma)distributed,)
-# Small matrices: one BLAS thread is much faster on these 2-core machines (ECOSYSTEM.md).
+# Small matrices: one BLAS thread is much faster on these 2-core machines (docs/architecture.md).
 export OPENBLAS_NUM_THREADS ?= 1
 DEMO_OUT ?= build/demo
 

@@ -7,7 +7,7 @@
    seeded; the matrix error on the chip ``||U_chip - U||_F / ||U||_F`` with the plain
    phases, after local correction, after the global fit. Target (issue): median after
    correction at least 10x lower than uncorrected, N=16, sigma 2%.
-2. DAC quantisation (``optinc_compiler.calibration``) on the default design
+2. DAC quantisation (``optinc_compiler.calibration``) on the MLP design
    (designs/mlp_demo): relative matrix error and fidelity of the realised layers for
    6-12 bit DACs, nearest against quantisation-aware rounding.
 

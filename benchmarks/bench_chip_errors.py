@@ -38,6 +38,8 @@ import numpy.typing as npt
 
 from optinc_compiler.aggregator import evaluate
 from optinc_compiler.aggregator.encoding import reduced_dataset
+from optinc_compiler.aggregator.locate import find_design
+from optinc_compiler.aggregator.pipeline import DESIGN_FILES
 from optinc_compiler.report import format_table
 
 LEVELS_RAD = (0.005, 0.01, 0.02)
@@ -116,7 +118,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    chip = evaluate.load_design(args.design)
+    chip = evaluate.load_design(find_design(args.design, needs=DESIGN_FILES))
     spec = chip.electronics.spec
     start = time.perf_counter()
     traffic = sum_traffic(spec.servers, spec.bits, seed=args.seed)

@@ -3,7 +3,7 @@ phase-map figure per layer (``phases_<layer>.png``).
 
 It shows the design, the compiled layers, the layout, the DRC and LVS results, the
 verification (fidelity vs wavelength, Monte Carlo histogram), the phase maps of every
-mesh and the heater power budget. No timestamps, no absolute paths: same build, same bytes.
+layer and the heater power budget. No timestamps, no absolute paths: same build, same bytes.
 
 Heater power budget assumption (until the calibration stage gives per-heater models):
 every heater is set to its phase wrapped into [0, 2 pi) with no calibration offset, and
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.design import Design
-from optinc_compiler.mzi import wrap_phase
+from optinc_compiler.mzi import TWO_PI, wrap_phase
+from optinc_compiler.netlist import heater_roles, layer_netlist
 from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram, write_atomic
 from optinc_compiler.report import SUMMARY_HEADERS, summary_rows
 from pdk import tech
@@ -88,60 +90,148 @@ def heater_power(program: PhaseProgram, *, p_pi_mW: float = tech.HEATER.p_pi_mW)
 
 # --- phase maps ---------------------------------------------------------------------
 
+#: Instance names of heater-bearing cells (``netlist``): ``{layer}_{stage}_c{column}_m{mode}``
+#: (MZIs, fan chains ``FO`` / ``FI`` too), ``{layer}_{stage}_att_m{mode}``,
+#: ``{layer}_{stage}_ps_m{mode}``; a segmented layer's tiles name stages ``U_b{r}_{c}``.
+_CELL_NAME = re.compile(r"_(?P<stage>[^_]+)(?:_b\d+_\d+)?_(?:c(?P<column>\d+)|att|ps)_m\d+$")
+#: What a phase-map column holds, by cell kind (MZI columns are named by their column).
+_CELL_KINDS = {"attenuator": "att", "phase_shifter": "out"}
 
-def phase_grid(values: npt.NDArray[np.float64], stage: MeshStage) -> np.ma.MaskedArray:
-    """MZI values on a (row = upper mode, column) grid, masked where no MZI sits."""
-    m = stage.mesh
-    grid = np.full((max(m.n_modes - 1, 1), max(m.depth, 1)), np.nan)
-    grid[m.modes, m.columns] = values
-    return np.ma.masked_invalid(grid)
+
+@dataclass(frozen=True, eq=False)
+class PhaseColumn:
+    """One heater-bearing column of a layer's grid and its heater phases by row.
+
+    Attributes:
+        grid_column: the netlist column (light order).
+        stage: the stage its cells belong to (``U``, ``D``; ``FO`` / ``FI``: the fan
+            chains of a segmented layer, whose tiles' stages lose their block suffix).
+        cells: ``c3`` (MZIs of the stage's mesh column 3), ``att`` (attenuators) or
+            ``out`` (the mesh's output phase shifters).
+        theta_rad: (rows,) in [0, 2 pi), NaN where no heater: an MZI's theta (at its
+            upper row), an attenuator's theta; NaN for output phase shifters.
+        phi_rad: (rows,) likewise: an MZI's or attenuator's phi, a phase shifter's phase.
+    """
+
+    grid_column: int
+    stage: str
+    cells: str
+    theta_rad: npt.NDArray[np.float64]
+    phi_rad: npt.NDArray[np.float64]
+
+    @property
+    def label(self) -> str:
+        """``U c3``, ``D att``, ``U out``."""
+        return f"{self.stage} {self.cells}".strip()
+
+
+def phase_columns(layer: Layer) -> tuple[PhaseColumn, ...]:
+    """Every heater-bearing column of the layer's grid netlist, in light order, with the
+    phases its heaters are set to (those of ``calibration.program_heaters``: attenuators
+    by ``pdk.tech.attenuator_heater_phases``), wrapped into [0, 2 pi)."""
+    netlist = layer_netlist(layer)
+    cells_by_column: dict[int, list[Any]] = {}
+    for inst in netlist.instances:
+        if heater_roles(inst.component):
+            cells_by_column.setdefault(inst.column, []).append(inst)
+    columns = []
+    for column, cells in sorted(cells_by_column.items()):
+        theta, phi = np.full(netlist.n_modes, np.nan), np.full(netlist.n_modes, np.nan)
+        for inst in cells:
+            theta[inst.mode], phi[inst.mode] = _cell_phases_rad(inst.component, dict(inst.settings))
+        names = [_cell_name(inst.name, inst.component) for inst in cells]
+        stages, kinds = (" / ".join(dict.fromkeys(part)) for part in zip(*names, strict=True))
+        columns.append(PhaseColumn(column, stages, kinds, theta, phi))
+    return tuple(columns)
+
+
+def _cell_phases_rad(component: str, settings: dict[str, float]) -> tuple[float, float]:
+    """(theta, phi) of a heater-bearing cell in [0, 2 pi); (NaN, phase) for a phase shifter."""
+    if component == "mzi":
+        theta, phi = settings["theta_rad"], settings["phi_rad"]
+    elif component == "attenuator":
+        theta, phi = tech.attenuator_heater_phases(settings["amplitude"], settings["phase_rad"])
+    elif component == "phase_shifter":
+        return float("nan"), float(wrap_phase(settings["phase_rad"]))
+    else:
+        raise ValueError(f"no phase map for cell {component!r}; allowed: mzi, attenuator, phase_shifter")
+    return float(wrap_phase(theta)), float(wrap_phase(phi))
+
+
+def _cell_name(name: str, component: str) -> tuple[str, str]:
+    """(stage, cells) of an instance name: ``("U", "c3")``, ``("D", "att")``, ``("U", "out")``."""
+    match = _CELL_NAME.search(name)
+    if match is None:  # a name outside the netlist's scheme: the kind alone
+        return "", _CELL_KINDS.get(component, "MZI")
+    column = match["column"]
+    return match["stage"], f"c{column}" if column is not None else _CELL_KINDS.get(component, "?")
 
 
 def plot_phase_maps(layer: Layer, path: Path) -> None:
-    """Heat-maps of theta and phi by column and row, one row of panels per mesh stage."""
+    """Heat-maps of every heater's phase by grid column (light order: attenuator
+    columns, mesh columns and output phase screens alike) and row: theta above, phi
+    (and the output phase shifters' phases) below."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
-    meshes = [s for s in layer.stages if isinstance(s, MeshStage)]
-    fig, axes = plt.subplots(
-        max(len(meshes), 1), 2, figsize=(11, 3.2 * max(len(meshes), 1) + 0.6), dpi=100, squeeze=False
-    )
-    for row, stage in zip(axes, meshes, strict=False):
-        for ax, name, values, vmax, cmap in (
-            (row[0], "theta", stage.mesh.theta_rad, np.pi, "viridis"),
-            (row[1], "phi", stage.mesh.phi_rad, 2 * np.pi, "twilight"),
-        ):
-            colors = plt.get_cmap(cmap).with_extremes(bad=(1.0, 1.0, 1.0, 0.0))  # the hatching shows
-            grid = phase_grid(values, stage)
-            ax.add_patch(
-                Rectangle(
-                    (-0.5, -0.5), grid.shape[1], grid.shape[0], hatch="///", fill=False, ec="0.75", lw=0
-                )
-            )
-            image = ax.imshow(
-                grid, cmap=colors, vmin=0, vmax=vmax, aspect="auto", interpolation="none", zorder=1
-            )
-            ax.set(
-                title=f"mesh {stage.name} ({stage.mesh.topology}, {stage.mesh.n_mzis} MZIs): {name} (rad)",
-                xlabel="column",
-                ylabel="row (upper mode of the MZI)",
-            )
-            ax.title.set_fontsize(10)
-            _integer_ticks(ax, *image.get_array().shape)
-            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
-    fig.suptitle(f"Layer {layer.name}: MZI phases (hatched: no MZI)", fontsize=11)
+    columns = phase_columns(layer)
+    n_rows = max((c.theta_rad.size for c in columns), default=1)
+    grids = {
+        name: np.column_stack([getattr(c, name) for c in columns]) if columns else np.full((1, 1), np.nan)
+        for name in ("theta_rad", "phi_rad")
+    }
+    panel_in = float(np.clip(1.0 + 0.22 * n_rows, 2.2, 6.0))
+    fig, axes = plt.subplots(2, 1, figsize=(11, 2 * panel_in + 1.6), dpi=100, sharex=True, squeeze=False)
+    for ax, name, title, vmax, cmap in (
+        (axes[0, 0], "theta_rad", "theta (rad): MZI internal phase, attenuator theta", np.pi, "viridis"),
+        (axes[1, 0], "phi_rad", "phi (rad): MZI and attenuator phi; out: output phase", TWO_PI, "twilight"),
+    ):
+        _phase_panel(fig, ax, np.ma.masked_invalid(grids[name]), columns, vmax=vmax, cmap=cmap)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("row (mode; an MZI's upper mode)")
+    _column_ticks(axes[1, 0], columns)
+    axes[1, 0].set_xlabel("grid column, in the order light meets them")
+    fig.suptitle(f"Layer {layer.name}: heater phases (hatched: no heater)", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
 
 
-def _integer_ticks(ax: Any, n_rows: int, n_columns: int) -> None:
-    """At most ~16 integer ticks per axis."""
-    ax.set_xticks(range(0, n_columns, max(1, n_columns // 16)))
-    ax.set_yticks(range(0, n_rows, max(1, n_rows // 16)))
+def _phase_panel(
+    fig: Any, ax: Any, grid: np.ma.MaskedArray, columns: Sequence[PhaseColumn], *, vmax: float, cmap: str
+) -> None:
+    """One heat-map, hatched where no heater sits, a line between stages and cell kinds."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    colors = plt.get_cmap(cmap).with_extremes(bad=(1.0, 1.0, 1.0, 0.0))  # the hatching shows
+    ax.add_patch(
+        Rectangle((-0.5, -0.5), grid.shape[1], grid.shape[0], hatch="///", fill=False, ec="0.75", lw=0)
+    )
+    image = ax.imshow(grid, cmap=colors, vmin=0, vmax=vmax, aspect="auto", interpolation="none", zorder=1)
+    for i in range(1, len(columns)):
+        if _section(columns[i]) != _section(columns[i - 1]):
+            ax.axvline(i - 0.5, color="0.15", lw=1.0, zorder=2)
+    ax.set_yticks(range(0, grid.shape[0], max(1, grid.shape[0] // 16)))
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+
+
+def _section(column: PhaseColumn) -> tuple[str, str]:
+    """Stage and cell kind: a mesh's MZI columns are one section."""
+    return column.stage, "mzi" if column.cells.startswith("c") else column.cells
+
+
+def _column_ticks(ax: Any, columns: Sequence[PhaseColumn]) -> None:
+    """A label per column (``D att``, ``U c0``, ``U out``); beyond ~40 columns every k-th
+    MZI column, and every attenuator and output column."""
+    step = max(1, -(-len(columns) // 40))
+    shown = [i for i, c in enumerate(columns) if i % step == 0 or _section(c)[1] != "mzi"]
+    upright = len(columns) > 16
+    ax.set_xticks(
+        shown, [columns[i].label for i in shown], rotation=90 if upright else 0, fontsize=7 if upright else 8
+    )
 
 
 # --- the HTML page ------------------------------------------------------------------
@@ -298,8 +388,10 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
         _checks_section(facts),
         _verify_section(facts.verification, out),
         "<h2>Phase maps</h2>",
-        '<p class="note">Per mesh: the internal phase theta and the external phase phi of every MZI '
-        "by column (order light meets them) and row (upper mode).</p>",
+        '<p class="note">Per layer: the phase of every heater by grid column (the order light meets '
+        "them) and row: theta and phi of each MZI (at its upper mode, columns <code>c0</code>, "
+        "<code>c1</code>, ... of its mesh) and of each attenuator (<code>att</code>), and the phase "
+        "of each output phase shifter (<code>out</code>).</p>",
         *(_image(path, f"phase maps of {path.stem}") for path in phase_maps),
         _power_section(program, facts.drc.n_heaters),
     ]

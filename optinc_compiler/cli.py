@@ -667,7 +667,8 @@ def verify_command(
 
 BUILD_EXAMPLES = """\b
 Examples:
-  optinc build designs/mlp_demo/design.yaml --out build/demo
+  optinc build designs/aggregator_n4_b4/design.yaml --out build/demo   (make demo)
+  optinc build designs/mlp_demo/design.yaml --out build/mlp
 """
 
 

@@ -150,7 +150,8 @@ def train_command(
     "--design",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Design folder (default: designs/aggregator_n{N}_b{b} of this checkout).",
+    help="Design folder, its path or a name in the checkout's designs/ "
+    "(default: designs/aggregator_n{N}_b{b} of this checkout).",
 )
 @click.option("--sample", type=int, default=None, help="Raw inputs to sample (default: all 2^(N b)).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds samples and noise draws.")

@@ -2,7 +2,7 @@
 
 * Enclosure: vias inside the heater and the routing metal, pad openings inside pads.
 * Width and space per layer from ``pdk.tech.RULES`` on merged regions, with the grid
-  tolerance for discretised bends (ECOSYSTEM.md: a check at exactly the minimum flags
+  tolerance for discretised bends (docs/architecture.md: a check at exactly the minimum flags
   hundreds of 1 nm bend edges). Inside the TAPER marker (edge couplers' inverse
   tapers) the WG width rule is ``RULES.taper_tip_min_width_um`` instead.
 * Connectivity: merged routing, pad and bump metal (M2, PAD, BUMP) regions are nets;

@@ -1,4 +1,4 @@
-"""Netlist -> gdsfactory Component -> GDS / OASIS and PNG (DESIGN.md, layout stage).
+"""Netlist -> gdsfactory Component -> GDS / OASIS and PNG (docs/architecture.md, "Data flow").
 
 Each layer's grid netlist (``optinc_compiler.netlist``) is drawn by placing one PDK cell
 per instance, named as in the netlist, at (sum of the column lengths to its left,

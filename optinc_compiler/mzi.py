@@ -1,4 +1,4 @@
-r"""The MZI convention used everywhere in OptINC (DESIGN.md, "The MZI convention").
+r"""The MZI convention used everywhere in OptINC (docs/architecture.md, "The MZI convention").
 
 Directional coupler (50:50) and phase shifter on the upper arm (lower mode index)::
 

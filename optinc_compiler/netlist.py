@@ -1,4 +1,4 @@
-"""Phase program -> Netlist: the one description of a layer's circuit (DESIGN.md).
+"""Phase program -> Netlist: the one description of a layer's circuit (docs/architecture.md).
 
 Layout draws it and simulation evaluates it, with the same instance and port names.
 A layer is a grid: ``M = max(out, in)`` rows (waveguides, mode 0 on top) and columns

@@ -1,7 +1,7 @@
 r"""The phase program: compiled layers as meshes and diagonals, and its JSON file (v1).
 
 A layer ``W`` (out x in) is ``W = scale * R_out @ S_last @ ... @ S_1 @ E_in``
-(DESIGN.md): inputs enter modes 0..in-1 of ``M = max(out, in)`` waveguides, each stage
+(docs/architecture.md): inputs enter modes 0..in-1 of ``M = max(out, in)`` waveguides, each stage
 acts on modes 0..n_modes-1 (the others pass straight through), outputs are read from
 modes 0..out-1. A segmented layer is a grid of such blocks, each on its own waveguides;
 the outputs of the blocks of one block row add up (coherently) to the layer output,
@@ -45,7 +45,7 @@ VERSION = 1
 METHODS = ("unitary", "svd", "ud", "ud-segmented")
 EXACT_METHODS = ("unitary", "svd")
 
-#: The convention block written into every program (DESIGN.md, "The MZI convention").
+#: The convention block written into every program (docs/architecture.md, "The MZI convention").
 CONVENTION = {
     "coupler": "B = [[1, 1j], [1j, 1]] / sqrt(2)",
     "phase_shifter": "P(x) = diag(exp(1j*x), 1), on the upper arm (lower mode index)",

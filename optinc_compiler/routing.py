@@ -1,14 +1,14 @@
 """Heater routing plan: every heater's signal end to its own bond pad, returns to
 shared ground pads (pure geometry, no gdsfactory; ``layout`` draws the plan).
 
-What ECOSYSTEM.md found to work, made deterministic:
+What was found to work (docs/architecture.md, "Heater routing"), made deterministic:
 
 1. Heaters with the same x (one role in one grid column) form a region. The upper half
    of the rows routes up, the lower half down.
 2. In a region, each heater gets its own vertical track beside it: a short stub along
    its row from the signal contact to the track, then straight to the grid edge.
    Tracks are assigned monotonically (further rows get tracks further from the
-   contacts), so no stub crosses a track (ECOSYSTEM.md: one track per terminal).
+   contacts), so no stub crosses a track (docs/architecture.md: one track per terminal).
 3. The return contacts of a region share x: one vertical ground line through all of
    them, from grid edge to grid edge, ends in a ground pad, at the top for every
    other region and at the bottom for the rest (pad rows of about equal length).

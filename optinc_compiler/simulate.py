@@ -1,6 +1,6 @@
 """S-matrices of compiled circuits from the shared netlist and the PDK's sax models.
 
-Fast path (DESIGN.md, "Verification at scale"): the circuits are feed-forward, so a
+Fast path (docs/architecture.md, "Verification at scale"): the circuits are feed-forward, so a
 netlist's S-matrix is a product of its levels (a grid column is one level). Each cell
 kind's sax model runs once for all its instances, wavelengths and Monte Carlo samples;
 the levels are then applied to the fields of every input at once with numpy. The plan

@@ -53,7 +53,7 @@ def _mzi_entries(
     wl: Any, theta: Any, phi: Any, *, ideal: bool, dkappa2_1: Any = 0.0, dkappa2_2: Any = 0.0
 ) -> tuple[Any, Any, Any, Any]:
     """T00, T01, T10, T11 of ``B2 P(theta) B1 P(phi)`` (row m is index 0); light meets
-    coupler B1 first. With equal couplers this is DESIGN.md's ``B P(theta) B P(phi)``."""
+    coupler B1 first. With equal couplers this is ``B P(theta) B P(phi)`` (docs/architecture.md)."""
     t1, k1 = _coupler_matrix(wl, ideal=ideal, dkappa2=dkappa2_1)
     t2, k2 = _coupler_matrix(wl, ideal=ideal, dkappa2=dkappa2_2)
     et, ep = jnp.exp(1j * theta), jnp.exp(1j * phi)

@@ -1,7 +1,7 @@
 """Shared fixtures and an independent reconstruction of phase-program layers.
 
 ``rebuild_layer`` rebuilds a layer's matrix from its JSON dict with dense 2x2 products
-written here from DESIGN.md's convention, not with the library's own code.
+written here from the convention of docs/architecture.md, not with the library's own code.
 """
 
 from __future__ import annotations

@@ -39,7 +39,11 @@ def run(*args: str) -> tuple[int, str]:
             ["--servers", "3", "--bits", "2", "--design", str(DESIGN)],
             "Error: the design is for N=4, b=4, not N=3, b=2",
         ),
-        (["--design", "no/such/folder"], "Error: design folder 'no/such/folder' does not exist"),
+        (
+            ["--design", "no/such/folder"],
+            "Error: design 'no/such/folder' not found: expected a design folder with electronics.json "
+            f"and program.json (made by optinc aggregator train) at {Path.cwd() / 'no/such/folder'}",
+        ),
         (["--sample", "0"], "Error: sample size 0 is not allowed; use a positive number"),
     ],
 )

@@ -55,7 +55,7 @@ def test_defaults_and_relative_weights(tmp_path):
     assert d.sweep.wavelengths_um() == parse_sweep("1.50:1.60:101")
 
 
-def test_the_default_design_file_reads():
+def test_the_mlp_design_file_reads():
     d = load_design(ROOT / "designs" / "mlp_demo" / "design.yaml")
     assert (d.name, d.layers, d.sweep.points, d.verify.monte_carlo_samples) == (
         "mlp_demo",

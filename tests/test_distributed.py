@@ -296,20 +296,21 @@ def test_ddp_experiment_and_compare_cli(tmp_path):
     pytest.importorskip("sklearn")
     runner = CliRunner()
     common = ["--world-size", "2", "--epochs", "2", "--seed", "1"]
+    runs = tmp_path / "runs" / "seed1"  # as the README's --out runs/ring: the parents do not exist yet
     for agg in ("ring", "optinc"):
         result = runner.invoke(
-            main, ["ddp-experiment", *common, "--aggregation", agg, "--out", str(tmp_path / agg)]
+            main, ["ddp-experiment", *common, "--aggregation", agg, "--out", str(runs / agg)]
         )
         assert result.exit_code == 0, result.output
-        metrics = json.loads((tmp_path / agg / "metrics.json").read_text())
+        metrics = json.loads((runs / agg / "metrics.json").read_text())
         assert [m["epoch"] for m in metrics] == [1, 2]
         assert metrics[-1]["test_accuracy"] > 0.5
     compare = runner.invoke(
         main,
         [
             "ddp-compare",
-            str(tmp_path / "ring"),
-            str(tmp_path / "optinc"),
+            str(runs / "ring"),
+            str(runs / "optinc"),
             "--plot",
             str(tmp_path / "cmp.png"),
         ],
@@ -347,3 +348,12 @@ def test_ddp_experiment_and_compare_cli(tmp_path):
     missing = runner.invoke(main, ["ddp-compare", str(tmp_path)])
     assert missing.exit_code == 1
     assert "has no config.json" in missing.output
+
+
+def test_ddp_experiment_says_when_its_output_folder_cannot_be_made(tmp_path):
+    pytest.importorskip("torch")
+    (tmp_path / "runs").write_text("a file where the folder should be")
+    out = tmp_path / "runs" / "ring"
+    result = CliRunner().invoke(main, ["ddp-experiment", "--world-size", "2", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: cannot create output folder {str(out)!r}: Not a directory\n"

@@ -1,4 +1,4 @@
-"""Pins the MZI convention of DESIGN.md (like sax's test_smatrix_convention.py)."""
+"""Pins the MZI convention of docs/architecture.md (like sax's test_smatrix_convention.py)."""
 
 from __future__ import annotations
 

@@ -77,6 +77,27 @@ def test_readme_shows_what_the_demo_prints():
     assert "optinc build designs/aggregator_n4_b4/design.yaml --out $(DEMO_OUT)" in makefile
 
 
+def test_a_design_file_that_speaks_of_the_default_design_names_what_make_demo_builds():
+    """The default design is what ``make demo`` builds; no other design file claims it."""
+    makefile = (ROOT / "Makefile").read_text()
+    demo = re.search(r"^demo:.*\n\t\S+ build (designs/[^/]+)/design.yaml ", makefile, flags=re.M).group(1)
+    assert demo == "designs/aggregator_n4_b4"
+    for path in sorted(ROOT.glob("designs/*/design.yaml")):
+        text = path.read_text()
+        if "default design" in text.lower():
+            assert demo in text, f"{path.relative_to(ROOT)} calls itself the default design"
+
+
+def test_the_build_section_names_every_file_the_build_writes():
+    """``optinc build`` writes BUILD_FILES and a phase map per layer (test_build checks
+    that on a real build); the README's list of them misses none."""
+    from optinc_compiler.build import BUILD_FILES
+
+    section = README.split("## Build the whole chip\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([A-Za-z_<>]+\.[a-z]+)`", section))
+    assert sorted({*BUILD_FILES, "phases_<layer>.png"} - named) == []
+
+
 def test_readme_shows_what_the_mlp_compiles_to():
     weights = load_weights(ROOT / "designs" / "mlp_demo" / "weights.npz")
     summary = format_summary(compile_weights(weights.layers, CompileOptions()))
@@ -90,3 +111,46 @@ def test_readme_shows_what_the_mlp_compiles_to():
             assert shown[tokens[0]][:8] == tokens[:8]
     total = next(line for line in summary.splitlines() if line.startswith("total:"))
     assert total in README
+
+
+#: What the repository's own files may not point to: notes that are not in it.
+OUTSIDE_NOTES = ("DESIGN" + ".md", "ECOSYSTEM" + ".md", "../" + "shared")
+TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".json", ".c", ".txt", ""}
+
+
+def repository_text_files() -> list[Path]:
+    """README.md, Makefile, pyproject.toml and the text files of the package, the PDK, the
+    designs, the docs, the tests and the benchmarks."""
+    files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "pyproject.toml"]
+    for folder in ("optinc_compiler", "pdk", "designs", "docs", "tests", "benchmarks", ".ci"):
+        files += [
+            p
+            for p in sorted((ROOT / folder).rglob("*"))
+            if p.is_file() and p.suffix in TEXT_SUFFIXES and "__pycache__" not in p.parts
+        ]
+    return files
+
+
+def test_no_file_points_to_notes_outside_the_repository():
+    files = repository_text_files()
+    assert ROOT / "optinc_compiler" / "mzi.py" in files
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(note in line for note in OUTSIDE_NOTES)
+    ]
+    assert found == []
+
+
+def test_references_to_the_architecture_page_name_its_sections():
+    """A reference to the architecture page by section names one of its headings."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    headings = set(re.findall(r"^#+ (.+)$", page, flags=re.M))
+    cited = {
+        (path.relative_to(ROOT).as_posix(), section)
+        for path in repository_text_files()
+        for section in re.findall(r'docs/architecture\.md, "([^"]+)"', path.read_text(encoding="utf-8"))
+    }
+    assert len(cited) >= 5
+    assert sorted(c for c in cited if c[1] not in headings) == []

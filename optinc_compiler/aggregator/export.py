@@ -43,6 +43,7 @@ from optinc_compiler.aggregator.encoding import (
     code_bits,
     preprocessing_matrix,
 )
+from optinc_compiler.aggregator.locate import ELECTRONICS_FILE, LUT_FILE, PROGRAM_FILE
 from optinc_compiler.compiler import CompileOptions, compile_layer
 from optinc_compiler.errors import InputError
 from optinc_compiler.mzi import COUPLER, Mesh, wrap_phase
@@ -57,7 +58,6 @@ from optinc_compiler.program import (
     write_text_atomic,
 )
 
-PROGRAM_FILE, ELECTRONICS_FILE, LUT_FILE = "program.json", "electronics.json", "lut.json"
 WEIGHTS_FILE = "weights.npz"
 ELECTRONICS_FORMAT = "optinc-aggregator-electronics"
 LUT_FORMAT = "optinc-aggregator-lut"

@@ -18,11 +18,13 @@ from optinc_compiler.aggregator.encoding import (
     reduced_size,
     sample_raw_codes,
 )
+from optinc_compiler.aggregator.locate import CHECKOUT_DESIGNS, ELECTRONICS_FILE, PROGRAM_FILE, find_design
 from optinc_compiler.errors import InputError, VerificationError
 from optinc_compiler.program import write_atomic
 from optinc_compiler.report import format_table
 
-ROOT = Path(__file__).resolve().parents[2]
+#: What ``evaluate.load_design`` reads from a design folder.
+DESIGN_FILES = f"{ELECTRONICS_FILE} and {PROGRAM_FILE}"
 NOISE_LEVELS_RAD = (0.001, 0.002, 0.003, 0.004, 0.005, 0.01, 0.02)
 DAC_BITS = (8, 10, 12)
 
@@ -45,7 +47,7 @@ class Report:
 def default_design(spec: AggregatorSpec) -> Path:
     """``designs/aggregator_n{N}_b{b}`` in the current folder, else in this checkout."""
     name = Path("designs") / f"aggregator_n{spec.servers}_b{spec.bits}"
-    for folder in (name, ROOT / name):
+    for folder in (name, CHECKOUT_DESIGNS / name.name):
         if folder.is_dir():
             return folder
     raise InputError(
@@ -82,7 +84,8 @@ def evaluate_design(
     if draws < 0:
         raise InputError(f"draws = {draws} is not allowed; use draws >= 0")
     codes = raw_codes(spec, sample, seed)
-    chip = ev.load_design(design if design is not None else default_design(spec))
+    folder = default_design(spec) if design is None else find_design(design, needs=DESIGN_FILES)
+    chip = ev.load_design(folder)
     if chip.electronics.spec != spec:
         e = chip.electronics.spec
         raise InputError(f"the design is for N={e.servers}, b={e.bits}, not N={servers}, b={bits}")

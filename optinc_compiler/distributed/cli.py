@@ -38,7 +38,8 @@ log = logging.getLogger("optinc")
     "design",
     type=click.Path(path_type=Path),
     default=None,
-    help="An aggregator design folder (designs/aggregator_n4_b4): its simulated lookup.",
+    help="An aggregator design folder, its path or a name in the checkout's designs/ "
+    "(designs/aggregator_n4_b4): its simulated lookup.",
 )
 @click.option(
     "--phase-noise-rad",
@@ -66,7 +67,13 @@ log = logging.getLogger("optinc")
     show_default=True,
     help="Elements per shared quantisation scale (0: one scale per DDP bucket).",
 )
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (created with its parents).",
+)
 @domain_errors
 def ddp_experiment_command(
     world_size: int,

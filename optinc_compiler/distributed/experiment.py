@@ -5,7 +5,7 @@ through the OptINC chip's lookup (``hook.optinc_hook``).
 Data: scikit-learn's handwritten digits (1,797 8x8 images shipped with the package, no
 download), a fixed 80/20 split; model: an MLP 64-64-10; SGD with momentum. Rank 0
 evaluates the test set after every epoch and writes ``metrics.json``, ``metrics.csv`` and
-``config.json`` into the output folder.
+``config.json`` into the output folder (created with its parents).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import io
 import json
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +102,18 @@ def digits_split(seed: int = 0) -> tuple[Any, Any, Any, Any]:
 
 
 def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
-    """Train with ``config.world_size`` processes; write the metrics into ``out_dir``."""
+    """Train with ``config.world_size`` processes; write the metrics into ``out_dir``.
+
+    ``config.design`` is found as :func:`~optinc_compiler.aggregator.locate.find_design`
+    finds it (the path, else the checkout's ``designs/``); ``config.json`` records the
+    folder used."""
     import torch.multiprocessing as mp
 
+    from optinc_compiler.aggregator.locate import LUT_FILE, find_design
     from optinc_compiler.distributed.lookup import design_lookup, load_lookup
 
+    if config.design is not None:  # the ranks load what was found here
+        config = replace(config, design=str(find_design(Path(config.design), needs=LUT_FILE)))
     chip_file = config.lookup_file or config.design
     if chip_file is not None:
         path = Path(chip_file)
@@ -119,9 +126,7 @@ def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
         from optinc_compiler.distributed.lookup import noisy_chip_sampler
 
         noisy_chip_sampler(Path(config.design), noise_rad=config.phase_noise_rad)
-    if not out_dir.parent.is_dir():
-        raise InputError(f"output folder {str(out_dir.parent)!r} does not exist; create it first")
-    out_dir.mkdir(exist_ok=True)
+    prepare_out_dir(out_dir)
     queue = mp.get_context("spawn").SimpleQueue()
     try:
         # a file rendezvous: no TCP store that rank 0 hosts and tears down under the others
@@ -136,6 +141,17 @@ def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
     metrics = [EpochMetrics(**m) for m in queue.get()]
     write_metrics(config, metrics, out_dir)
     return metrics
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create the output folder with its parents, as ``optinc build --out`` does."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output folder {str(out_dir)!r} is a file, not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {str(out_dir)!r}: {exc.strerror}") from None
+    return out_dir
 
 
 def write_metrics(config: ExperimentConfig, metrics: list[EpochMetrics], out_dir: Path) -> None:
