@@ -102,12 +102,14 @@ def _box(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]
 def _draw_row(
     c: gf.Component, parts: list[tuple[str, gf.Component]], *, y_um: float, ports: tuple[str, str] | None
 ) -> list[gf.ComponentReference]:
-    """Place ``parts`` end to end from x = 0 at height ``y_um``; export the row's ends."""
-    refs, x = [], 0.0
+    """Place ``parts`` end to end from (0, ``y_um``), each part's o1 on the previous
+    part's o2 (an S-bend's o2 is higher or lower than its o1); export the row's ends."""
+    refs, x, y = [], 0.0, y_um
     for name, cell in parts:
         ref = c.add_ref(cell, name=name)
-        ref.move((x - ref.ports["o1"].center[0], y_um - ref.ports["o1"].center[1]))
-        x = ref.ports["o2"].center[0] if "o2" in {p.name for p in ref.ports} else x  # a terminator ends it
+        ref.move((x - ref.ports["o1"].center[0], y - ref.ports["o1"].center[1]))
+        if "o2" in {p.name for p in ref.ports}:  # a terminator ends the row
+            x, y = ref.ports["o2"].center
         refs.append(ref)
     if ports is not None:
         c.add_port(ports[0], port=refs[0].ports["o1"])

@@ -61,6 +61,18 @@ def test_grid_cells_have_manhattan_ports_on_polygon_edges(name):
     assert_ports_on_polygon_edges(name, cells.GRID_CELLS[name]())
 
 
+@pytest.mark.parametrize("name", sorted(n for n in cells.GRID_CELLS if n.endswith("_bypass")))
+def test_a_bypass_is_one_waveguide_from_o1_to_o2(name):
+    """The drawn core of a bypass is one polygon joining its two ports (parts placed
+    end to end: an S-bend's far end is where the next part starts)."""
+    c = cells.GRID_CELLS[name]()
+    wg, dbu = _region(c, "WG")
+    assert wg.count() == 1
+    for port in c.ports:
+        x, y = (round(v / dbu) for v in port.center)
+        assert not wg.interacting(kdb.Region(kdb.Box(x - 1, y - 1, x + 1, y + 1))).is_empty()
+
+
 @pytest.mark.parametrize(
     ("cell", "rows", "path_um"),
     [
