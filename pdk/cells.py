@@ -3,7 +3,9 @@ r"""Cells of the OptINC PDK (gdsfactory), each with a model of the same name in
 
 The mesh cells tile a grid: every cell of a column has the same length, and a cell's
 bypass follows the same bends as the cell's upper arm, so every row has the same path
-length (``pdk.tech.mzi_path_um`` and friends; tested against the drawn geometry)::
+length (``pdk.tech.mzi_path_um`` and friends; tested against the drawn geometry), and
+the same loss: a bypass's straight carries the replaced cell's excess loss in
+lateral-offset joints (``pdk.tech.LossMatch``, ``loss_match_straight``)::
 
           phi heater        coupler           theta heater        coupler
     o2 ====[######]====\\      /====[######]====\\      /==== o3   row m
@@ -16,6 +18,7 @@ heater's (attenuators likewise); phase shifters ``e1``/``e2``. All point north.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import gdsfactory as gf
@@ -102,12 +105,14 @@ def _box(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]
 def _draw_row(
     c: gf.Component, parts: list[tuple[str, gf.Component]], *, y_um: float, ports: tuple[str, str] | None
 ) -> list[gf.ComponentReference]:
-    """Place ``parts`` end to end from x = 0 at height ``y_um``; export the row's ends."""
-    refs, x = [], 0.0
+    """Place ``parts`` end to end from (0, ``y_um``), each part's o1 on the previous
+    part's o2 (an S-bend's o2 is higher or lower than its o1); export the row's ends."""
+    refs, x, y = [], 0.0, y_um
     for name, cell in parts:
         ref = c.add_ref(cell, name=name)
-        ref.move((x - ref.ports["o1"].center[0], y_um - ref.ports["o1"].center[1]))
-        x = ref.ports["o2"].center[0] if "o2" in {p.name for p in ref.ports} else x  # a terminator ends it
+        ref.move((x - ref.ports["o1"].center[0], y - ref.ports["o1"].center[1]))
+        if "o2" in {p.name for p in ref.ports}:  # a terminator ends the row
+            x, y = ref.ports["o2"].center
         refs.append(ref)
     if ports is not None:
         c.add_port(ports[0], port=refs[0].ports["o1"])
@@ -144,12 +149,56 @@ def _mzi_rows(
         c.add_port(f"e{int(name[1]) + 1}", port=ref.ports["e2"])
 
 
-def _bypass_row(c: gf.Component, pitch_um: float, tail_um: float = 0.0) -> None:
+@gf.cell
+def loss_match_straight(length_um: float = 10.0, offset_um: float = 0.03, joints: int = 2) -> gf.Component:
+    """Straight with ``joints`` lateral-offset butt joints (``pdk.tech.LossMatch``), evenly
+    spaced: between joints 1-2, 3-4, ... the strip is ``offset_um`` higher, so both
+    ports (o1 west, o2 east) stay on the axis and the path length is ``length_um``::
+
+        o1 ======    ======    ====== o2     (offset exaggerated)
+                =====      =====
+    """
+    if joints % 2 or joints < 2:
+        raise ValueError(f"loss_match_straight needs an even number of joints, got {joints}")
+    xs = [0.0, *(round(length_um * (k + 1) / (joints + 1), 3) for k in range(joints)), length_um]
+    shortest = dict(tech.RULES.min_width_um)["WG"]  # the jogs' bumps and notches keep WG rules
+    if min(b - a for a, b in itertools.pairwise(xs)) < shortest:
+        raise ValueError(f"{joints} joints do not fit a {length_um} um straight")
+    w = tech.WAVEGUIDE.width_um / 2
+    shifts = [offset_um * (k % 2) for k in range(joints + 1)]
+    top = [pt for k, dy in enumerate(shifts) for pt in ((xs[k], w + dy), (xs[k + 1], w + dy))]
+    bottom = [(x, y - 2 * w) for x, y in top]
+    c = gf.Component()
+    c.add_polygon(top + bottom[::-1], layer="WG")
+    c.add_port("o1", center=(0, 0), width=2 * w, orientation=180, layer="WG")
+    c.add_port("o2", center=(length_um, 0), width=2 * w, orientation=0, layer="WG")
+    c.info["length_um"] = length_um
+    c.info["offset_um"] = offset_um
+    return c
+
+
+def _loss_match(length_um: float, loss_dB: float) -> gf.Component:
+    """A straight carrying ``loss_dB`` in offset joints (plain when ``loss_dB`` is 0)."""
+    m = tech.LOSS_MATCH
+    offset = m.offset_um(loss_dB)
+    if offset == 0:
+        return gf.components.straight(length=length_um)
+    return loss_match_straight(length_um=length_um, offset_um=offset, joints=m.joints)
+
+
+def _loss_match_info(c: gf.Component, loss_dB: float) -> None:
+    """Record a bypass's loss match: the offset drawn and the loss its model carries."""
+    c.info["loss_match_offset_um"] = tech.LOSS_MATCH.offset_um(loss_dB)
+    c.info["loss_match_dB"] = loss_dB
+
+
+def _bypass_row(c: gf.Component, pitch_um: float, tail_um: float = 0.0, loss_dB: float = 0.0) -> None:
     """The upper arm's path of an MZI without heaters: same bends, same length (and a
-    straight ``tail_um``, as an attenuator's)."""
+    straight ``tail_um``, as an attenuator's); the first straight carries the cell's
+    ``loss_dB`` in offset joints (``pdk.tech.LossMatch``)."""
     plain = gf.components.straight(length=tech.HEATER.length_um)
     parts = [
-        ("in", plain),
+        ("in", _loss_match(tech.HEATER.length_um, loss_dB)),
         ("coupler1", coupler_arm(pitch_um, lower=False)),
         ("mid", plain),
         ("coupler2", coupler_arm(pitch_um, lower=False)),
@@ -171,10 +220,12 @@ def mzi(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
 
 @gf.cell
 def mzi_bypass(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
-    """One row through an MZI column (o1 -> o2)."""
+    """One row through an MZI column (o1 -> o2), losing what an MZI loses
+    (``pdk.tech.bypass_loss``) in offset joints in its first straight."""
     c = gf.Component()
-    _bypass_row(c, row_pitch_um)
+    _bypass_row(c, row_pitch_um, loss_dB=tech.bypass_loss("mzi"))
     c.info["path_length_um"] = tech.mzi_path_um(row_pitch_um)
+    _loss_match_info(c, tech.bypass_loss("mzi"))
     return c
 
 
@@ -190,10 +241,17 @@ def attenuator() -> gf.Component:
 
 @gf.cell
 def attenuator_bypass() -> gf.Component:
-    """One row through an attenuator column (o1 -> o2)."""
+    """One row through an attenuator column (o1 -> o2), losing what a fully open
+    attenuator loses (``pdk.tech.bypass_loss``) in offset joints in its first straight."""
     c = gf.Component()
-    _bypass_row(c, tech.ATTENUATOR_ARM_PITCH_UM, tail_um=tech.TERMINATOR.length_um)
+    _bypass_row(
+        c,
+        tech.ATTENUATOR_ARM_PITCH_UM,
+        tail_um=tech.TERMINATOR.length_um,
+        loss_dB=tech.bypass_loss("attenuator"),
+    )
     c.info["path_length_um"] = tech.attenuator_path_um()
+    _loss_match_info(c, tech.bypass_loss("attenuator"))
     return c
 
 
@@ -287,14 +345,16 @@ def crossing(row_pitch_um: float = tech.GRID.row_pitch_um, n_points: int = 48) -
 @gf.cell
 def crossing_bypass(row_pitch_um: float = tech.GRID.row_pitch_um) -> gf.Component:
     """One row through a crossing column (o1 -> o2): an S-bend up, one back down and a
-    straight, with a crossing arm's x length and path length."""
+    straight, with a crossing arm's x length and path length; the straight carries a
+    crossing's loss (``pdk.tech.bypass_loss``) in offset joints."""
     dx, dy, straight = tech.crossing_bypass_sbend(row_pitch_um)
     c = gf.Component()
     parts = [("up", sbend(dx_um=dx, dy_um=dy)), ("down", sbend(dx_um=dx, dy_um=-dy))]
     if straight > 0:
-        parts.append(("straight", gf.components.straight(length=straight)))
+        parts.append(("straight", _loss_match(straight, tech.bypass_loss("crossing"))))
     _draw_row(c, parts, y_um=0.0, ports=("o1", "o2"))
     c.info["path_length_um"] = tech.crossing_arm(row_pitch_um).length_um
+    _loss_match_info(c, tech.bypass_loss("crossing"))
     return c
 
 

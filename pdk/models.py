@@ -11,6 +11,12 @@ Monte Carlo sample is the same netlist with other settings.
 
 ``models(ideal=True)`` gives lossless, dispersion-free versions (50:50 couplers, no
 propagation phase) that reproduce the phase program's matrices exactly.
+
+Bypasses are loss-matched (``pdk.tech.LossMatch``, ``pdk.tech.bypass_loss``): each
+loses what the cell it stands in for loses (an MZI's or attenuator's two couplers, a
+crossing's excess loss), so every row of a grid column loses the same. The ideal
+bypasses stay lossless; ``LossMatch(balanced=False)`` in ``pdk.tech`` makes the PDK
+ones lossless too.
 """
 
 from __future__ import annotations
@@ -139,9 +145,14 @@ def phase_shifter(*, wl: Any = WL, phase_rad: Any = 0.0, loss_dB: Any = 0.0, ide
     return _reciprocal({_THROUGH: prop * jnp.exp(1j * jnp.asarray(phase_rad)), **_electrical(2)})
 
 
-def bypass(*, wl: Any = WL, length_um: Any, loss_dB: Any = 0.0, ideal: bool = False) -> SDict:
-    """A waveguide standing in for a cell on an unused row (same path length)."""
-    prop = _extra_loss(loss_dB) * (1.0 if ideal else _propagation(wl, length_um))
+def bypass(
+    *, wl: Any = WL, length_um: Any, loss_dB: Any = 0.0, match_loss_dB: float = 0.0, ideal: bool = False
+) -> SDict:
+    """A waveguide standing in for a cell on an unused row (same path length) with the
+    flat ``match_loss_dB`` of its loss-matching joints (``pdk.tech.LossMatch``; not
+    with ``ideal``); ``loss_dB``: an extra loss (a fabrication error)."""
+    match = 1.0 if ideal else 10 ** (-match_loss_dB / 20)
+    prop = match * _extra_loss(loss_dB) * (1.0 if ideal else _propagation(wl, length_um))
     return _reciprocal({_THROUGH: prop * jnp.ones_like(jnp.asarray(wl, dtype=complex))})
 
 
@@ -268,15 +279,20 @@ def _electrical(n: int) -> dict[tuple[str, str], float]:
 def models(*, ideal: bool = False) -> dict[str, Callable[..., SDict]]:
     """The model of every cell the netlists use, by cell name."""
     kw = {"ideal": ideal}
+
+    def bypass_of(cell: str, length_um: float) -> Callable[..., SDict]:
+        """The bypass of a ``cell`` column: its path length and (PDK models) its loss."""
+        return partial(bypass, length_um=length_um, match_loss_dB=tech.bypass_loss(cell), **kw)
+
     return {
         "mzi": partial(mzi, **kw),
-        "mzi_bypass": partial(bypass, length_um=tech.mzi_path_um(), **kw),
+        "mzi_bypass": bypass_of("mzi", tech.mzi_path_um()),
         "attenuator": partial(attenuator, **kw),
-        "attenuator_bypass": partial(bypass, length_um=tech.attenuator_path_um(), **kw),
+        "attenuator_bypass": bypass_of("attenuator", tech.attenuator_path_um()),
         "phase_shifter": partial(phase_shifter, **kw),
-        "phase_shifter_bypass": partial(bypass, length_um=tech.phase_shifter_path_um(), **kw),
+        "phase_shifter_bypass": bypass_of("phase_shifter", tech.phase_shifter_path_um()),
         "crossing": partial(crossing, **kw),
-        "crossing_bypass": partial(bypass, length_um=tech.crossing_arm().length_um, **kw),
+        "crossing_bypass": bypass_of("crossing", tech.crossing_arm().length_um),
         "straight": partial(straight, **kw),
         "grating_coupler": partial(grating_coupler, ideal=ideal),
         "edge_coupler": partial(edge_coupler, ideal=ideal),

@@ -317,6 +317,83 @@ CROSSING = Crossing()
 
 
 @dataclass(frozen=True)
+class LossMatch:
+    """Loss-matched bypasses: a bypass (the waveguide on a grid row that a column's cell
+    does not use) loses what the cell it stands in for loses (``bypass_loss``), so
+    every row of a column loses the same and the realised matrix is the program's up
+    to one factor, not distorted by which rows pass more cells.
+
+    The element: lateral-offset butt joints in a straight of the bypass. The strip
+    steps sideways by ``d`` and back, ``joints / 2`` times (ports and path length
+    unchanged). The power coupled across a joint is the overlap of two Gaussian-like
+    modes of field radius ``w`` offset by ``d``, ``eta = exp(-(d / w)^2)`` (D. Marcuse,
+    "Loss analysis of single-mode fiber splices", Bell Syst. Tech. J. 56, 703 (1977)),
+    flat in wavelength like the couplers' modelled excess loss. ``w`` = 0.26 um: an
+    effective-index estimate for a 500 nm x 220 nm silicon strip's quasi-TE mode at
+    1.55 um (the ``w`` that gives its E x H overlap at small offsets; a Gaussian fit to
+    its intensity gives 0.23 um). The loss is that estimate, not simulated or measured;
+    reflection and radiation at the joint are not modelled, and ``w`` (so the loss,
+    ~1/w^2) should be calibrated on test structures.
+
+    The offset is the grid point (1 nm) whose estimate is closest to the target: the
+    drawn joints' estimate (``drawn_loss``) misses the target by that rounding
+    (0.7 % at 0.1 dB, far inside the estimate's own uncertainty); the sax models carry
+    the target itself, the loss the element is designed to have.
+
+    ``balanced=False`` (the one switch): lossless bypasses, no joints drawn, models
+    without the loss. Set it here, before any cell is drawn or model built (drawn cells
+    and jitted models are cached per process)."""
+
+    balanced: bool = True
+    mode_field_radius_um: float = 0.26
+    #: butt joints per bypass: even (out and back), evenly spaced along one straight
+    joints: int = 2
+
+    def joint_loss(self, offset_um: float) -> float:
+        """Estimated loss of one joint offset by ``offset_um``: ``-10 log10(eta)``."""
+        return 10.0 / math.log(10.0) * (offset_um / self.mode_field_radius_um) ** 2
+
+    def offset_um(self, target_dB: float) -> float:
+        """Offset on the grid whose ``joints`` joints' estimate is closest to ``target_dB``
+        (0 for no loss); ValueError where the jog would narrow the strip's overlap
+        below the WG minimum width (more joints are needed)."""
+        if target_dB <= 0:
+            return 0.0
+        exact = self.mode_field_radius_um * math.sqrt(target_dB / self.joints * math.log(10.0) / 10.0)
+        steps = (math.floor(exact / RULES.grid_um), math.ceil(exact / RULES.grid_um))
+        on_grid = [round(k * RULES.grid_um, 9) for k in steps]
+        d = min(on_grid, key=lambda x: abs(self.joints * self.joint_loss(x) - target_dB))
+        limit = WAVEGUIDE.width_um - dict(RULES.min_width_um)["WG"]
+        if d > limit:
+            raise ValueError(f"a {target_dB} dB loss match needs offsets of {d} um > {limit} um: more joints")
+        return d
+
+    def drawn_loss(self, target_dB: float) -> float:
+        """The Gaussian estimate of the joints drawn for ``target_dB``."""
+        return self.joints * self.joint_loss(self.offset_um(target_dB))
+
+
+LOSS_MATCH = LossMatch()
+
+
+def bypass_loss(cell: str) -> float:
+    """Insertion loss (dB) the bypass of a ``cell`` column carries, beyond its waveguide
+    loss: the excess loss of the cell it stands in for, or 0 with ``LOSS_MATCH.balanced``
+    off. ``mzi`` and ``attenuator``: their two couplers' ``Coupler.excess_loss_dB`` (an
+    MZI's total transmission from one input at any phases; an attenuator's at full
+    transmission); ``crossing``: ``Crossing.excess_loss_dB`` (its through path; the
+    -40 dB crosstalk into the other row is an error, not matched); ``phase_shifter``: 0
+    (a heater over a plain waveguide)."""
+    losses = {
+        "mzi": 2 * COUPLER.excess_loss_dB,
+        "attenuator": 2 * COUPLER.excess_loss_dB,
+        "crossing": CROSSING.excess_loss_dB,
+        "phase_shifter": 0.0,
+    }
+    return losses[cell] if LOSS_MATCH.balanced else 0.0
+
+
+@dataclass(frozen=True)
 class CrossingArm:
     """Geometry of a crossing arm between rows ``row_pitch_um`` apart: arc radius and
     diagonal length such that the arm's x length ``dx_um`` lies on the 1 nm grid."""

@@ -61,6 +61,50 @@ def test_grid_cells_have_manhattan_ports_on_polygon_edges(name):
     assert_ports_on_polygon_edges(name, cells.GRID_CELLS[name]())
 
 
+@pytest.mark.parametrize("name", sorted(n for n in cells.GRID_CELLS if n.endswith("_bypass")))
+def test_a_bypass_is_one_waveguide_from_o1_to_o2(name):
+    """The drawn core of a bypass is one polygon joining its two ports (parts placed
+    end to end: an S-bend's far end is where the next part starts)."""
+    c = cells.GRID_CELLS[name]()
+    wg, dbu = _region(c, "WG")
+    assert wg.count() == 1
+    for port in c.ports:
+        x, y = (round(v / dbu) for v in port.center)
+        assert not wg.interacting(kdb.Region(kdb.Box(x - 1, y - 1, x + 1, y + 1))).is_empty()
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [("mzi_bypass", "mzi"), ("attenuator_bypass", "attenuator"), ("crossing_bypass", "crossing")],
+)
+def test_a_bypass_draws_its_loss_match_as_offset_joints(name, cell, tmp_path):
+    """Measured from the polygons: the strip steps sideways by the offset ``LossMatch``
+    derives from the replaced cell's loss at ``joints`` places (a short vertical edge on
+    each side of the core per joint), the Gaussian estimate of those joints is the
+    model's loss to within the grid's rounding, and the cell stays DRC clean."""
+    from optinc_compiler.drc import check_gds
+
+    c = cells.GRID_CELLS[name]()
+    wg, dbu = _region(c, "WG")
+    jogs = [e for e in wg.edges().each() if e.dx() == 0 and 0 < abs(e.dy()) * dbu < 0.1]
+    target, m = tech.bypass_loss(cell), tech.LOSS_MATCH
+    assert len(jogs) == 2 * m.joints
+    offsets = {round(abs(e.dy()) * dbu, 3) for e in jogs}
+    assert offsets == {m.offset_um(target)} == {c.info["loss_match_offset_um"]}
+    (d,) = offsets
+    assert m.joints * m.joint_loss(d) == pytest.approx(target, rel=0.01)
+    # the joints sit in one straight, well inside the cell, with the strip 0.5 um wide between them
+    xs = sorted({e.p1.x * dbu for e in jogs})
+    assert len(xs) == m.joints
+    assert 1.0 < xs[0] < xs[-1] < c.dbbox().right - 1.0
+    probe = kdb.Region(kdb.Box(round(xs[0] / dbu) + 10, -1000, round(xs[1] / dbu) - 10, 1000))
+    band = wg & probe
+    assert band.bbox().height() * dbu == pytest.approx(tech.WAVEGUIDE.width_um)
+    assert band.bbox().bottom * dbu == pytest.approx(d - tech.WAVEGUIDE.width_um / 2)
+    c.write_gds(tmp_path / "bypass.gds")
+    assert check_gds(tmp_path / "bypass.gds", connectivity=False).clean
+
+
 @pytest.mark.parametrize(
     ("cell", "rows", "path_um"),
     [

@@ -295,3 +295,34 @@ def test_sweep_and_fidelity_report_per_input_loss():
     assert sw.fidelity[1] == max(sw.fidelity)
     f = sim.fidelity(0.5 * np.eye(3), np.diag([1.0, 1.0, 0.0]), scale=1.0)
     assert f.path_loss_dB == pytest.approx((6.0206, 6.0206, 0.0), abs=1e-4)
+
+
+@pytest.fixture
+def _models_rebuilt():
+    """The jitted models are cached per process: rebuild them around a test that
+    changes the PDK's technology data."""
+    sim._jitted_models.cache_clear()
+    yield
+    sim._jitted_models.cache_clear()
+
+
+@pytest.mark.usefixtures("_models_rebuilt")
+def test_loss_matched_bypasses_keep_a_large_svd_layer_undistorted(monkeypatch):
+    """A 32x64 layer with a dominant rank-one part (as trained layers often have): with
+    lossless bypasses the meshes' edge rows lose less than the rest and the PDK models
+    realise a distorted matrix (fidelity < 0.999); with loss-matched bypasses
+    (``pdk.tech.LossMatch``) every row of a column loses the same and it verifies."""
+    from pdk import tech
+
+    w = np.random.default_rng(0).normal(loc=1.0, size=(32, 64))
+    layer = compile_layer("L", w, CompileOptions(method="svd"))
+    netlist = layer_netlist(layer)
+
+    def fidelity() -> float:
+        s = sim.netlist_smatrix(netlist, n_in=64, n_out=32, wl_um=tech.WL_CENTER_UM, model_set="pdk")[0]
+        return sim.fidelity(s, layer.matrix(), scale=layer.scale).fidelity
+
+    assert fidelity() >= 0.9999
+    monkeypatch.setattr(tech, "LOSS_MATCH", tech.LossMatch(balanced=False))
+    sim._jitted_models.cache_clear()
+    assert fidelity() < 0.999
