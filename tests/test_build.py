@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -348,3 +349,31 @@ def prog_load(path: Path):
     from optinc_compiler import program as prog
 
     return prog.load(path)
+
+
+@pytest.mark.slow
+def test_a_pytorch_sequential_mlp_builds_and_verifies_from_its_gds(tmp_path):
+    """A 64-32-10 nn.Sequential trained on digits (layers named 0 and 2): optinc build
+    passes DRC and LVS and verifies the netlist extracted from chip.gds at >= 0.999."""
+    torch = pytest.importorskip("torch")
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(0)
+    x, y = load_digits(return_X_y=True)
+    inputs, labels = torch.tensor(x / 16.0, dtype=torch.float32), torch.tensor(y)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(inputs), labels).backward()
+        optimiser.step()
+    assert (model(inputs).argmax(1) == labels).float().mean() > 0.9
+    torch.save(model.state_dict(), tmp_path / "mlp.pt")
+    text = "version: 1\nweights: mlp.pt\nsweep: {start_um: 1.549, stop_um: 1.551, points: 2}\n"
+    path = write_design(tmp_path, text + "verify: {monte_carlo_samples: 0}\n", weights=False)
+    result = build(load_design(path), tmp_path / "out")
+    assert [layer.name for layer in result.program.layers] == ["0", "2"]
+    verification = json.loads(result.verify_path.read_text())
+    fidelities = {r["layer"]: r["nominal"]["fidelity"] for r in verification["layers"]}
+    assert set(fidelities) == {"0", "2"}
+    assert min(fidelities.values()) >= 0.999
