@@ -258,6 +258,7 @@ def _verify(
         variability=simulate.Variability(spec.coupler_sigma, spec.phase_sigma_rad, spec.loss_sigma_dB),
         seed=spec.seed,
         min_yield=spec.min_yield,
+        mc_min_fidelity=spec.mc_min_fidelity,
         calibration=chip.name if chip is not None else None,
         splitters=chip.splitter_triples() if chip is not None else (),
     )

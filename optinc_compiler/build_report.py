@@ -289,7 +289,12 @@ def _design_section(d: Design) -> str:
         (
             "verification",
             f"{v.models} models at {v.wl_um} um; pass: fidelity >= {v.min_fidelity}"
-            + (f", Monte Carlo yield >= {v.min_yield}" if v.min_yield is not None else ""),
+            + (
+                f", Monte Carlo yield >= {v.min_yield} at fidelity >= "
+                f"{v.min_fidelity if v.mc_min_fidelity is None else v.mc_min_fidelity}"
+                if v.min_yield is not None
+                else ", Monte Carlo yield not judged (no min_yield)"
+            ),
         ),
         (
             "Monte Carlo",

@@ -582,6 +582,13 @@ def _sweep_wavelengths(ctx: click.Context, param: click.Parameter, value: str | 
     callback=finite,
     help="Exit 3 when the Monte Carlo yield is below this fraction.",
 )
+@click.option(
+    "--mc-min-fidelity",
+    type=click.FloatRange(min=0, max=1),
+    default=None,
+    callback=finite,
+    help="Fidelity a Monte Carlo sample needs to count towards the yield (default: --min-fidelity).",
+)
 @calibration_option("Simulate the calibrated chip: its measured splitter ratios per MZI.")
 @click.option(
     "--report",
@@ -606,6 +613,7 @@ def verify_command(
     loss_sigma_dB: float,
     seed: int,
     min_yield: float | None,
+    mc_min_fidelity: float | None,
     calibration_file: Path | None,
     report_dir: Path | None,
     layers: tuple[str, ...],
@@ -638,6 +646,7 @@ def verify_command(
         variability=simulate.Variability(coupler_sigma, phase_sigma_rad, loss_sigma_dB),
         seed=seed,
         min_yield=min_yield,
+        mc_min_fidelity=mc_min_fidelity,
         calibration=chip.name if chip is not None else None,
         splitters=chip.splitter_triples() if chip is not None else (),
     )

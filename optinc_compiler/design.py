@@ -25,7 +25,8 @@ A design file, version 1, with every key and its default (only ``version`` and
       phase_sigma_rad: 0.005   # std of each heater's phase (>= 0)
       loss_sigma_dB: 0.0       # scale of each cell's extra loss (>= 0)
       seed: 1                  # Monte Carlo seed (>= 0)
-      min_yield: null          # Monte Carlo yield threshold (0 .. 1), null: none
+      min_yield: null          # Monte Carlo yield threshold (0 .. 1), null: not judged
+      mc_min_fidelity: null    # fidelity a sample needs to count as good (0 .. 1), null: min_fidelity
     dac_bits: 12               # DAC resolution of the heater drivers (1 .. 32)
     calibration: null          # chip calibration file, relative to the design file
     program: null              # a phase program to build instead of compiling the weights
@@ -83,6 +84,7 @@ class VerifySpec:
     loss_sigma_dB: float = 0.0
     seed: int = 1
     min_yield: float | None = None
+    mc_min_fidelity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ VERIFY_KEYS = (
     "loss_sigma_dB",
     "seed",
     "min_yield",
+    "mc_min_fidelity",
 )
 
 
@@ -341,6 +344,7 @@ def _verify(r: _Reader) -> VerifySpec:
         loss_sigma_dB=r.number("loss_sigma_dB", 0.0, None, d.loss_sigma_dB),
         seed=r.integer("seed", 0, None, d.seed),
         min_yield=r.optional_number("min_yield", 0.0, 1.0, d.min_yield),
+        mc_min_fidelity=r.optional_number("mc_min_fidelity", 0.0, 1.0, d.mc_min_fidelity),
     )
 
 

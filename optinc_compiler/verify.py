@@ -71,9 +71,16 @@ class VerifyOptions:
     variability: Variability = field(default_factory=Variability)
     seed: int = 0
     min_yield: float | None = None
+    #: the fidelity a Monte Carlo sample needs to count towards the yield (None: min_fidelity)
+    mc_min_fidelity: float | None = None
     #: a chip calibration: its name and measured splitters ``(mzi id, kappa2_1, kappa2_2)``
     calibration: str | None = None
     splitters: tuple[tuple[str, float, float], ...] = ()
+
+    @property
+    def yield_fidelity(self) -> float:
+        """The fidelity a Monte Carlo sample needs to count towards the yield."""
+        return self.min_fidelity if self.mc_min_fidelity is None else self.mc_min_fidelity
 
 
 @dataclass(frozen=True)
@@ -222,7 +229,7 @@ def verify_targets(targets: Sequence[Target], options: VerifyOptions, *, source:
                 seed=options.seed,
                 wl_um=options.wl_um,
                 model_set=options.model_set,
-                min_fidelity=options.min_fidelity,
+                min_fidelity=options.yield_fidelity,
                 chip_errors=chip,
             )
             if options.monte_carlo_samples
@@ -324,7 +331,11 @@ def markdown(v: Verification, *, plots: Sequence[str] = ()) -> str:
         + (f" on the chip of calibration {o.calibration!r}" if o.calibration else "")
         + f"; design wavelength {o.wl_um} um; "
         f"pass: fidelity >= {o.min_fidelity}"
-        + (f" and Monte Carlo yield >= {o.min_yield}" if o.min_yield is not None else "")
+        + (
+            f" and Monte Carlo yield >= {o.min_yield} (samples at fidelity >= {o.yield_fidelity})"
+            if o.min_yield is not None
+            else ""
+        )
         + ".",
         "",
         "```",
@@ -428,7 +439,7 @@ def plot_sweep(v: Verification, path: Path) -> None:
 def plot_monte_carlo(v: Verification, path: Path) -> None:
     """Histogram of 1 - fidelity (log bins) per layer with the threshold and the yield."""
     fig, (ax,) = _figure(1)
-    threshold = 1 - v.options.min_fidelity
+    threshold = 1 - v.options.yield_fidelity
     all_inf = [
         np.maximum(1 - np.asarray(r.monte_carlo.fidelity), 1e-16)
         for r in v.layers
@@ -442,7 +453,7 @@ def plot_monte_carlo(v: Verification, path: Path) -> None:
         ax.hist(
             inf, bins=bins, alpha=0.6, label=f"{r.layer}: yield {100 * r.monte_carlo.yield_fraction:.1f}%"
         )
-    ax.axvline(threshold, color="k", ls="--", lw=0.8, label=f"threshold 1 - {v.options.min_fidelity}")
+    ax.axvline(threshold, color="k", ls="--", lw=0.8, label=f"threshold 1 - {v.options.yield_fidelity}")
     var, n = v.options.variability, v.options.monte_carlo_samples
     ax.set_xscale("log")
     ax.set(

@@ -72,7 +72,8 @@ def test_the_mlp_design_file_reads():
         (
             "version: 1\nweights: w.npz\nverify: {min_fidelty: 0.9}\n",
             "unknown key 'verify.min_fidelty'; allowed in verify: models, wl_um, min_fidelity, "
-            "monte_carlo_samples, coupler_sigma, phase_sigma_rad, loss_sigma_dB, seed, min_yield",
+            "monte_carlo_samples, coupler_sigma, phase_sigma_rad, loss_sigma_dB, seed, min_yield, "
+            "mc_min_fidelity",
         ),
         (
             "version: 1\nweights: w.npz\nmesh_kind: reck\n",
@@ -147,7 +148,7 @@ def test_cli_design_error_is_one_line_exit_1_and_no_build_folder(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         f"Error: design {path}: unknown key 'verify.seeds'; allowed in verify: models, wl_um, min_fidelity, "
-        "monte_carlo_samples, coupler_sigma, phase_sigma_rad, loss_sigma_dB, seed, min_yield"
+        "monte_carlo_samples, coupler_sigma, phase_sigma_rad, loss_sigma_dB, seed, min_yield, mc_min_fidelity"
     ]
     assert not (tmp_path / "out").exists()
 

@@ -81,6 +81,9 @@ def test_yield_below_min_yield_exits_3(program_path):
     assert header.split()[-3:] == ["mc_yield", "min_yield", "status"]
     assert re.search(r" 0\.0% +not set +ok, yield not judged$", row), row
     assert unjudged.stderr == "Monte Carlo yield not judged: no --min-yield given\n"
+    lenient = _invoke(*args, "--min-yield", "0.9", "--mc-min-fidelity", "0.5")
+    assert lenient.exit_code == 0, lenient.output
+    assert re.search(r" 100\.0% +90\.0% +ok$", lenient.stdout.splitlines()[2])
     low = _invoke(*args, "--min-yield", "0.9")
     assert low.exit_code == 3
     assert low.output.strip().endswith("Error: Monte Carlo yield below 0.9 in layer(s) fc1")
