@@ -63,6 +63,12 @@ TWO_PI = 2 * math.pi
 CAL_FORMAT = "optinc-calibration"
 CSV_COLUMNS = ("id", "pad", "mzi", "role", "phase_rad", "power_mW", "voltage_V", "dac_code")
 ROUNDINGS = ("nearest", "aware")
+#: Phase tolerance (rad): a heater target within this of a multiple of 2 pi is driven
+#: with 0, not 2 pi (``drive_phases``). Far below one DAC step (12 bits, PDK heater: the
+#: first code step is 1.5e-6 rad, the last 1.2e-2 rad) and far above the round-off the
+#: decompositions leave on phases that are 0 (2 pi - 1e-15; the trained demo program has
+#: 2 pi - 8e-11).
+PHASE_ATOL_RAD = 1e-9
 
 
 # --- calibration data -------------------------------------------------------------------
@@ -369,11 +375,17 @@ class HeaterProgram:
 
 
 def drive_phases(
-    phase_rad: npt.NDArray[np.float64], offset_rad: npt.NDArray[np.float64]
+    phase_rad: npt.NDArray[np.float64],
+    offset_rad: npt.NDArray[np.float64],
+    *,
+    atol_rad: float = PHASE_ATOL_RAD,
 ) -> npt.NDArray[np.float64]:
-    """Least non-negative heater phase shift giving ``phase`` (mod 2 pi) over the offset."""
+    """Least non-negative heater phase shift giving ``phase`` (mod 2 pi) over the offset:
+    ``phase - offset`` reduced into [0, 2 pi), and 0 where that lies within ``atol_rad``
+    of 0 or of 2 pi (a target of 2 pi - 1e-15 is phase 0 and drives 0, not a full 2 pi).
+    The result is congruent to ``phase - offset`` mod 2 pi within ``atol_rad``."""
     d = np.mod(phase_rad - offset_rad, TWO_PI)
-    return np.where(d >= TWO_PI, 0.0, d)
+    return np.where((d < atol_rad) | (d > TWO_PI - atol_rad), 0.0, d)
 
 
 def solve_powers(
@@ -426,18 +438,21 @@ def heater_program(
     codes = np.rint(np.minimum(voltage, cal.v_max_V) / cal.v_max_V * full).astype(np.int64)
     if rounding == "aware":
         codes = aware_codes(program, specs, cal, codes, k, dac_bits=dac_bits)
+    phase = drive_phases(arrays.phase_rad, np.zeros(len(specs)))  # in [0, 2 pi), 2 pi - 1e-15 -> 0
     settings = tuple(
         HeaterSetting(
             id=h.id,
             pad=h.id,
             mzi=h.mzi,
             role=h.role,
-            phase_rad=float(np.mod(h.phase_rad, TWO_PI)),
+            phase_rad=float(shown),
             power_mW=float(p),
             voltage_V=float(v),
             dac_code=int(c),
         )
-        for h, p, v, c in zip(specs, power.tolist(), voltage.tolist(), codes.tolist(), strict=True)
+        for h, shown, p, v, c in zip(
+            specs, phase.tolist(), power.tolist(), voltage.tolist(), codes.tolist(), strict=True
+        )
     )
     return HeaterProgram(settings, cal.name, dac_bits, cal.v_max_V, rounding, crosstalk)
 

@@ -73,11 +73,42 @@ def test_phase_to_code_and_back_is_within_one_lsb(seed, bits):
 
 
 def test_least_power_equivalent_phase_is_chosen():
-    wanted = np.array([0.0, 0.5, 2 * math.pi - 1e-9, 3.0])
+    wanted = np.array([0.0, 0.5, 2 * math.pi - 1e-6, 3.0])
     offsets = np.array([0.0, 1.0, 0.0, 3.5])
     drive = cal.drive_phases(wanted, offsets)
-    np.testing.assert_allclose(drive, [0.0, 2 * math.pi - 0.5, 2 * math.pi - 1e-9, 2 * math.pi - 0.5])
+    np.testing.assert_allclose(drive, [0.0, 2 * math.pi - 0.5, 2 * math.pi - 1e-6, 2 * math.pi - 0.5])
     assert np.all((drive >= 0) & (drive < 2 * math.pi))
+
+
+def test_a_target_within_atol_of_a_multiple_of_two_pi_drives_zero():
+    """What the decompositions leave as 2 pi - 1e-15 (the demo's onn1_U_ps_m3_phase is
+    2 pi - 8e-11) is phase 0: it drives 0, not a full 2 pi (~50 mW)."""
+    assert cal.PHASE_ATOL_RAD == 1e-9
+    wanted = np.array([2 * math.pi - 1e-15, 6.2831853071107195, 1e-15, -1e-12, 4 * math.pi + 5e-10, 1e-6])
+    drive = cal.drive_phases(wanted, np.zeros(wanted.size))
+    assert drive.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 1e-6]
+    assert cal.drive_phases(np.array([0.3 + 1e-10]), np.array([0.3])).tolist() == [0.0]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    phase=st.floats(-50.0, 50.0, allow_nan=False),
+    offset=st.floats(-10.0, 10.0, allow_nan=False),
+    near=st.sampled_from([None, 0.0, 1e-15, -1e-15, 5e-10, -5e-10]),
+    turns=st.integers(-5, 5),
+)
+def test_drive_phases_properties(phase, offset, near, turns):
+    """In [0, 2 pi), congruent to phase - offset mod 2 pi within PHASE_ATOL_RAD (and the
+    round-off of reducing |x| <= 60 mod 2 pi); within the tolerance of a multiple, 0."""
+    if near is not None:
+        phase = offset + turns * 2 * math.pi + near
+    (d,) = cal.drive_phases(np.array([phase]), np.array([offset])).tolist()
+    assert 0.0 <= d < 2 * math.pi
+    x = phase - offset
+    gap = abs((d - x + math.pi) % (2 * math.pi) - math.pi)
+    assert gap <= cal.PHASE_ATOL_RAD + 1e-13
+    if near is not None:
+        assert d == 0.0
 
 
 def test_unreachable_phases_are_rejected_naming_the_heaters():
