@@ -278,6 +278,38 @@ def program_heaters(program: PhaseProgram) -> tuple[HeaterSpec, ...]:
     return tuple(out)
 
 
+def free_heater_ids(layer: Layer) -> frozenset[str]:
+    """The output-phase-screen heaters (``{prefix}_{stage}_ps_m{k}_phase``) of ``layer``
+    whose phase no read output sees: they may draw 0 mW.
+
+    The screen of mesh stage s sits on the stage's output; its row k is free when the
+    transfer from there to the layer's outputs, column k of ``R_out @ S_last @ ... @
+    S_{s+1}``, is structurally zero: zero whatever the phases downstream are. It is
+    decided from the structure alone: ``R_out`` reads modes 0..out-1, a stage passes the
+    modes above its ``n_modes`` straight through, a diagonal stage keeps each row on its
+    row, and an MZI on modes (m, m+1) can send either row to both. So rows >= out after
+    the last mesh of a layer are free (they end in terminators in the netlist), and so is
+    a row of an earlier mesh that only such rows follow (an svd layer's V rows >= out).
+    Zeros that depend on the phases (an MZI at theta = 0 crossing fully, an attenuator at
+    amplitude 0) do not count: the heaters that set them are not exact.
+
+    Segmented (``ud-segmented``) layers have no free heaters: their tiles' outputs reach
+    the layer's outputs through the netlist's permutations and fan-in chains, not through
+    ``R_out``, so the rule above does not describe them; every heater stays powered."""
+    if layer.block_size is not None:
+        return frozenset()
+    prefix = mzi_id_prefix(layer.name)
+    reach = [row < layer.shape[0] for row in range(max(layer.shape))]  # what R_out reads
+    free = []
+    for stage in reversed(layer.stages):  # against the light
+        if not isinstance(stage, MeshStage):
+            continue
+        free += [f"{prefix}_{stage.name}_ps_m{k}_phase" for k in range(stage.n_modes) if not reach[k]]
+        for mode in reversed(stage.mesh.modes.tolist()):  # U = T_K ... T_1: T_K first
+            reach[mode] = reach[mode + 1] = reach[mode] or reach[mode + 1]
+    return frozenset(free)
+
+
 def crosstalk_matrix(heaters: Sequence[HeaterSpec], calibration: Calibration) -> Any:
     """Sparse ``K`` (heaters x heaters, ``K_ii = 1``): the PDK distance model between
     heaters at the same place of cells in one grid column, plus the calibration's
@@ -315,7 +347,10 @@ def crosstalk_matrix(heaters: Sequence[HeaterSpec], calibration: Calibration) ->
 
 @dataclass(frozen=True)
 class HeaterSetting:
-    """What the lab sets on one heater (the ``heaters`` list of the phase program)."""
+    """What the lab sets on one heater (the ``heaters`` list of the phase program:
+    ``CSV_COLUMNS``), plus its layer and whether it is free (``free_heater_ids``: its
+    phase reaches no read output, so it draws 0 mW and ``phase_rad`` is the phase it then
+    has)."""
 
     id: str
     pad: str
@@ -325,6 +360,8 @@ class HeaterSetting:
     power_mW: float
     voltage_V: float
     dac_code: int
+    layer: str
+    free: bool
 
 
 @dataclass(frozen=True)
@@ -389,18 +426,30 @@ def drive_phases(
 
 
 def solve_powers(
-    wanted_rad: npt.NDArray[np.float64], p_pi_mW: npt.NDArray[np.float64], k: Any, *, max_rounds: int = 8
+    wanted_rad: npt.NDArray[np.float64],
+    p_pi_mW: npt.NDArray[np.float64],
+    k: Any,
+    *,
+    free: npt.NDArray[np.bool_] | None = None,
+    max_rounds: int = 8,
 ) -> npt.NDArray[np.float64]:
-    """Powers with ``pi / P_pi * (K P) = wanted + 2 pi n`` and ``P >= 0``: solve, move
-    heaters with negative power up by 2 pi, repeat."""
+    """Powers with ``pi / P_pi * (K P) = wanted + 2 pi n`` and ``P >= 0`` on every heater
+    but the ``free`` ones, which get 0 (their rows and columns leave the system): solve,
+    move heaters with negative power up by 2 pi, repeat."""
     import scipy.sparse.linalg as spla
 
-    wanted = wanted_rad.copy()
+    live = np.flatnonzero(~free) if free is not None else np.arange(wanted_rad.size)
+    power = np.zeros(wanted_rad.size)
+    if not live.size:
+        return power
+    sub = k.tocsr()[live][:, live].tocsc()
+    wanted = wanted_rad[live].copy()
     for _ in range(max_rounds):
-        p = np.atleast_1d(spla.spsolve(k.tocsc(), wanted * p_pi_mW / math.pi))
+        p = np.atleast_1d(spla.spsolve(sub, wanted * p_pi_mW[live] / math.pi))
         negative = p < -1e-12
         if not negative.any():
-            return np.maximum(p, 0.0)
+            power[live] = np.maximum(p, 0.0)
+            return power
         wanted[negative] += TWO_PI
     raise InputError("crosstalk compensation found no non-negative heater powers; check the crosstalk matrix")
 
@@ -423,9 +472,14 @@ def heater_program(
         raise InputError(f"rounding {rounding!r}; allowed: {', '.join(ROUNDINGS)}")
     specs = program_heaters(program)
     arrays = _heater_arrays(specs, cal)
+    free_ids = frozenset().union(*(free_heater_ids(layer) for layer in program.layers))
+    free = np.array([h.id in free_ids for h in specs], dtype=bool)
     wanted = drive_phases(arrays.phase_rad, arrays.offset_rad)
     k = crosstalk_matrix(specs, cal) if crosstalk else None
-    power = solve_powers(wanted, arrays.p_pi_mW, k) if k is not None else wanted / math.pi * arrays.p_pi_mW
+    if k is not None:
+        power = solve_powers(wanted, arrays.p_pi_mW, k, free=free)
+    else:
+        power = np.where(free, 0.0, wanted / math.pi * arrays.p_pi_mW)
     voltage = np.sqrt(power * 1e-3 * arrays.resistance_ohm)
     too_high = np.flatnonzero(voltage > cal.v_max_V * (1 + 1e-12))
     if too_high.size:
@@ -437,8 +491,11 @@ def heater_program(
     full = (1 << dac_bits) - 1
     codes = np.rint(np.minimum(voltage, cal.v_max_V) / cal.v_max_V * full).astype(np.int64)
     if rounding == "aware":
-        codes = aware_codes(program, specs, cal, codes, k, dac_bits=dac_bits)
-    phase = drive_phases(arrays.phase_rad, np.zeros(len(specs)))  # in [0, 2 pi), 2 pi - 1e-15 -> 0
+        codes = aware_codes(program, specs, cal, codes, k, dac_bits=dac_bits, fixed=free)
+    heat = k @ power if k is not None else power
+    got = arrays.offset_rad + math.pi * heat / arrays.p_pi_mW  # what a free heater then has
+    # the phase each heater gives, in [0, 2 pi) (2 pi - 1e-15 -> 0): its target, or a free one's
+    phase = drive_phases(np.where(free, got, arrays.phase_rad), np.zeros(len(specs)))
     settings = tuple(
         HeaterSetting(
             id=h.id,
@@ -449,9 +506,11 @@ def heater_program(
             power_mW=float(p),
             voltage_V=float(v),
             dac_code=int(c),
+            layer=h.layer,
+            free=bool(f),
         )
-        for h, shown, p, v, c in zip(
-            specs, phase.tolist(), power.tolist(), voltage.tolist(), codes.tolist(), strict=True
+        for h, shown, p, v, c, f in zip(
+            specs, phase.tolist(), power.tolist(), voltage.tolist(), codes.tolist(), free, strict=True
         )
     )
     return HeaterProgram(settings, cal.name, dac_bits, cal.v_max_V, rounding, crosstalk)
@@ -607,10 +666,12 @@ def aware_codes(
     *,
     dac_bits: int,
     sweeps: int = 2,
+    fixed: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Quantisation-aware rounding: starting from nearest rounding, move each heater's
     code one step where that lowers its layer's matrix error (coordinate descent over
-    ``sweeps`` passes), so later heaters compensate the rounding of earlier ones."""
+    ``sweeps`` passes), so later heaters compensate the rounding of earlier ones. The
+    ``fixed`` heaters (the free ones, at 0) keep their codes."""
     codes = codes.copy()
     full = (1 << dac_bits) - 1
     for layer in program.layers:
@@ -631,6 +692,8 @@ def aware_codes(
         for _ in range(sweeps):
             improved = False
             for j in range(local.size):
+                if fixed is not None and fixed[idx[j]]:
+                    continue
                 for step in (-1, 1):
                     if not 0 <= local[j] + step <= full:
                         continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +110,66 @@ def test_drive_phases_properties(phase, offset, near, turns):
     assert gap <= cal.PHASE_ATOL_RAD + 1e-13
     if near is not None:
         assert d == 0.0
+
+
+# --- free heaters: phases no read output sees ---------------------------------------------
+
+
+DEMO = Path(__file__).resolve().parents[1] / "designs" / "aggregator_n4_b4" / "program.json"
+
+
+def test_output_phases_no_read_output_sees_are_free():
+    """svd 3 x 4: V (4 modes) -> S (3 attenuators) -> U (3 modes), outputs on modes 0..2:
+    V's output phase on row 3 reaches no output (the row ends in a terminator)."""
+    wide = _program(shape=(3, 4), method="svd").layers[0]
+    assert cal.free_heater_ids(wide) == frozenset({"L_V_ps_m3_phase"})
+    thin = _program(shape=(1, 4), method="svd").layers[0]
+    assert cal.free_heater_ids(thin) == {f"L_V_ps_m{k}_phase" for k in (1, 2, 3)}
+    assert cal.free_heater_ids(_program(shape=(4, 3), method="svd").layers[0]) == frozenset()
+    assert cal.free_heater_ids(_program(6, 3).layers[0]) == frozenset()
+    w = np.random.default_rng(5).normal(size=(5, 6))
+    segmented = compile_layer("s", w, CompileOptions(method="ud-segmented", block_size=4))
+    assert cal.free_heater_ids(segmented) == frozenset()
+    preprocess = prog.load(DEMO).layer("preprocess")  # 1 x 16: rows 1..15 end in terminators
+    assert cal.free_heater_ids(preprocess) == {f"preprocess_P_ps_m{k}_phase" for k in range(1, 16)}
+
+
+def test_free_heaters_change_nothing_the_layer_reads():
+    """Any phase on the free heaters leaves the layer's matrix bit for bit; any change of
+    another output phase changes it (the rule agrees with the stages' matrices)."""
+    rng = np.random.default_rng(7)
+    layers = [_program(shape=s, method="svd").layers[0] for s in ((3, 4), (1, 4), (4, 3))]
+    for layer in [*layers, prog.load(DEMO).layer("preprocess")]:
+        free = cal.free_heater_ids(layer)
+        shifted = {h: float(rng.uniform(0, 2 * math.pi)) for h in free}
+        nominal = cal.realised_matrix(layer, {})
+        assert np.array_equal(cal.realised_matrix(layer, shifted), nominal)
+        screens = [h for h in cal.program_heaters(PhaseProgram((layer,))) if h.role == "output"]
+        for h in screens:
+            if h.id not in free:
+                moved = cal.realised_matrix(layer, {h.id: h.phase_rad + 0.1})
+                assert np.abs(moved - nominal).max() > 1e-3, h.id
+
+
+def test_free_heaters_draw_nothing_and_show_the_phase_they_get():
+    """Free heaters get 0 mW and are listed with the phase they then have (offset plus
+    their neighbours' heat), so phase = offset + pi (K P)_i / P_pi holds on every row."""
+    program = _program(shape=(1, 4), method="svd")
+    c = cal.Calibration(default=cal.HeaterCal(phase_offset_rad=0.2))
+    k = cal.crosstalk_matrix(cal.program_heaters(program), c)
+    for crosstalk in (True, False):
+        hp = cal.heater_program(program, c, crosstalk=crosstalk)
+        free = cal.free_heater_ids(program.layers[0])
+        assert {h.id for h in hp.heaters if h.free} == free
+        assert all(h.power_mW == 0.0 and h.dac_code == 0 for h in hp.heaters if h.free)
+        power = np.array([h.power_mW for h in hp.heaters])
+        heat = k @ power if crosstalk else power
+        phase = np.array([h.phase_rad for h in hp.heaters])
+        gap = (phase - (0.2 + math.pi * heat / 25.0) + math.pi) % (2 * math.pi) - math.pi
+        assert np.abs(gap).max() < 1e-9
+        shown = [h.phase_rad for h in hp.heaters if h.free]
+        assert min(shown) >= 0.2
+        assert (max(shown) > 0.2) == crosstalk  # V's row 0 heats them
 
 
 def test_unreachable_phases_are_rejected_naming_the_heaters():
