@@ -172,6 +172,159 @@ def test_free_heaters_draw_nothing_and_show_the_phase_they_get():
         assert (max(shown) > 0.2) == crosstalk  # V's row 0 heats them
 
 
+# --- least total power: targets mod 2 pi chosen with the crosstalk solve -------------------
+
+
+def _column(n: int, step: int = 1) -> list[cal.HeaterSpec]:
+    """``n`` heaters at the same place of cells ``step`` rows apart in one grid column."""
+    return [cal.HeaterSpec(f"h{r}", "L", None, "output", 0.0, 0, step * r, "phase") for r in range(n)]
+
+
+def test_a_heater_heated_by_less_than_atol_is_not_moved_up_by_two_pi():
+    """A 1e-8 rad target next to a 0 target: the neighbour's heat is worth 5e-10 rad of
+    phase, below PHASE_ATOL_RAD; it stays at 0 mW instead of taking 2 pi (50 mW)."""
+    k = cal.crosstalk_matrix(_column(2), cal.Calibration())
+    power = cal.solve_powers(np.array([1e-8, 0.0]), np.full(2, 25.0), k)
+    assert power.tolist() == [pytest.approx(1e-8 / math.pi * 25.0, rel=1e-6), 0.0]
+
+
+def test_least_power_can_take_two_pi_on_another_heater_than_the_greedy_one():
+    """Calibration crosstalk: heater 0 heats heater 2 (0.3), heater 2 heats heater 1 (0.1).
+    Targets 0, 0.2, 3 rad: heater 2's 23.9 mW heat heater 1 past its 0.2 rad. Moving
+    heater 1 up by 2 pi (the greedy's choice) costs 73.1 mW in all; moving heater 0 up
+    instead lets heater 2 draw less, no longer overheating heater 1: 59.6 mW."""
+    import scipy.sparse as sp
+
+    k = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.1], [0.3, 0.0, 1.0]]))
+    wanted, p_pi = np.array([0.0, 0.2, 3.0]), np.full(3, 25.0)
+    power = cal.solve_powers(wanted, p_pi, k)
+    assert power.sum() == pytest.approx(59.57, abs=0.01)
+    np.testing.assert_allclose(math.pi / 25.0 * (k @ power), [2 * math.pi, 0.2, 3.0], atol=1e-12)
+    assert power.min() >= 0.0
+
+
+def test_greedy_is_least_exactly_when_k_inverse_is_a_z_matrix():
+    """The PDK's distance model: K^-1 has no positive off-diagonal entry (Leontief, so the
+    greedy's multiples are the least) in columns of up to 5 heaters one row apart (output
+    phase screens, attenuators) or 3 heaters two rows apart (a Clements column's MZIs);
+    longer columns have positive entries of K^-1 up to 7.9e-5 (two-hop heat paths
+    outweigh the direct coupling beyond the 4-row cutoff), and the search decides."""
+    pdk = cal.Calibration()
+    for step, longest in ((1, 5), (2, 3)):
+        for n in range(1, 17):
+            k = cal.crosstalk_matrix(_column(n, step), pdk).toarray()
+            assert cal.greedy_is_least(k) == (n <= longest), (step, n)
+    chain = np.array([[1.0, 0.2, 0.0], [0.2, 1.0, 0.2], [0.0, 0.2, 1.0]])  # nearest neighbours only
+    assert not cal.greedy_is_least(chain)  # (K^-1)_02 = 0.04 / 0.92 > 0
+
+
+def _brute_force_power(wanted, p_pi, k_dense, free, top: int) -> tuple[float, float]:
+    """Least total power over every n in {0..top-1}^live with all powers >= -atol's
+    worth (each P = K_live^-1 P_pi / pi (wanted + 2 pi n), free heaters at 0), and the
+    largest multiple that optimum uses."""
+    import itertools
+
+    live = np.flatnonzero(~free)
+    kl, d = k_dense[np.ix_(live, live)], p_pi[live] / math.pi
+    best = (math.inf, 0.0)
+    for n in itertools.product(range(top), repeat=live.size):
+        p = np.linalg.solve(kl, d * (wanted[live] + 2 * math.pi * np.array(n, dtype=float)))
+        if np.all(p >= -cal.PHASE_ATOL_RAD * d) and p.sum() < best[0] - 1e-9:
+            best = (float(p.sum()), float(max(n, default=0)))
+    return best
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    size=st.integers(1, 4),
+    data=st.data(),
+)
+def test_solve_powers_is_the_least_total_power_brute_force(size, data):
+    """Small random crosstalk systems (K = I + C, 0 <= C_ij <= 0.3, sparse), targets often
+    near 0 so that heaters get heated past their phase: the total power solve_powers finds
+    is the least over every choice of multiples of 2 pi (brute force), with every power
+    >= 0, the intended phases mod 2 pi, and the free heaters at exactly 0."""
+    coefficient = st.one_of(st.just(0.0), st.floats(0.0, 0.3))
+    c = np.array([[data.draw(coefficient) if i != j else 0.0 for j in range(size)] for i in range(size)])
+    k_dense = np.eye(size) + c
+    target = st.one_of(st.sampled_from([0.0, 1e-10, 0.05, 0.3]), st.floats(0.0, 2 * math.pi - 1e-6))
+    wanted = np.array([data.draw(target) for _ in range(size)])
+    p_pi = np.array([data.draw(st.floats(10.0, 40.0)) for _ in range(size)])
+    free = np.array([data.draw(st.booleans()) for _ in range(size)])
+    live = np.flatnonzero(~free)
+    if live.size and np.any(np.linalg.inv(k_dense[np.ix_(live, live)]).sum(axis=0) <= 0):
+        return  # heat that lowers the total power: rejected (its own test)
+    import scipy.sparse as sp
+
+    power = cal.solve_powers(wanted, p_pi, sp.csr_matrix(k_dense), free=free)
+    assert np.all(power >= 0.0)
+    assert np.all(power[free] == 0.0)
+    phase = math.pi * (k_dense @ power)[live] / p_pi[live]
+    gap = (phase - wanted[live] + math.pi) % (2 * math.pi) - math.pi
+    assert np.abs(gap).max(initial=0.0) <= 2 * cal.PHASE_ATOL_RAD
+    top = 4
+    least, largest = _brute_force_power(wanted, p_pi, k_dense, free, top)
+    multiples = np.rint((phase - wanted[live]) / (2 * math.pi))
+    if multiples.max(initial=0) < top:  # the optimum is inside the brute-force box
+        assert power.sum() == pytest.approx(least, rel=1e-9, abs=1e-9)
+    else:
+        assert power.sum() <= least + 1e-9
+    assert largest < top or power.sum() < least  # the box held the optimum, or ours is outside
+
+
+def test_least_multiples_against_brute_force_in_every_branch():
+    """Seeded random groups (K = I + C, up to 4 heaters, coefficients up to 0.35, half the
+    targets near 0): least_multiples' total is the least over every n in {0..5}^m, in each
+    of its branches; a search stopped early keeps the greedy's feasible multiples."""
+    import itertools
+
+    rng = np.random.default_rng(11)
+    seen: dict[str, int] = {}
+    for _ in range(1500):
+        m = int(rng.integers(1, 5))
+        c = np.where(rng.random((m, m)) < 0.6, rng.uniform(0, 0.35, (m, m)), 0.0) * (1 - np.eye(m))
+        k_inv = np.linalg.inv(np.eye(m) + c)
+        if np.any(k_inv.sum(axis=0) <= 0):
+            continue
+        d = rng.uniform(10, 40, m) / math.pi
+        wanted = np.where(rng.random(m) < 0.5, rng.uniform(0, 0.5, m), rng.uniform(0, 2 * math.pi, m))
+        base, step, tol = k_inv @ (d * wanted), k_inv * (2 * math.pi * d), cal.PHASE_ATOL_RAD * d
+        got = cal.least_multiples(base, step, tol)
+        seen[got.how] = seen.get(got.how, 0) + 1
+        assert np.all(base + step @ got.multiples >= -tol)
+        every = np.array(list(itertools.product(range(6), repeat=m)))  # (6^m, m)
+        ok = np.all(base[:, None] + step @ every.T >= -tol[:, None], axis=0)
+        assert step.sum(axis=0) @ got.multiples <= (every[ok] @ step.sum(axis=0)).min() + 1e-9
+    assert set(seen) == {"z-matrix", "bounds", "search"}, seen
+    # the three heaters of test_least_power_can_take_two_pi_on_another_heater_than_the_greedy_one
+    k_inv = np.linalg.inv(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.1], [0.3, 0.0, 1.0]]))
+    d = np.full(3, 25.0 / math.pi)
+    args = (k_inv @ (d * np.array([0.0, 0.2, 3.0])), k_inv * (2 * math.pi * d), np.zeros(3))
+    found = cal.least_multiples(*args)
+    assert (found.how, found.multiples.tolist(), found.proven) == ("search", [1, 0, 0], True)
+    stopped = cal.least_multiples(*args, search_limit=1)
+    assert (stopped.how, stopped.multiples.tolist(), stopped.proven) == ("limit", [0, 1, 0], False)
+
+
+def test_heat_that_lowers_the_total_power_is_rejected():
+    """Heater 0 heats heaters 1 and 2 by 0.9 each: a mW more on heater 0 saves them 1.8
+    mW (column sum of K^-1: 1 - 1.8 < 0), so "least total power" would favour heat."""
+    import scipy.sparse as sp
+
+    k = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.9, 1.0, 0.0], [0.9, 0.0, 1.0]]))
+    wanted, p_pi = np.array([1.0, 1.0, 1.0]), np.full(3, 25.0)
+    message = (
+        "crosstalk: more power on heater {} lowers the total power of the 3 heaters it is "
+        "coupled with (a column sum of K^-1 <= 0); check the calibration's crosstalk coefficients"
+    )
+    with pytest.raises(InputError) as info:
+        cal.solve_powers(wanted, p_pi, k)
+    assert str(info.value) == message.format("0")
+    with pytest.raises(InputError) as info:
+        cal.solve_powers(wanted, p_pi, k, ids=["a", "b", "c"])
+    assert str(info.value) == message.format("a")
+
+
 def test_unreachable_phases_are_rejected_naming_the_heaters():
     program = _program(4, 2)
     weak = cal.Calibration(name="weak chip", v_max_V=3.0)
