@@ -417,6 +417,64 @@ class HeaterProgram:
         return out.getvalue()
 
 
+@dataclass(frozen=True)
+class LayerPower:
+    """Heaters of one layer in a heater program and the power they draw."""
+
+    layer: str
+    n_heaters: int
+    n_free: int
+    total_power_mW: float
+    max_power_mW: float
+
+
+@dataclass(frozen=True)
+class PowerBudget:
+    """The power a heater program's heaters draw: per layer (program order) and in all,
+    and the largest heater (None without heaters)."""
+
+    layers: tuple[LayerPower, ...]
+    n_heaters: int
+    n_free: int
+    total_power_mW: float
+    largest: HeaterSetting | None
+
+    def line(self) -> str:
+        """``heaters: 94, total 1,284.3 mW, largest onn1_U_c0_m0_phi 49.6 mW at 4.98 V``."""
+        text = f"heaters: {self.n_heaters}, total {self.total_power_mW:,.1f} mW"
+        if self.largest is not None:
+            h = self.largest
+            text += f", largest {h.id} {h.power_mW:.1f} mW at {h.voltage_V:.2f} V"
+        return text
+
+
+def power_budget(heater_prog: HeaterProgram) -> PowerBudget:
+    """The power the heaters of ``heater_prog`` draw, as its table (heaters.csv) lists it:
+    crosstalk compensated with its calibration, free heaters at 0 mW, before DAC rounding.
+    The one place these sums are made (``optinc program``, ``optinc build`` and its
+    report.html show them)."""
+    by_layer: dict[str, list[HeaterSetting]] = {}
+    for h in heater_prog.heaters:
+        by_layer.setdefault(h.layer, []).append(h)
+    layers = tuple(
+        LayerPower(
+            layer=name,
+            n_heaters=len(mine),
+            n_free=sum(h.free for h in mine),
+            total_power_mW=math.fsum(h.power_mW for h in mine),
+            max_power_mW=max(h.power_mW for h in mine),
+        )
+        for name, mine in by_layer.items()
+    )
+    return PowerBudget(
+        layers=layers,
+        n_heaters=len(heater_prog.heaters),
+        n_free=sum(h.free for h in heater_prog.heaters),
+        total_power_mW=math.fsum(h.power_mW for h in heater_prog.heaters),
+        largest=max(heater_prog.heaters, key=lambda h: h.power_mW, default=None),
+    )
+
+
 def drive_phases(
     phase_rad: npt.NDArray[np.float64],
     offset_rad: npt.NDArray[np.float64],
@@ -1027,23 +1085,24 @@ def check_pads(heater_prog: HeaterProgram, labels: set[str]) -> PadCheck:
 def summary(
     heater_prog: HeaterProgram, program: PhaseProgram, realised: Mapping[str, npt.NDArray[np.complex128]]
 ) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the per-layer table ``optinc program`` prints: heaters, power,
-    largest voltage, and what the DAC codes give (``realised``: ``quantised_matrices``;
+    """Headers and rows of the per-layer table ``optinc program`` prints: heaters, power
+    (``power_budget``), largest voltage, and what the DAC codes give (``realised``: ``quantised_matrices``;
     relative matrix error, fidelity)."""
     from optinc_compiler.simulate import fidelity
 
+    power = {b.layer: b for b in power_budget(heater_prog).layers}
     rows = []
     for layer in program.layers:
-        prefix = mzi_id_prefix(layer.name) + "_"
-        mine = [h for h in heater_prog.heaters if h.id.startswith(prefix)]
+        mine = [h for h in heater_prog.heaters if h.layer == layer.name]
         w, real = layer.matrix(), realised[layer.name]
         error = float(np.linalg.norm(real - w) / max(float(np.linalg.norm(w)), 1e-300))
         fid = fidelity(real, w, scale=1.0).fidelity
+        layer_power = power.get(layer.name)
         rows.append(
             [
                 layer.name,
                 str(len(mine)),
-                f"{sum(h.power_mW for h in mine):.1f}",
+                f"{layer_power.total_power_mW if layer_power is not None else 0.0:.1f}",
                 f"{max((h.voltage_V for h in mine), default=0.0):.3f}",
                 f"{heater_prog.dac_bits} ({heater_prog.rounding})",
                 f"{error:.3g}",

@@ -265,10 +265,11 @@ def test_solve_powers_is_the_least_total_power_brute_force(size, data):
     top = 4
     least, largest = _brute_force_power(wanted, p_pi, k_dense, free, top)
     multiples = np.rint((phase - wanted[live]) / (2 * math.pi))
+    # equal up to the heaters short by less than atol's worth (0 in ours, < 0 in the brute force)
     if multiples.max(initial=0) < top:  # the optimum is inside the brute-force box
-        assert power.sum() == pytest.approx(least, rel=1e-9, abs=1e-9)
+        assert power.sum() == pytest.approx(least, rel=1e-9, abs=1e-6)
     else:
-        assert power.sum() <= least + 1e-9
+        assert power.sum() <= least + 1e-6
     assert largest < top or power.sum() < least  # the box held the optimum, or ours is outside
 
 
@@ -323,6 +324,55 @@ def test_heat_that_lowers_the_total_power_is_rejected():
     with pytest.raises(InputError) as info:
         cal.solve_powers(wanted, p_pi, k, ids=["a", "b", "c"])
     assert str(info.value) == message.format("a")
+
+
+# --- the demo's heater power (issue 12, item 2) ------------------------------------------
+
+
+def test_demo_heaters_whose_target_is_zero_draw_under_one_percent():
+    """The demo build's heater program (designs/aggregator_n4_b4, 12-bit DAC, PDK
+    defaults): the 22 heaters whose target phase is 0 mod 2 pi (the 1 x 16 layer's
+    output phases, which no output sees, and the ONN's output phases, which the trained
+    program leaves at 1e-11 or 2 pi - 8e-11) drew 943 of 2,224 mW."""
+    program = prog.load(DEMO)
+    hp = cal.heater_program(program, dac_bits=12)
+    phase = np.array([h.phase_rad for h in cal.program_heaters(program)])
+    zero = cal.drive_phases(phase, np.zeros(phase.size)) == 0.0
+    power = np.array([h.power_mW for h in hp.heaters])
+    assert zero.sum() == 22
+    assert power[zero].sum() < 0.01 * power.sum()
+    budget = cal.power_budget(hp)
+    assert budget.total_power_mW == pytest.approx(power.sum(), rel=1e-12)
+    assert budget.line() == "heaters: 94, total 1,284.3 mW, largest onn1_U_c0_m0_phi 49.6 mW at 4.98 V"
+    assert [(b.layer, b.n_heaters, b.n_free) for b in budget.layers] == [
+        ("preprocess", 46, 15),
+        ("onn1", 48, 0),
+    ]
+
+
+def test_power_budget_is_what_the_heater_table_lists():
+    """Per layer and in all, from the HeaterProgram alone; the largest heater with its
+    voltage; no heaters: a total of 0."""
+    program = PhaseProgram(
+        layers=(
+            _program(shape=(1, 4), method="svd").layers[0],
+            compile_layer("M", haar(3, 4), CompileOptions()),
+        )
+    )
+    hp = cal.heater_program(program)
+    budget = cal.power_budget(hp)
+    assert [b.layer for b in budget.layers] == ["L", "M"]
+    for b in budget.layers:
+        mine = [h for h in hp.heaters if h.layer == b.layer]
+        assert (b.n_heaters, b.n_free) == (len(mine), sum(h.free for h in mine))
+        assert b.total_power_mW == math.fsum(h.power_mW for h in mine)
+        assert b.max_power_mW == max(h.power_mW for h in mine)
+    assert budget.n_heaters == len(hp.heaters)
+    assert budget.total_power_mW == math.fsum(h.power_mW for h in hp.heaters)
+    assert budget.largest == max(hp.heaters, key=lambda h: h.power_mW)
+    empty = cal.power_budget(cal.HeaterProgram((), "none", 12, 10.0, "nearest", True))
+    assert (empty.layers, empty.total_power_mW, empty.largest) == ((), 0.0, None)
+    assert empty.line() == "heaters: 0, total 0.0 mW"
 
 
 def test_unreachable_phases_are_rejected_naming_the_heaters():
@@ -442,7 +492,7 @@ def test_program_cli_writes_csv_and_a_loadable_json(program_file, tmp_path):
         main, ["program", str(program_file), "-o", str(tmp_path / "h.csv"), "--dac-bits", "10"]
     )
     assert out.exit_code == 0, out.output
-    assert "fc1    16       " in out.output
+    assert "fc1    16       " in out.stdout
     lines = (tmp_path / "h.csv").read_text().splitlines()
     assert lines[0] == (
         "# generator: optinc-compiler 0.1.0; calibration: pdk-default; dac_bits: 10; v_max_V: 10.0; "
