@@ -269,6 +269,9 @@ def test_cli_prints_where_the_files_are(built):
     assert f"phase program: {out / 'program.json'}" in output
     assert f"layout:        {out / 'chip.gds'}" in output
     assert f"report:        {out / 'report.html'}" in output
+    lines = output.splitlines()
+    heater_line = lines[lines.index(f"heater table:  {out / 'heaters.csv'}") + 1]
+    assert heater_line == "heaters: 40, total 905.8 mW, largest fc1_V_c0_m0_phi 49.7 mW at 4.99 V"
 
 
 def test_failed_check_stops_exit_3_and_keeps_earlier_files(built):

@@ -493,6 +493,10 @@ def test_program_cli_writes_csv_and_a_loadable_json(program_file, tmp_path):
     )
     assert out.exit_code == 0, out.output
     assert "fc1    16       " in out.stdout
+    assert (
+        out.stdout.splitlines()[-1]
+        == "heaters: 16, total 285.6 mW, largest fc1_U_c1_m1_phi 48.1 mW at 4.91 V"
+    )
     lines = (tmp_path / "h.csv").read_text().splitlines()
     assert lines[0] == (
         "# generator: optinc-compiler 0.1.0; calibration: pdk-default; dac_bits: 10; v_max_V: 10.0; "
@@ -523,6 +527,15 @@ def test_program_cli_writes_csv_and_a_loadable_json(program_file, tmp_path):
     }
     reloaded = prog.load(tmp_path / "lab.json")  # schema-valid, the same layers
     np.testing.assert_allclose(reloaded.layers[0].matrix(), prog.load(program_file).layers[0].matrix())
+
+
+def test_program_cli_prints_the_total_power_and_the_largest_heater_on_stdout(tmp_path):
+    out = CliRunner().invoke(main, ["program", str(DEMO), "-o", str(tmp_path / "h.csv")])
+    assert out.exit_code == 0, out.output
+    line = "heaters: 94, total 1,284.3 mW, largest onn1_U_c0_m0_phi 49.6 mW at 4.98 V"
+    assert out.stdout.splitlines()[-1] == line
+    assert line not in out.stderr
+    assert "wrote " in out.stderr
 
 
 def test_program_cli_errors(program_file, tmp_path):
