@@ -170,6 +170,8 @@ def test_free_heaters_draw_nothing_and_show_the_phase_they_get():
         shown = [h.phase_rad for h in hp.heaters if h.free]
         assert min(shown) >= 0.2
         assert (max(shown) > 0.2) == crosstalk  # V's row 0 heats them
+    aware = cal.heater_program(program, c, dac_bits=6, rounding="aware")
+    assert all(h.dac_code == 0 for h in aware.heaters if h.free)  # aware rounding leaves them off
 
 
 # --- least total power: targets mod 2 pi chosen with the crosstalk solve -------------------
