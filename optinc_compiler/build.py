@@ -26,12 +26,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from optinc_compiler.design import Design
 from optinc_compiler.errors import InputError, OptincError, VerificationError
 from optinc_compiler.io import NamedMatrix
 from optinc_compiler.program import PhaseProgram
+
+if TYPE_CHECKING:
+    from optinc_compiler.calibration import HeaterProgram
 
 log = logging.getLogger("optinc.build")
 
@@ -92,6 +95,7 @@ class BuildResult:
     heaters_path: Path | None
     files: tuple[Path, ...]
     stage_seconds: tuple[tuple[str, float], ...]
+    heater_program: HeaterProgram | None = None  # what heaters.csv lists
 
 
 class BuildCheckError(VerificationError):
@@ -134,7 +138,8 @@ def build(design: Design, out_dir: str | Path, *, progress: Progress = log_progr
     drc_report = run("drc", lambda: _drc(gds, out))
     lvs_results = run("lvs", lambda: _lvs(gds, program))
     verification = run("verify", lambda: _verify(design, program, weights, gds, out))
-    heaters = run("heaters", lambda: _heaters(design, program, gds, out))
+    heater_stage = run("heaters", lambda: _heaters(design, program, gds, out))
+    heater_prog, heaters = heater_stage if heater_stage is not None else (None, None)
     facts = build_report.BuildFacts(
         design=design,
         program=program,
@@ -142,6 +147,7 @@ def build(design: Design, out_dir: str | Path, *, progress: Progress = log_progr
         lvs=tuple(lvs_results),
         verification=verification,
         heaters_csv=heaters.name if heaters is not None else None,
+        heater_program=heater_prog,
     )
     written = run("report", lambda: _report(facts, out))
     files = [out / name for name in BUILD_FILES if (out / name).is_file()]
@@ -157,6 +163,7 @@ def build(design: Design, out_dir: str | Path, *, progress: Progress = log_progr
         heaters_path=heaters,
         files=tuple(sorted({*files, *written})),
         stage_seconds=tuple(run.seconds),
+        heater_program=heater_prog,
     )
 
 
@@ -286,9 +293,12 @@ def _forget_chip() -> None:
         gf.kcl[CHIP_CELL].delete()
 
 
-def _heaters(design: Design, program: PhaseProgram, gds: Path, out: Path) -> tuple[Path | None, str]:
+def _heaters(
+    design: Design, program: PhaseProgram, gds: Path, out: Path
+) -> tuple[tuple[HeaterProgram, Path] | None, str]:
     """heaters.csv: phase, power, voltage and DAC code per heater (``optinc program``),
-    after checking that every heater has its pad label in chip.gds and no pad is unused."""
+    after checking that every heater has its pad label in chip.gds and no pad is unused;
+    the heater program too (the report's power budget is its)."""
     from optinc_compiler import calibration as cal
     from optinc_compiler.program import write_text_atomic
 
@@ -299,10 +309,10 @@ def _heaters(design: Design, program: PhaseProgram, gds: Path, out: Path) -> tup
         first = f"heater {pads.missing[0]} has no pad" if pads.missing else f"pad {pads.unused[0]} is unused"
         raise BuildCheckError("heaters", f"{len(pads.missing)} heater(s) without a pad label; {first}")
     path = write_text_atomic(out / "heaters.csv", heaters.to_csv())
-    power_mW = sum(h.power_mW for h in heaters.heaters)
+    power_mW = cal.power_budget(heaters).total_power_mW
     return (
-        path,
-        f"{len(heaters.heaters)} heaters, {power_mW:.0f} mW, {design.dac_bits}-bit codes -> heaters.csv",
+        (heaters, path),
+        f"{len(heaters.heaters)} heaters, {power_mW:,.1f} mW, {design.dac_bits}-bit codes -> heaters.csv",
     )
 
 

@@ -5,9 +5,10 @@ It shows the design, the compiled layers, the layout, the DRC and LVS results, t
 verification (fidelity vs wavelength, Monte Carlo histogram), the phase maps of every
 layer and the heater power budget. No timestamps, no absolute paths: same build, same bytes.
 
-Heater power budget assumption (until the calibration stage gives per-heater models):
-every heater is set to its phase wrapped into [0, 2 pi) with no calibration offset, and
-draws ``P = phase / pi * P_pi`` with the PDK's ``P_pi`` (``pdk.tech.HEATER.p_pi_mW``).
+The heater power budget is the heater program's that the build writes to heaters.csv
+(``calibration.power_budget``): crosstalk compensated with the design's calibration (or
+the PDK's defaults), targets mod 2 pi chosen for the least total power, free heaters at
+0 mW. Without a heater program (the heaters stage did not run) the section says so.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,9 +28,12 @@ from optinc_compiler import __version__
 from optinc_compiler.design import Design
 from optinc_compiler.mzi import TWO_PI, wrap_phase
 from optinc_compiler.netlist import heater_roles, layer_netlist
-from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram, write_atomic
+from optinc_compiler.program import Layer, PhaseProgram, write_atomic
 from optinc_compiler.report import SUMMARY_HEADERS, summary_rows
 from pdk import tech
+
+if TYPE_CHECKING:
+    from optinc_compiler.calibration import HeaterProgram
 
 #: Close-up of the first layer's mesh, written next to chip.png.
 DETAIL_PNG = "chip_detail.png"
@@ -45,47 +49,7 @@ class BuildFacts:
     lvs: tuple[Any, ...]  # lvs.LvsResult per layer
     verification: Any  # verify.Verification
     heaters_csv: str | None
-
-
-@dataclass(frozen=True)
-class HeaterPower:
-    """Heater count and power of one layer at its programmed phases."""
-
-    layer: str
-    n_heaters: int
-    total_power_mW: float
-    max_power_mW: float
-
-
-def heater_phases(layer: Layer) -> npt.NDArray[np.float64]:
-    """Every heater phase of a layer in [0, 2 pi), one per drawn heater: per MZI theta and
-    phi, per output phase shifter its phase, per attenuator its theta = 2 arcsin(a) and
-    phi = p - pi/2 - theta/2 (the attenuator model's settings, ``pdk.models.attenuator``)."""
-    parts: list[npt.NDArray[np.float64]] = []
-    for stage in layer.stages:
-        if isinstance(stage, MeshStage):
-            m = stage.mesh
-            parts += [m.theta_rad, m.phi_rad, m.output_phases_rad]
-        elif isinstance(stage, DiagonalStage):
-            theta = 2 * np.arcsin(np.clip(stage.amplitude, 0.0, 1.0))
-            parts += [theta, stage.phase_rad - np.pi / 2 - theta / 2]
-    return wrap_phase(np.concatenate(parts)) if parts else np.zeros(0)
-
-
-def heater_power(program: PhaseProgram, *, p_pi_mW: float = tech.HEATER.p_pi_mW) -> tuple[HeaterPower, ...]:
-    """Per layer: heaters and their power ``phase / pi * p_pi_mW`` (phases in [0, 2 pi))."""
-    out = []
-    for layer in program.layers:
-        power_mW = heater_phases(layer) / np.pi * p_pi_mW
-        out.append(
-            HeaterPower(
-                layer=layer.name,
-                n_heaters=int(power_mW.size),
-                total_power_mW=float(power_mW.sum()),
-                max_power_mW=float(power_mW.max()) if power_mW.size else 0.0,
-            )
-        )
-    return tuple(out)
+    heater_program: HeaterProgram | None = None  # what heaters.csv lists (None: no heaters stage)
 
 
 # --- phase maps ---------------------------------------------------------------------
@@ -343,25 +307,52 @@ def _verify_section(v: Any, out: Path) -> str:
     return "".join(parts)
 
 
-def _power_section(program: PhaseProgram, drawn_heaters: int) -> str:
-    budget = heater_power(program)
+def _power_section(heater_prog: HeaterProgram | None, drawn_heaters: int) -> str:
+    """The heater power budget: ``calibration.power_budget`` of the heater program (the
+    numbers of heaters.csv), per layer and in all."""
+    head = "<h2>Heater power budget</h2>"
+    if heater_prog is None:
+        return (
+            f"{head}<p>Not available: the heaters stage did not run, so there is no heater program "
+            f"(heaters.csv) to take the powers from. The layout draws {drawn_heaters} heaters.</p>"
+        )
+    from optinc_compiler.calibration import PHASE_ATOL_RAD, power_budget
+
+    budget = power_budget(heater_prog)
     rows: list[list[Any]] = [
-        [b.layer, b.n_heaters, f"{b.total_power_mW:.1f}", f"{b.max_power_mW:.1f}"] for b in budget
+        [b.layer, b.n_heaters, b.n_free, f"{b.total_power_mW:,.1f}", f"{b.max_power_mW:.1f}"]
+        for b in budget.layers
     ]
-    total_n = sum(b.n_heaters for b in budget)
-    total_mW = sum(b.total_power_mW for b in budget)
-    max_mW = max((b.max_power_mW for b in budget), default=0.0)
-    rows.append(["total", total_n, f"{total_mW:.1f}", f"{max_mW:.1f}"])
+    max_mW = max((b.max_power_mW for b in budget.layers), default=0.0)
+    rows.append(["total", budget.n_heaters, budget.n_free, f"{budget.total_power_mW:,.1f}", f"{max_mW:.1f}"])
+    atol = f"{PHASE_ATOL_RAD:.0e}".replace("e-0", "e-")  # 1e-9
+    largest = budget.largest
+    biggest = (
+        f"; largest {html.escape(largest.id)}: {largest.power_mW:.1f} mW at {largest.voltage_V:.2f} V"
+        if largest is not None
+        else ""
+    )
+    crosstalk = (
+        "crosstalk compensated: each heater's power solves the thermal crosstalk system "
+        "K P = P_pi / &pi; (phase &minus; offset + 2&pi; n), K the PDK's distance model plus the "
+        "calibration's coefficients, with the multiples n &ge; 0 chosen for the least total power "
+        "with every P &ge; 0"
+        if heater_prog.crosstalk
+        else "without crosstalk compensation: each heater draws P = P_pi / &pi; (phase &minus; offset), "
+        "the phase taken mod 2&pi; into [0, 2&pi;)"
+    )
     return (
-        "<h2>Heater power budget</h2>"
-        f"<p>{total_n} heaters (the layout draws {drawn_heaters}); total {total_mW:.1f} mW "
-        f"= {total_mW / 1000:.3f} W at the programmed phases.</p>"
-        + _table(["layer", "heaters", "power_mW", "max_heater_power_mW"], rows)
-        + f'<p class="note">Assumption: each heater is set to its phase wrapped into [0, 2&pi;) '
-        f"with no calibration offset and draws P = phase / &pi; &times; P_pi, P_pi = "
-        f"{tech.HEATER.p_pi_mW:g} mW (PDK heater); MZI theta in [0, &pi;] needs at most P_pi, phi up to "
-        "2 P_pi. Per-heater calibration, DAC codes and thermal crosstalk come with the calibration "
-        "stage.</p>"
+        f"{head}<p>{budget.n_heaters} heaters (the layout draws {drawn_heaters}); total "
+        f"{budget.total_power_mW:,.1f} mW = {budget.total_power_mW / 1000:.3f} W{biggest}. "
+        "The same numbers as heaters.csv.</p>"
+        + _table(["layer", "heaters", "free", "power_mW", "max_heater_power_mW"], rows)
+        + f'<p class="note">The powers of the heater program (heaters.csv) with calibration '
+        f"{html.escape(repr(heater_prog.calibration))} (P_pi = {tech.HEATER.p_pi_mW:g} mW and "
+        f"{tech.HEATER.resistance_ohm:g} &Omega; per heater, the PDK's, unless it measured them; V_max = "
+        f"{heater_prog.v_max_V:g} V), {crosstalk}. A target within {atol} rad of a multiple of 2&pi; "
+        "drives 0. Free heaters are output phase shifters whose phase no read output sees (their rows "
+        "end in terminators): they are drawn, set to 0 mW and listed with the phase their neighbours' "
+        f"heat gives them. Powers before rounding to the {heater_prog.dac_bits}-bit DAC codes.</p>"
     )
 
 
@@ -398,7 +389,7 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
         "<code>c1</code>, ... of its mesh) and of each attenuator (<code>att</code>), and the phase "
         "of each output phase shifter (<code>out</code>).</p>",
         *(_image(path, f"phase maps of {path.stem}") for path in phase_maps),
-        _power_section(program, facts.drc.n_heaters),
+        _power_section(facts.heater_program, facts.drc.n_heaters),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

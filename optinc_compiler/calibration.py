@@ -5,12 +5,14 @@ Heater model (thermo-optic, linear in power)::
 
     phase = phase_offset + pi * P / P_pi,    P = V^2 / R,    code = round(V / V_max * (2^n - 1))
 
-Phases are defined mod 2 pi, so each heater is driven with the least power that gives its
-phase: ``P = wrap(phase - offset) / pi * P_pi`` with ``wrap`` into [0, 2 pi). Thermal
-crosstalk is linear in power: heater i sees ``sum_j K_ij P_j`` (``K_ii = 1``); the powers
-that give the intended phases solve ``K P = P_wanted`` (a heater whose solution is negative
-is moved up by 2 pi and the system solved again). Defaults come from the PDK
-(``pdk.tech.HEATER``, ``pdk.tech.THERMAL``); a calibration file overrides them per heater.
+Phases are defined mod 2 pi: without crosstalk each heater is driven with the least power
+that gives its phase, ``P = wrap(phase - offset) / pi * P_pi`` with ``wrap`` into [0, 2 pi)
+(a target within ``PHASE_ATOL_RAD`` of a multiple of 2 pi drives 0). Thermal crosstalk is
+linear in power: heater i sees ``sum_j K_ij P_j`` (``K_ii = 1``); the powers solve ``K P =
+P_pi / pi (wrap + 2 pi n)`` with the multiples ``n >= 0`` chosen jointly for the least total
+power with every ``P >= 0`` (``solve_powers``, ``least_multiples``). Output phase shifters
+whose phase no read output sees are free (``free_heater_ids``): 0 mW. Defaults come from the
+PDK (``pdk.tech.HEATER``, ``pdk.tech.THERMAL``); a calibration file overrides them per heater.
 
 Calibration file (JSON)::
 
@@ -32,8 +34,10 @@ Heater ids are the pad labels of the layout: ``{instance}_{theta|phi|phase}``.
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -59,10 +63,18 @@ from optinc_compiler.netlist import (
 from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram
 from pdk import tech
 
+log = logging.getLogger("optinc.calibration")
+
 TWO_PI = 2 * math.pi
 CAL_FORMAT = "optinc-calibration"
 CSV_COLUMNS = ("id", "pad", "mzi", "role", "phase_rad", "power_mW", "voltage_V", "dac_code")
 ROUNDINGS = ("nearest", "aware")
+#: Phase tolerance (rad): a heater target within this of a multiple of 2 pi is driven
+#: with 0, not 2 pi (``drive_phases``). Far below one DAC step (12 bits, PDK heater: the
+#: first code step is 1.5e-6 rad, the last 1.2e-2 rad) and far above the round-off the
+#: decompositions leave on phases that are 0 (2 pi - 1e-15; the trained demo program has
+#: 2 pi - 8e-11).
+PHASE_ATOL_RAD = 1e-9
 
 
 # --- calibration data -------------------------------------------------------------------
@@ -272,6 +284,38 @@ def program_heaters(program: PhaseProgram) -> tuple[HeaterSpec, ...]:
     return tuple(out)
 
 
+def free_heater_ids(layer: Layer) -> frozenset[str]:
+    """The output-phase-screen heaters (``{prefix}_{stage}_ps_m{k}_phase``) of ``layer``
+    whose phase no read output sees: they may draw 0 mW.
+
+    The screen of mesh stage s sits on the stage's output; its row k is free when the
+    transfer from there to the layer's outputs, column k of ``R_out @ S_last @ ... @
+    S_{s+1}``, is structurally zero: zero whatever the phases downstream are. It is
+    decided from the structure alone: ``R_out`` reads modes 0..out-1, a stage passes the
+    modes above its ``n_modes`` straight through, a diagonal stage keeps each row on its
+    row, and an MZI on modes (m, m+1) can send either row to both. So rows >= out after
+    the last mesh of a layer are free (they end in terminators in the netlist), and so is
+    a row of an earlier mesh that only such rows follow (an svd layer's V rows >= out).
+    Zeros that depend on the phases (an MZI at theta = 0 crossing fully, an attenuator at
+    amplitude 0) do not count: the heaters that set them are not exact.
+
+    Segmented (``ud-segmented``) layers have no free heaters: their tiles' outputs reach
+    the layer's outputs through the netlist's permutations and fan-in chains, not through
+    ``R_out``, so the rule above does not describe them; every heater stays powered."""
+    if layer.block_size is not None:
+        return frozenset()
+    prefix = layer.id
+    reach = [row < layer.shape[0] for row in range(max(layer.shape))]  # what R_out reads
+    free = []
+    for stage in reversed(layer.stages):  # against the light
+        if not isinstance(stage, MeshStage):
+            continue
+        free += [f"{prefix}_{stage.name}_ps_m{k}_phase" for k in range(stage.n_modes) if not reach[k]]
+        for mode in reversed(stage.mesh.modes.tolist()):  # U = T_K ... T_1: T_K first
+            reach[mode] = reach[mode + 1] = reach[mode] or reach[mode + 1]
+    return frozenset(free)
+
+
 def crosstalk_matrix(heaters: Sequence[HeaterSpec], calibration: Calibration) -> Any:
     """Sparse ``K`` (heaters x heaters, ``K_ii = 1``): the PDK distance model between
     heaters at the same place of cells in one grid column, plus the calibration's
@@ -309,7 +353,10 @@ def crosstalk_matrix(heaters: Sequence[HeaterSpec], calibration: Calibration) ->
 
 @dataclass(frozen=True)
 class HeaterSetting:
-    """What the lab sets on one heater (the ``heaters`` list of the phase program)."""
+    """What the lab sets on one heater (the ``heaters`` list of the phase program:
+    ``CSV_COLUMNS``), plus its layer and whether it is free (``free_heater_ids``: its
+    phase reaches no read output, so it draws 0 mW and ``phase_rad`` is the phase it then
+    has)."""
 
     id: str
     pad: str
@@ -319,6 +366,8 @@ class HeaterSetting:
     power_mW: float
     voltage_V: float
     dac_code: int
+    layer: str
+    free: bool
 
 
 @dataclass(frozen=True)
@@ -368,29 +417,347 @@ class HeaterProgram:
         return out.getvalue()
 
 
+@dataclass(frozen=True)
+class LayerPower:
+    """Heaters of one layer in a heater program and the power they draw."""
+
+    layer: str
+    n_heaters: int
+    n_free: int
+    total_power_mW: float
+    max_power_mW: float
+
+
+@dataclass(frozen=True)
+class PowerBudget:
+    """The power a heater program's heaters draw: per layer (program order) and in all,
+    and the largest heater (None without heaters)."""
+
+    layers: tuple[LayerPower, ...]
+    n_heaters: int
+    n_free: int
+    total_power_mW: float
+    largest: HeaterSetting | None
+
+    def line(self) -> str:
+        """``heaters: 94, total 1,284.3 mW, largest onn1_U_c0_m0_phi 49.6 mW at 4.98 V``."""
+        text = f"heaters: {self.n_heaters}, total {self.total_power_mW:,.1f} mW"
+        if self.largest is not None:
+            h = self.largest
+            text += f", largest {h.id} {h.power_mW:.1f} mW at {h.voltage_V:.2f} V"
+        return text
+
+
+def power_budget(heater_prog: HeaterProgram) -> PowerBudget:
+    """The power the heaters of ``heater_prog`` draw, as its table (heaters.csv) lists it:
+    crosstalk compensated with its calibration, free heaters at 0 mW, before DAC rounding.
+    The one place these sums are made (``optinc program``, ``optinc build`` and its
+    report.html show them)."""
+    by_layer: dict[str, list[HeaterSetting]] = {}
+    for h in heater_prog.heaters:
+        by_layer.setdefault(h.layer, []).append(h)
+    layers = tuple(
+        LayerPower(
+            layer=name,
+            n_heaters=len(mine),
+            n_free=sum(h.free for h in mine),
+            total_power_mW=math.fsum(h.power_mW for h in mine),
+            max_power_mW=max(h.power_mW for h in mine),
+        )
+        for name, mine in by_layer.items()
+    )
+    return PowerBudget(
+        layers=layers,
+        n_heaters=len(heater_prog.heaters),
+        n_free=sum(h.free for h in heater_prog.heaters),
+        total_power_mW=math.fsum(h.power_mW for h in heater_prog.heaters),
+        largest=max(heater_prog.heaters, key=lambda h: h.power_mW, default=None),
+    )
+
+
 def drive_phases(
-    phase_rad: npt.NDArray[np.float64], offset_rad: npt.NDArray[np.float64]
+    phase_rad: npt.NDArray[np.float64],
+    offset_rad: npt.NDArray[np.float64],
+    *,
+    atol_rad: float = PHASE_ATOL_RAD,
 ) -> npt.NDArray[np.float64]:
-    """Least non-negative heater phase shift giving ``phase`` (mod 2 pi) over the offset."""
+    """Least non-negative heater phase shift giving ``phase`` (mod 2 pi) over the offset:
+    ``phase - offset`` reduced into [0, 2 pi), and 0 where that lies within ``atol_rad``
+    of 0 or of 2 pi (a target of 2 pi - 1e-15 is phase 0 and drives 0, not a full 2 pi).
+    The result is congruent to ``phase - offset`` mod 2 pi within ``atol_rad``."""
     d = np.mod(phase_rad - offset_rad, TWO_PI)
-    return np.where(d >= TWO_PI, 0.0, d)
+    return np.where((d < atol_rad) | (d > TWO_PI - atol_rad), 0.0, d)
 
 
 def solve_powers(
-    wanted_rad: npt.NDArray[np.float64], p_pi_mW: npt.NDArray[np.float64], k: Any, *, max_rounds: int = 8
+    wanted_rad: npt.NDArray[np.float64],
+    p_pi_mW: npt.NDArray[np.float64],
+    k: Any,
+    *,
+    free: npt.NDArray[np.bool_] | None = None,
+    ids: Sequence[str] | None = None,
+    atol_rad: float = PHASE_ATOL_RAD,
 ) -> npt.NDArray[np.float64]:
-    """Powers with ``pi / P_pi * (K P) = wanted + 2 pi n`` and ``P >= 0``: solve, move
-    heaters with negative power up by 2 pi, repeat."""
+    """The heater powers of least total with every ``P >= 0`` that give the wanted phases
+    (``drive_phases``) mod 2 pi through the crosstalk ``K``: ``pi / P_pi * (K P) = wanted
+    + 2 pi n`` on every heater but the ``free`` ones, which get 0 (their rows and columns
+    leave the system), the multiples ``n >= 0`` chosen jointly (``least_multiples``).
+
+    A power negative by less than ``atol_rad``'s worth of phase (``atol_rad * P_pi /
+    pi``) counts as 0 and is set to 0: that moves no heater's phase by more than about
+    ``atol_rad``. Heaters that no crosstalk couples are solved apart (K's groups: one
+    place of cells in one grid column, plus the calibration's links); ``ids`` name them
+    in errors (default: their index)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    power = np.zeros(wanted_rad.size)
+    live = np.flatnonzero(~free) if free is not None else np.arange(wanted_rad.size)
+    if not live.size:
+        return power
+    sub = sp.csr_matrix(k)[live][:, live]
+    count, labels = connected_components(sub, directed=True, connection="weak")
+    order = np.argsort(labels, kind="stable")
+    unproven = []
+    for group in np.split(order, np.cumsum(np.bincount(labels, minlength=count))[:-1]):
+        at = live[group]
+        names = [ids[j] if ids is not None else str(j) for j in at]
+        power[at], proven = _group_powers(
+            wanted_rad[at], p_pi_mW[at] / math.pi, sub[group][:, group], names, atol_rad
+        )
+        if not proven:
+            unproven.append(f"{names[0]} ({len(names)} heaters)")
+    if unproven:
+        log.warning(
+            "crosstalk: the least total power is not proven for %d of %d groups of coupled heaters "
+            "(first: %s): the search stops after %d sets of multiples (or a group has more than %d "
+            "heaters); their powers are the cheapest found, all >= 0",
+            len(unproven),
+            count,
+            unproven[0],
+            SEARCH_LIMIT,
+            DENSE_GROUP_LIMIT,
+        )
+    return power
+
+
+#: Heaters of one crosstalk group solved with K^-1 (which proves the least total power);
+#: larger groups (calibration links joining whole columns) get the greedy solve alone.
+DENSE_GROUP_LIMIT = 1024
+#: Nodes (sets of multiples) ``least_multiples`` searches in one group before it keeps the
+#: cheapest feasible ones found (~0.3 s for a column of 128 heaters).
+SEARCH_LIMIT = 5_000
+#: Rounds of the greedy (each moves every heater with negative power up by 2 pi).
+GREEDY_ROUNDS = 64
+
+
+def _group_powers(
+    wanted_rad: npt.NDArray[np.float64],
+    mW_per_rad: npt.NDArray[np.float64],
+    k: Any,
+    names: Sequence[str],
+    atol_rad: float,
+) -> tuple[npt.NDArray[np.float64], bool]:
+    """``solve_powers`` for one coupled group: ``P = K^-1 diag(P_pi / pi) (wanted + 2 pi
+    n)``, and whether its total is proven least."""
+    tol_mW = atol_rad * mW_per_rad
+    if wanted_rad.size > DENSE_GROUP_LIMIT:
+        return _greedy_sparse_powers(wanted_rad, mW_per_rad, k, tol_mW), False
+    kd = k.toarray()
+    k_inv = np.linalg.inv(kd)
+    lowering = np.flatnonzero(k_inv.sum(axis=0) <= 0)
+    if lowering.size:
+        raise InputError(
+            f"crosstalk: more power on heater {names[lowering[0]]} lowers the total power of the "
+            f"{len(names)} heaters it is coupled with (a column sum of K^-1 <= 0); check the "
+            "calibration's crosstalk coefficients"
+        )
+    base = k_inv @ (mW_per_rad * wanted_rad)
+    step = k_inv * (TWO_PI * mW_per_rad)  # column j: what 2 pi more on heater j does to P
+    least = least_multiples(base, step, tol_mW)
+    wanted_mW = mW_per_rad * (wanted_rad + TWO_PI * least.multiples)
+    power = np.linalg.solve(kd, wanted_mW)
+    on = power > 0  # the others are 0 (within tol): solve again without them, exact for the rest
+    if not on.all():
+        power = np.zeros(power.size)
+        power[on] = np.linalg.solve(kd[np.ix_(on, on)], wanted_mW[on])
+    return np.maximum(power, 0.0), least.proven
+
+
+def _greedy_sparse_powers(
+    wanted_rad: npt.NDArray[np.float64],
+    mW_per_rad: npt.NDArray[np.float64],
+    k: Any,
+    tol_mW: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """The greedy of ``least_multiples`` with sparse solves, for groups too large for
+    K^-1: non-negative powers, their total not proven least."""
     import scipy.sparse.linalg as spla
 
-    wanted = wanted_rad.copy()
-    for _ in range(max_rounds):
-        p = np.atleast_1d(spla.spsolve(k.tocsc(), wanted * p_pi_mW / math.pi))
-        negative = p < -1e-12
+    lu = spla.splu(k.tocsc())
+    n = np.zeros(wanted_rad.size)
+    for _ in range(GREEDY_ROUNDS):
+        p = lu.solve(mW_per_rad * (wanted_rad + TWO_PI * n))
+        negative = p < -tol_mW
         if not negative.any():
             return np.maximum(p, 0.0)
-        wanted[negative] += TWO_PI
-    raise InputError("crosstalk compensation found no non-negative heater powers; check the crosstalk matrix")
+        n[negative] += 1
+    raise InputError(_NO_POWERS)
+
+
+_NO_POWERS = "crosstalk compensation found no non-negative heater powers; check the crosstalk matrix"
+
+
+@dataclass(frozen=True)
+class Multiples:
+    """The multiples of 2 pi ``least_multiples`` chose and how: ``z-matrix`` (the greedy's,
+    ``K^-1`` a Z-matrix), ``bounds`` (the lower bounds prove them least), ``search`` (the
+    search proves them least) or ``limit`` (the search stopped: the cheapest feasible
+    ones found, not proven least)."""
+
+    multiples: npt.NDArray[np.int64]
+    how: str
+
+    @property
+    def proven(self) -> bool:
+        """The multiples are proven to give the least total power."""
+        return self.how != "limit"
+
+
+def least_multiples(
+    base_mW: npt.NDArray[np.float64],
+    step_mW: npt.NDArray[np.float64],
+    tol_mW: npt.NDArray[np.float64],
+    *,
+    search_limit: int = SEARCH_LIMIT,
+) -> Multiples:
+    r"""The multiples ``n >= 0`` (integers) of least total power ``sum(P)`` with every
+    ``P(n) = base + step @ n >= -tol``, where ``base = K^-1 D wanted`` and ``step = 2 pi
+    K^-1 D`` (``D = diag(P_pi / pi)``): column j is what 2 pi more on heater j does.
+
+    Cost. ``sum(P(n)) = sum(base) + sigma . n`` with ``sigma_j = 2 pi D_j (1^T K^-1)_j``.
+    When every column sum of ``K^-1`` is positive (checked by the caller; true when each
+    heater's heat on the others sums to less than half its power, ``K = I + C`` with
+    ``||C||_1 < 1/2``: the PDK's is 0.13) the total grows with every ``n_j``, so the
+    componentwise least feasible ``n``, when there is one, has the least total power.
+
+    The greedy: from ``n = 0``, move every heater with ``P_i < -tol_i`` up by one, solve
+    again, until none is negative (``GREEDY_ROUNDS``; InputError if it does not end).
+
+    When the greedy is least (Leontief). If ``K^-1`` is a Z-matrix (no positive
+    off-diagonal entry), ``P_i`` can only fall when another heater's ``n_j`` rises. Then
+    the feasible set is closed under the componentwise minimum (at ``m = min(n, n')``
+    with, say, ``m_i = n_i``: ``P_i(m) >= P_i(n) >= -tol_i``, the others' terms only
+    rose), so it has a least element ``n*``, and every greedy step stays below it: if
+    ``n <= n*`` and ``P_i(n) < -tol_i``, then ``n*_i > n_i`` (else ``P_i(n*) <= P_i(n)
+    < -tol_i``). The greedy ends at a feasible ``n <= n*``, that is at ``n*``.
+
+    ``K = I + C`` with small ``C >= 0`` does not make ``K^-1`` a Z-matrix: ``K^-1 = I -
+    C + C^2 - ...``, and a two-hop path (i heats k heats j) gives ``(C^2)_ij > 0`` where
+    the direct ``C_ij`` is smaller (three nearest neighbours in a row: ``(K^-1)_02 >
+    0``). The PDK's distance model (``pdk.tech.THERMAL``) is a Z-matrix only in columns
+    of up to 5 heaters one row apart or 3 MZIs two rows apart; longer columns have
+    positive entries up to 7.9e-5. Calibration coefficients can give anything. So the
+    test is made on every group (``greedy_is_least``); when it fails, a heater can also
+    be lifted by far heaters taking 2 pi, and the greedy can be beaten (it moves up a
+    heater 1e-3 mW short, whose heat then cascades along the column). Then:
+
+    1. Lower bounds. With a feasible ``n`` of total ``ub`` (the greedy's), every
+       feasible ``n'`` of total ``< ub`` lies above ``lo`` where, from ``lo = 0``: a
+       heater with ``P_i(lo) + r_i (ub - sigma . lo) < -tol_i``, ``r_i = max_j
+       step+_ij / sigma_j`` (``step+``: the positive off-diagonal part, the most P_i can
+       rise per mW of total spent elsewhere), stays negative in every such ``n'`` with
+       ``n'_i = lo_i``, so ``lo_i`` rises by one; repeat. If ``lo`` is feasible it is
+       least (with a Z-matrix, ``r = 0`` and this is the greedy).
+    2. A better ``ub``: from ``lo``, move up the most negative heater one at a time,
+       and redo 1 if that is cheaper than the greedy.
+    3. A uniform-cost search over ``n >= lo`` in increasing total, each node tightened
+       by 1 (over the heaters it may still raise): the first feasible ``n`` is least;
+       none below ``ub`` proves the best so far least. After ``search_limit`` nodes it
+       stops and keeps the best so far (feasible; ``how`` is ``limit``)."""
+    m = base_mW.size
+    sigma = step_mW.sum(axis=0)
+
+    def short(n: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        return np.asarray(base_mW + step_mW @ n + tol_mW)  # < 0: that heater is negative
+
+    n = np.zeros(m, dtype=np.int64)
+    for _ in range(GREEDY_ROUNDS):
+        negative = short(n) < 0
+        if not negative.any():
+            break
+        n[negative] += 1
+    else:
+        raise InputError(_NO_POWERS)
+    if greedy_is_least_step(step_mW):
+        return Multiples(n, "z-matrix")
+    best, ub = n, float(sigma @ n)
+    slack = 1e-12 * max(1.0, abs(ub))
+    # rise[i, f]: the most P_i can rise per mW of total spent on heaters j >= f, j != i
+    gain = np.where(~np.eye(m, dtype=bool) & (step_mW > 0), step_mW, 0.0) / sigma
+    rise = np.maximum.accumulate(gain[:, ::-1], axis=1)[:, ::-1]
+
+    def lower_bound(n0: npt.NDArray[np.int64], first: int) -> npt.NDArray[np.int64] | None:
+        """Step 1 for the feasible n >= n0 that raise only heaters >= first and cost less
+        than ub: their least possible n, or None if there is none."""
+        lo = n0.copy()
+        while True:
+            left = max(ub - float(sigma @ lo), 0.0)
+            sure = short(lo) + rise[:, first] * left < 0
+            if not sure.any():
+                return lo
+            if sure[:first].any() or float(sigma @ lo + sigma[sure].sum()) >= ub - slack:
+                return None
+            lo[sure] += 1
+
+    root = lower_bound(np.zeros(m, dtype=np.int64), 0)
+    if root is not None and short(root).min() < 0:
+        better = root.copy()
+        for _ in range(GREEDY_ROUNDS * m):
+            gap = short(better)
+            if gap.min() >= 0:
+                break
+            better[int(np.argmin(gap))] += 1
+        if short(better).min() >= 0 and float(sigma @ better) < ub - slack:
+            best, ub = better, float(sigma @ better)
+            root = lower_bound(np.zeros(m, dtype=np.int64), 0)
+    if root is None:  # nothing cheaper than best
+        return Multiples(best, "bounds")
+    if short(root).min() >= 0:
+        return Multiples(root, "bounds")
+    heap: list[tuple[float, tuple[int, ...], int]] = [(float(sigma @ root), tuple(root.tolist()), 0)]
+    for _ in range(search_limit):
+        if not heap:  # nothing cheaper than best
+            return Multiples(best, "search")
+        cost, key, first = heapq.heappop(heap)
+        here = lower_bound(np.array(key, dtype=np.int64), first)
+        if here is None:
+            continue
+        if float(sigma @ here) > cost:  # raised: back into the queue at its cost
+            heapq.heappush(heap, (float(sigma @ here), tuple(here.tolist()), first))
+            continue
+        if short(here).min() >= 0:
+            return Multiples(here, "search")
+        for j in range(first, m):  # each n >= root once: raise coordinates in order
+            if cost + float(sigma[j]) < ub - slack:
+                up = list(key)
+                up[j] += 1
+                heapq.heappush(heap, (cost + float(sigma[j]), tuple(up), j))
+    return Multiples(best, "limit")
+
+
+def greedy_is_least(k: npt.NDArray[np.float64]) -> bool:
+    """Whether the greedy of ``least_multiples`` is provably least for the dense
+    crosstalk matrix ``k``: ``K^-1`` has no positive off-diagonal entry (a Z-matrix) and
+    positive column sums."""
+    k_inv = np.asarray(np.linalg.inv(k), dtype=np.float64)
+    return greedy_is_least_step(k_inv) and bool(np.all(k_inv.sum(axis=0) > 0))
+
+
+def greedy_is_least_step(step: npt.NDArray[np.float64]) -> bool:
+    """No positive off-diagonal entry in ``step`` (``K^-1`` times positive column scales)."""
+    off = step[~np.eye(step.shape[0], dtype=bool)]
+    return bool(np.all(off <= 0))
 
 
 def heater_program(
@@ -411,9 +778,14 @@ def heater_program(
         raise InputError(f"rounding {rounding!r}; allowed: {', '.join(ROUNDINGS)}")
     specs = program_heaters(program)
     arrays = _heater_arrays(specs, cal)
+    free_ids = frozenset().union(*(free_heater_ids(layer) for layer in program.layers))
+    free = np.array([h.id in free_ids for h in specs], dtype=bool)
     wanted = drive_phases(arrays.phase_rad, arrays.offset_rad)
     k = crosstalk_matrix(specs, cal) if crosstalk else None
-    power = solve_powers(wanted, arrays.p_pi_mW, k) if k is not None else wanted / math.pi * arrays.p_pi_mW
+    if k is not None:
+        power = solve_powers(wanted, arrays.p_pi_mW, k, free=free, ids=[h.id for h in specs])
+    else:
+        power = np.where(free, 0.0, wanted / math.pi * arrays.p_pi_mW)
     voltage = np.sqrt(power * 1e-3 * arrays.resistance_ohm)
     too_high = np.flatnonzero(voltage > cal.v_max_V * (1 + 1e-12))
     if too_high.size:
@@ -425,19 +797,27 @@ def heater_program(
     full = (1 << dac_bits) - 1
     codes = np.rint(np.minimum(voltage, cal.v_max_V) / cal.v_max_V * full).astype(np.int64)
     if rounding == "aware":
-        codes = aware_codes(program, specs, cal, codes, k, dac_bits=dac_bits)
+        codes = aware_codes(program, specs, cal, codes, k, dac_bits=dac_bits, fixed=free)
+    heat = k @ power if k is not None else power
+    got = arrays.offset_rad + math.pi * heat / arrays.p_pi_mW  # what a free heater then has
+    # the phase each heater gives, in [0, 2 pi) (2 pi - 1e-15 -> 0): its target, or a free one's
+    phase = drive_phases(np.where(free, got, arrays.phase_rad), np.zeros(len(specs)))
     settings = tuple(
         HeaterSetting(
             id=h.id,
             pad=h.id,
             mzi=h.mzi,
             role=h.role,
-            phase_rad=float(np.mod(h.phase_rad, TWO_PI)),
+            phase_rad=float(shown),
             power_mW=float(p),
             voltage_V=float(v),
             dac_code=int(c),
+            layer=h.layer,
+            free=bool(f),
         )
-        for h, p, v, c in zip(specs, power.tolist(), voltage.tolist(), codes.tolist(), strict=True)
+        for h, shown, p, v, c, f in zip(
+            specs, phase.tolist(), power.tolist(), voltage.tolist(), codes.tolist(), free, strict=True
+        )
     )
     return HeaterProgram(settings, cal.name, dac_bits, cal.v_max_V, rounding, crosstalk)
 
@@ -592,10 +972,12 @@ def aware_codes(
     *,
     dac_bits: int,
     sweeps: int = 2,
+    fixed: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Quantisation-aware rounding: starting from nearest rounding, move each heater's
     code one step where that lowers its layer's matrix error (coordinate descent over
-    ``sweeps`` passes), so later heaters compensate the rounding of earlier ones."""
+    ``sweeps`` passes), so later heaters compensate the rounding of earlier ones. The
+    ``fixed`` heaters (the free ones, at 0) keep their codes."""
     codes = codes.copy()
     full = (1 << dac_bits) - 1
     for layer in program.layers:
@@ -616,6 +998,8 @@ def aware_codes(
         for _ in range(sweeps):
             improved = False
             for j in range(local.size):
+                if fixed is not None and fixed[idx[j]]:
+                    continue
                 for step in (-1, 1):
                     if not 0 <= local[j] + step <= full:
                         continue
@@ -701,23 +1085,24 @@ def check_pads(heater_prog: HeaterProgram, labels: set[str]) -> PadCheck:
 def summary(
     heater_prog: HeaterProgram, program: PhaseProgram, realised: Mapping[str, npt.NDArray[np.complex128]]
 ) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the per-layer table ``optinc program`` prints: heaters, power,
-    largest voltage, and what the DAC codes give (``realised``: ``quantised_matrices``;
+    """Headers and rows of the per-layer table ``optinc program`` prints: heaters, power
+    (``power_budget``), largest voltage, and what the DAC codes give (``realised``: ``quantised_matrices``;
     relative matrix error, fidelity)."""
     from optinc_compiler.simulate import fidelity
 
+    power = {b.layer: b for b in power_budget(heater_prog).layers}
     rows = []
     for layer in program.layers:
-        prefix = layer.id + "_"
-        mine = [h for h in heater_prog.heaters if h.id.startswith(prefix)]
+        mine = [h for h in heater_prog.heaters if h.layer == layer.name]
         w, real = layer.matrix(), realised[layer.name]
         error = float(np.linalg.norm(real - w) / max(float(np.linalg.norm(w)), 1e-300))
         fid = fidelity(real, w, scale=1.0).fidelity
+        layer_power = power.get(layer.name)
         rows.append(
             [
                 layer.name,
                 str(len(mine)),
-                f"{sum(h.power_mW for h in mine):.1f}",
+                f"{layer_power.total_power_mW if layer_power is not None else 0.0:.1f}",
                 f"{max((h.voltage_V for h in mine), default=0.0):.3f}",
                 f"{heater_prog.dac_bits} ({heater_prog.rounding})",
                 f"{error:.3g}",

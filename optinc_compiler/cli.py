@@ -470,6 +470,7 @@ def program_command(
             raise VerificationError(f"{gds_file}: {counts}; {first}")
     realised = cal.quantised_matrices(heaters, program, calibration)
     click.echo(format_table(*cal.summary(heaters, program, realised)))
+    click.echo(cal.power_budget(heaters).line())
     cal.write_heater_program(heaters, program, output)
     log.info("wrote %s (%d heaters, calibration %r)", output, len(heaters.heaters), heaters.calibration)
 
@@ -710,6 +711,10 @@ def build_command(design_file: Path, out_dir: Path) -> None:
     click.echo(f"verification:  {result.verify_path} ({result.verify_path.with_suffix('.md').name})")
     heaters = result.heaters_path if result.heaters_path is not None else "not available yet"
     click.echo(f"heater table:  {heaters}")
+    if result.heater_program is not None:
+        from optinc_compiler.calibration import power_budget
+
+        click.echo(power_budget(result.heater_program).line())
     click.echo(f"report:        {result.report_path}")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import re
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from optinc_compiler.build import BUILD_FILES, BuildCheckError, build
-from optinc_compiler.build_report import heater_phases, heater_power
+from optinc_compiler.build_report import _power_section
 from optinc_compiler.cli import main
 from optinc_compiler.design import Design, SweepSpec, VerifySpec, load_design
 from optinc_compiler.errors import InputError
@@ -156,18 +158,33 @@ def test_cli_design_error_is_one_line_exit_1_and_no_build_folder(tmp_path):
 # --- heater power budget ---------------------------------------------------------------
 
 
-def test_heater_budget_counts_every_drawn_heater_at_phase_over_pi_times_p_pi(tmp_path):
+def test_heater_budget_is_the_heater_programs_every_drawn_heater_counted():
+    """The report's budget is calibration.power_budget of the heater program the build
+    writes to heaters.csv (crosstalk compensated, free heaters at 0 mW), per layer."""
+    from optinc_compiler import calibration as cal
     from optinc_compiler.compiler import CompileOptions, compile_weights
     from optinc_compiler.io import NamedMatrix
 
     w = np.random.default_rng(2).normal(size=(3, 4))
     program = compile_weights([NamedMatrix("fc", w)], CompileOptions(method="svd"))
     layer = program.layers[0]
+    hp = cal.heater_program(program)
     # svd: V (4 modes), 3 attenuators, U (3 modes): 2 per MZI, 1 per output phase, 2 per attenuator
-    assert heater_phases(layer).size == 2 * layer.n_mzis + (4 + 3) + 2 * 3
-    assert np.all((heater_phases(layer) >= 0) & (heater_phases(layer) < 2 * np.pi))
-    (budget,) = heater_power(program, p_pi_mW=10.0)
-    assert budget.total_power_mW == pytest.approx(heater_phases(layer).sum() / np.pi * 10.0)
+    assert len(hp.heaters) == 2 * layer.n_mzis + (4 + 3) + 2 * 3
+    section = _power_section(hp, len(hp.heaters))
+    total = math.fsum(h.power_mW for h in hp.heaters)
+    row = f'<tr><td>fc</td><td class="num">{len(hp.heaters)}</td><td class="num">1</td><td>{total:,.1f}</td>'
+    assert row in section  # V's output phase on row 3 is free
+    assert f"total {total:,.1f} mW = {total / 1000:.3f} W" in section
+    assert "crosstalk compensated" in section
+
+
+def test_heater_budget_without_a_heater_program():
+    section = _power_section(None, 12)
+    assert section == (
+        "<h2>Heater power budget</h2><p>Not available: the heaters stage did not run, so there is "
+        "no heater program (heaters.csv) to take the powers from. The layout draws 12 heaters.</p>"
+    )
 
 
 def result_program(folder: Path):
@@ -188,7 +205,7 @@ def built(tmp_path_factory):
     first = build(load_design(path), root / "a", progress=events.append)
     result = CliRunner().invoke(main, ["-q", "build", str(path), "--out", str(root / "b")])
     assert result.exit_code == 0, result.output
-    return root, first, events, result.output
+    return root, first, events, result.stdout
 
 
 def test_build_writes_every_file(built):
@@ -212,9 +229,32 @@ def test_build_writes_every_file(built):
     assert lines[1] == "id,pad,mzi,role,phase_rad,power_mW,voltage_V,dac_code"
     page = (root / "a" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 5  # layout, detail, sweep, Monte Carlo, phase maps
-    n = sum(b.n_heaters for b in heater_power(result_program(root / "a")))
+    n = len(lines) - 2
     assert f"{n} heaters (the layout draws {n})" in page
     assert str(root) not in page
+
+
+def test_report_and_heaters_csv_give_the_same_total_power(built):
+    """report.html's heater power budget is heaters.csv's: the same total and the same
+    per-layer sums (one function, calibration.power_budget)."""
+    root, *_ = built
+    text = (root / "a" / "heaters.csv").read_text()
+    rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+    csv_total = math.fsum(float(r["power_mW"]) for r in rows)
+    page = (root / "a" / "report.html").read_text()
+    section = page[page.index("<h2>Heater power budget</h2>") :]
+    (said,) = re.findall(r"total ([0-9,]+\.[0-9]) mW = ", section)
+    table = dict(
+        re.findall(
+            r"<tr><td>(\w+)</td><td class=\"num\">\d+</td><td class=\"num\">\d+</td><td>([0-9,.]+)</td>",
+            section,
+        )
+    )
+    assert said == table["total"] == f"{csv_total:,.1f}"
+    assert (
+        table["fc1"] == f"{math.fsum(float(r['power_mW']) for r in rows if r['id'].startswith('fc1_')):,.1f}"
+    )
+    assert csv_total > 0
 
 
 def test_second_build_gives_identical_bytes(built):
@@ -231,6 +271,9 @@ def test_cli_prints_where_the_files_are(built):
     assert f"phase program: {out / 'program.json'}" in output
     assert f"layout:        {out / 'chip.gds'}" in output
     assert f"report:        {out / 'report.html'}" in output
+    lines = output.splitlines()
+    heater_line = lines[lines.index(f"heater table:  {out / 'heaters.csv'}") + 1]
+    assert heater_line == "heaters: 40, total 905.8 mW, largest fc1_V_c0_m0_phi 49.7 mW at 4.99 V"
 
 
 def test_failed_check_stops_exit_3_and_keeps_earlier_files(built):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,11 +74,307 @@ def test_phase_to_code_and_back_is_within_one_lsb(seed, bits):
 
 
 def test_least_power_equivalent_phase_is_chosen():
-    wanted = np.array([0.0, 0.5, 2 * math.pi - 1e-9, 3.0])
+    wanted = np.array([0.0, 0.5, 2 * math.pi - 1e-6, 3.0])
     offsets = np.array([0.0, 1.0, 0.0, 3.5])
     drive = cal.drive_phases(wanted, offsets)
-    np.testing.assert_allclose(drive, [0.0, 2 * math.pi - 0.5, 2 * math.pi - 1e-9, 2 * math.pi - 0.5])
+    np.testing.assert_allclose(drive, [0.0, 2 * math.pi - 0.5, 2 * math.pi - 1e-6, 2 * math.pi - 0.5])
     assert np.all((drive >= 0) & (drive < 2 * math.pi))
+
+
+def test_a_target_within_atol_of_a_multiple_of_two_pi_drives_zero():
+    """What the decompositions leave as 2 pi - 1e-15 (the demo's onn1_U_ps_m3_phase is
+    2 pi - 8e-11) is phase 0: it drives 0, not a full 2 pi (~50 mW)."""
+    assert cal.PHASE_ATOL_RAD == 1e-9
+    wanted = np.array([2 * math.pi - 1e-15, 6.2831853071107195, 1e-15, -1e-12, 4 * math.pi + 5e-10, 1e-6])
+    drive = cal.drive_phases(wanted, np.zeros(wanted.size))
+    assert drive.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 1e-6]
+    assert cal.drive_phases(np.array([0.3 + 1e-10]), np.array([0.3])).tolist() == [0.0]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    phase=st.floats(-50.0, 50.0, allow_nan=False),
+    offset=st.floats(-10.0, 10.0, allow_nan=False),
+    near=st.sampled_from([None, 0.0, 1e-15, -1e-15, 5e-10, -5e-10]),
+    turns=st.integers(-5, 5),
+)
+def test_drive_phases_properties(phase, offset, near, turns):
+    """In [0, 2 pi), congruent to phase - offset mod 2 pi within PHASE_ATOL_RAD (and the
+    round-off of reducing |x| <= 60 mod 2 pi); within the tolerance of a multiple, 0."""
+    if near is not None:
+        phase = offset + turns * 2 * math.pi + near
+    (d,) = cal.drive_phases(np.array([phase]), np.array([offset])).tolist()
+    assert 0.0 <= d < 2 * math.pi
+    x = phase - offset
+    gap = abs((d - x + math.pi) % (2 * math.pi) - math.pi)
+    assert gap <= cal.PHASE_ATOL_RAD + 1e-13
+    if near is not None:
+        assert d == 0.0
+
+
+# --- free heaters: phases no read output sees ---------------------------------------------
+
+
+DEMO = Path(__file__).resolve().parents[1] / "designs" / "aggregator_n4_b4" / "program.json"
+
+
+def test_output_phases_no_read_output_sees_are_free():
+    """svd 3 x 4: V (4 modes) -> S (3 attenuators) -> U (3 modes), outputs on modes 0..2:
+    V's output phase on row 3 reaches no output (the row ends in a terminator)."""
+    wide = _program(shape=(3, 4), method="svd").layers[0]
+    assert cal.free_heater_ids(wide) == frozenset({"L_V_ps_m3_phase"})
+    thin = _program(shape=(1, 4), method="svd").layers[0]
+    assert cal.free_heater_ids(thin) == {f"L_V_ps_m{k}_phase" for k in (1, 2, 3)}
+    assert cal.free_heater_ids(_program(shape=(4, 3), method="svd").layers[0]) == frozenset()
+    assert cal.free_heater_ids(_program(6, 3).layers[0]) == frozenset()
+    w = np.random.default_rng(5).normal(size=(5, 6))
+    segmented = compile_layer("s", w, CompileOptions(method="ud-segmented", block_size=4))
+    assert cal.free_heater_ids(segmented) == frozenset()
+    preprocess = prog.load(DEMO).layer("preprocess")  # 1 x 16: rows 1..15 end in terminators
+    assert cal.free_heater_ids(preprocess) == {f"preprocess_P_ps_m{k}_phase" for k in range(1, 16)}
+
+
+def test_free_heaters_change_nothing_the_layer_reads():
+    """Any phase on the free heaters leaves the layer's matrix bit for bit; any change of
+    another output phase changes it (the rule agrees with the stages' matrices)."""
+    rng = np.random.default_rng(7)
+    layers = [_program(shape=s, method="svd").layers[0] for s in ((3, 4), (1, 4), (4, 3))]
+    for layer in [*layers, prog.load(DEMO).layer("preprocess")]:
+        free = cal.free_heater_ids(layer)
+        shifted = {h: float(rng.uniform(0, 2 * math.pi)) for h in free}
+        nominal = cal.realised_matrix(layer, {})
+        assert np.array_equal(cal.realised_matrix(layer, shifted), nominal)
+        screens = [h for h in cal.program_heaters(PhaseProgram((layer,))) if h.role == "output"]
+        for h in screens:
+            if h.id not in free:
+                moved = cal.realised_matrix(layer, {h.id: h.phase_rad + 0.1})
+                assert np.abs(moved - nominal).max() > 1e-3, h.id
+
+
+def test_free_heaters_draw_nothing_and_show_the_phase_they_get():
+    """Free heaters get 0 mW and are listed with the phase they then have (offset plus
+    their neighbours' heat), so phase = offset + pi (K P)_i / P_pi holds on every row."""
+    program = _program(shape=(1, 4), method="svd")
+    c = cal.Calibration(default=cal.HeaterCal(phase_offset_rad=0.2))
+    k = cal.crosstalk_matrix(cal.program_heaters(program), c)
+    for crosstalk in (True, False):
+        hp = cal.heater_program(program, c, crosstalk=crosstalk)
+        free = cal.free_heater_ids(program.layers[0])
+        assert {h.id for h in hp.heaters if h.free} == free
+        assert all(h.power_mW == 0.0 and h.dac_code == 0 for h in hp.heaters if h.free)
+        power = np.array([h.power_mW for h in hp.heaters])
+        heat = k @ power if crosstalk else power
+        phase = np.array([h.phase_rad for h in hp.heaters])
+        gap = (phase - (0.2 + math.pi * heat / 25.0) + math.pi) % (2 * math.pi) - math.pi
+        assert np.abs(gap).max() < 1e-9
+        shown = [h.phase_rad for h in hp.heaters if h.free]
+        assert min(shown) >= 0.2
+        assert (max(shown) > 0.2) == crosstalk  # V's row 0 heats them
+    aware = cal.heater_program(program, c, dac_bits=6, rounding="aware")
+    assert all(h.dac_code == 0 for h in aware.heaters if h.free)  # aware rounding leaves them off
+
+
+# --- least total power: targets mod 2 pi chosen with the crosstalk solve -------------------
+
+
+def _column(n: int, step: int = 1) -> list[cal.HeaterSpec]:
+    """``n`` heaters at the same place of cells ``step`` rows apart in one grid column."""
+    return [cal.HeaterSpec(f"h{r}", "L", None, "output", 0.0, 0, step * r, "phase") for r in range(n)]
+
+
+def test_a_heater_heated_by_less_than_atol_is_not_moved_up_by_two_pi():
+    """A 1e-8 rad target next to a 0 target: the neighbour's heat is worth 5e-10 rad of
+    phase, below PHASE_ATOL_RAD; it stays at 0 mW instead of taking 2 pi (50 mW)."""
+    k = cal.crosstalk_matrix(_column(2), cal.Calibration())
+    power = cal.solve_powers(np.array([1e-8, 0.0]), np.full(2, 25.0), k)
+    assert power.tolist() == [pytest.approx(1e-8 / math.pi * 25.0, rel=1e-6), 0.0]
+
+
+def test_least_power_can_take_two_pi_on_another_heater_than_the_greedy_one():
+    """Calibration crosstalk: heater 0 heats heater 2 (0.3), heater 2 heats heater 1 (0.1).
+    Targets 0, 0.2, 3 rad: heater 2's 23.9 mW heat heater 1 past its 0.2 rad. Moving
+    heater 1 up by 2 pi (the greedy's choice) costs 73.1 mW in all; moving heater 0 up
+    instead lets heater 2 draw less, no longer overheating heater 1: 59.6 mW."""
+    import scipy.sparse as sp
+
+    k = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.1], [0.3, 0.0, 1.0]]))
+    wanted, p_pi = np.array([0.0, 0.2, 3.0]), np.full(3, 25.0)
+    power = cal.solve_powers(wanted, p_pi, k)
+    assert power.sum() == pytest.approx(59.57, abs=0.01)
+    np.testing.assert_allclose(math.pi / 25.0 * (k @ power), [2 * math.pi, 0.2, 3.0], atol=1e-12)
+    assert power.min() >= 0.0
+
+
+def test_greedy_is_least_exactly_when_k_inverse_is_a_z_matrix():
+    """The PDK's distance model: K^-1 has no positive off-diagonal entry (Leontief, so the
+    greedy's multiples are the least) in columns of up to 5 heaters one row apart (output
+    phase screens, attenuators) or 3 heaters two rows apart (a Clements column's MZIs);
+    longer columns have positive entries of K^-1 up to 7.9e-5 (two-hop heat paths
+    outweigh the direct coupling beyond the 4-row cutoff), and the search decides."""
+    pdk = cal.Calibration()
+    for step, longest in ((1, 5), (2, 3)):
+        for n in range(1, 17):
+            k = cal.crosstalk_matrix(_column(n, step), pdk).toarray()
+            assert cal.greedy_is_least(k) == (n <= longest), (step, n)
+    chain = np.array([[1.0, 0.2, 0.0], [0.2, 1.0, 0.2], [0.0, 0.2, 1.0]])  # nearest neighbours only
+    assert not cal.greedy_is_least(chain)  # (K^-1)_02 = 0.04 / 0.92 > 0
+
+
+def _brute_force_power(wanted, p_pi, k_dense, free, top: int) -> tuple[float, float]:
+    """Least total power over every n in {0..top-1}^live with all powers >= -atol's
+    worth (each P = K_live^-1 P_pi / pi (wanted + 2 pi n), free heaters at 0), and the
+    largest multiple that optimum uses."""
+    import itertools
+
+    live = np.flatnonzero(~free)
+    kl, d = k_dense[np.ix_(live, live)], p_pi[live] / math.pi
+    best = (math.inf, 0.0)
+    for n in itertools.product(range(top), repeat=live.size):
+        p = np.linalg.solve(kl, d * (wanted[live] + 2 * math.pi * np.array(n, dtype=float)))
+        if np.all(p >= -cal.PHASE_ATOL_RAD * d) and p.sum() < best[0] - 1e-9:
+            best = (float(p.sum()), float(max(n, default=0)))
+    return best
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    size=st.integers(1, 4),
+    data=st.data(),
+)
+def test_solve_powers_is_the_least_total_power_brute_force(size, data):
+    """Small random crosstalk systems (K = I + C, 0 <= C_ij <= 0.3, sparse), targets often
+    near 0 so that heaters get heated past their phase: the total power solve_powers finds
+    is the least over every choice of multiples of 2 pi (brute force), with every power
+    >= 0, the intended phases mod 2 pi, and the free heaters at exactly 0."""
+    coefficient = st.one_of(st.just(0.0), st.floats(0.0, 0.3))
+    c = np.array([[data.draw(coefficient) if i != j else 0.0 for j in range(size)] for i in range(size)])
+    k_dense = np.eye(size) + c
+    target = st.one_of(st.sampled_from([0.0, 1e-10, 0.05, 0.3]), st.floats(0.0, 2 * math.pi - 1e-6))
+    wanted = np.array([data.draw(target) for _ in range(size)])
+    p_pi = np.array([data.draw(st.floats(10.0, 40.0)) for _ in range(size)])
+    free = np.array([data.draw(st.booleans()) for _ in range(size)])
+    live = np.flatnonzero(~free)
+    if live.size and np.any(np.linalg.inv(k_dense[np.ix_(live, live)]).sum(axis=0) <= 0):
+        return  # heat that lowers the total power: rejected (its own test)
+    import scipy.sparse as sp
+
+    power = cal.solve_powers(wanted, p_pi, sp.csr_matrix(k_dense), free=free)
+    assert np.all(power >= 0.0)
+    assert np.all(power[free] == 0.0)
+    phase = math.pi * (k_dense @ power)[live] / p_pi[live]
+    gap = (phase - wanted[live] + math.pi) % (2 * math.pi) - math.pi
+    assert np.abs(gap).max(initial=0.0) <= 2 * cal.PHASE_ATOL_RAD
+    top = 4
+    least, largest = _brute_force_power(wanted, p_pi, k_dense, free, top)
+    multiples = np.rint((phase - wanted[live]) / (2 * math.pi))
+    # equal up to the heaters short by less than atol's worth (0 in ours, < 0 in the brute force)
+    if multiples.max(initial=0) < top:  # the optimum is inside the brute-force box
+        assert power.sum() == pytest.approx(least, rel=1e-9, abs=1e-6)
+    else:
+        assert power.sum() <= least + 1e-6
+    assert largest < top or power.sum() < least  # the box held the optimum, or ours is outside
+
+
+def test_least_multiples_against_brute_force_in_every_branch():
+    """Seeded random groups (K = I + C, up to 4 heaters, coefficients up to 0.35, half the
+    targets near 0): least_multiples' total is the least over every n in {0..5}^m, in each
+    of its branches; a search stopped early keeps the greedy's feasible multiples."""
+    import itertools
+
+    rng = np.random.default_rng(11)
+    seen: dict[str, int] = {}
+    for _ in range(1500):
+        m = int(rng.integers(1, 5))
+        c = np.where(rng.random((m, m)) < 0.6, rng.uniform(0, 0.35, (m, m)), 0.0) * (1 - np.eye(m))
+        k_inv = np.linalg.inv(np.eye(m) + c)
+        if np.any(k_inv.sum(axis=0) <= 0):
+            continue
+        d = rng.uniform(10, 40, m) / math.pi
+        wanted = np.where(rng.random(m) < 0.5, rng.uniform(0, 0.5, m), rng.uniform(0, 2 * math.pi, m))
+        base, step, tol = k_inv @ (d * wanted), k_inv * (2 * math.pi * d), cal.PHASE_ATOL_RAD * d
+        got = cal.least_multiples(base, step, tol)
+        seen[got.how] = seen.get(got.how, 0) + 1
+        assert np.all(base + step @ got.multiples >= -tol)
+        every = np.array(list(itertools.product(range(6), repeat=m)))  # (6^m, m)
+        ok = np.all(base[:, None] + step @ every.T >= -tol[:, None], axis=0)
+        assert step.sum(axis=0) @ got.multiples <= (every[ok] @ step.sum(axis=0)).min() + 1e-9
+    assert set(seen) == {"z-matrix", "bounds", "search"}, seen
+    # the three heaters of test_least_power_can_take_two_pi_on_another_heater_than_the_greedy_one
+    k_inv = np.linalg.inv(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.1], [0.3, 0.0, 1.0]]))
+    d = np.full(3, 25.0 / math.pi)
+    args = (k_inv @ (d * np.array([0.0, 0.2, 3.0])), k_inv * (2 * math.pi * d), np.zeros(3))
+    found = cal.least_multiples(*args)
+    assert (found.how, found.multiples.tolist(), found.proven) == ("search", [1, 0, 0], True)
+    stopped = cal.least_multiples(*args, search_limit=1)
+    assert (stopped.how, stopped.multiples.tolist(), stopped.proven) == ("limit", [0, 1, 0], False)
+
+
+def test_heat_that_lowers_the_total_power_is_rejected():
+    """Heater 0 heats heaters 1 and 2 by 0.9 each: a mW more on heater 0 saves them 1.8
+    mW (column sum of K^-1: 1 - 1.8 < 0), so "least total power" would favour heat."""
+    import scipy.sparse as sp
+
+    k = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.9, 1.0, 0.0], [0.9, 0.0, 1.0]]))
+    wanted, p_pi = np.array([1.0, 1.0, 1.0]), np.full(3, 25.0)
+    message = (
+        "crosstalk: more power on heater {} lowers the total power of the 3 heaters it is "
+        "coupled with (a column sum of K^-1 <= 0); check the calibration's crosstalk coefficients"
+    )
+    with pytest.raises(InputError) as info:
+        cal.solve_powers(wanted, p_pi, k)
+    assert str(info.value) == message.format("0")
+    with pytest.raises(InputError) as info:
+        cal.solve_powers(wanted, p_pi, k, ids=["a", "b", "c"])
+    assert str(info.value) == message.format("a")
+
+
+# --- the demo's heater power (issue 12, item 2) ------------------------------------------
+
+
+def test_demo_heaters_whose_target_is_zero_draw_under_one_percent():
+    """The demo build's heater program (designs/aggregator_n4_b4, 12-bit DAC, PDK
+    defaults): the 22 heaters whose target phase is 0 mod 2 pi (the 1 x 16 layer's
+    output phases, which no output sees, and the ONN's output phases, which the trained
+    program leaves at 1e-11 or 2 pi - 8e-11) drew 943 of 2,224 mW."""
+    program = prog.load(DEMO)
+    hp = cal.heater_program(program, dac_bits=12)
+    phase = np.array([h.phase_rad for h in cal.program_heaters(program)])
+    zero = cal.drive_phases(phase, np.zeros(phase.size)) == 0.0
+    power = np.array([h.power_mW for h in hp.heaters])
+    assert zero.sum() == 22
+    assert power[zero].sum() < 0.01 * power.sum()
+    budget = cal.power_budget(hp)
+    assert budget.total_power_mW == pytest.approx(power.sum(), rel=1e-12)
+    assert budget.line() == "heaters: 94, total 1,284.3 mW, largest onn1_U_c0_m0_phi 49.6 mW at 4.98 V"
+    assert [(b.layer, b.n_heaters, b.n_free) for b in budget.layers] == [
+        ("preprocess", 46, 15),
+        ("onn1", 48, 0),
+    ]
+
+
+def test_power_budget_is_what_the_heater_table_lists():
+    """Per layer and in all, from the HeaterProgram alone; the largest heater with its
+    voltage; no heaters: a total of 0."""
+    program = PhaseProgram(
+        layers=(
+            _program(shape=(1, 4), method="svd").layers[0],
+            compile_layer("M", haar(3, 4), CompileOptions()),
+        )
+    )
+    hp = cal.heater_program(program)
+    budget = cal.power_budget(hp)
+    assert [b.layer for b in budget.layers] == ["L", "M"]
+    for b in budget.layers:
+        mine = [h for h in hp.heaters if h.layer == b.layer]
+        assert (b.n_heaters, b.n_free) == (len(mine), sum(h.free for h in mine))
+        assert b.total_power_mW == math.fsum(h.power_mW for h in mine)
+        assert b.max_power_mW == max(h.power_mW for h in mine)
+    assert budget.n_heaters == len(hp.heaters)
+    assert budget.total_power_mW == math.fsum(h.power_mW for h in hp.heaters)
+    assert budget.largest == max(hp.heaters, key=lambda h: h.power_mW)
+    empty = cal.power_budget(cal.HeaterProgram((), "none", 12, 10.0, "nearest", True))
+    assert (empty.layers, empty.total_power_mW, empty.largest) == ((), 0.0, None)
+    assert empty.line() == "heaters: 0, total 0.0 mW"
 
 
 def test_unreachable_phases_are_rejected_naming_the_heaters():
@@ -197,7 +494,11 @@ def test_program_cli_writes_csv_and_a_loadable_json(program_file, tmp_path):
         main, ["program", str(program_file), "-o", str(tmp_path / "h.csv"), "--dac-bits", "10"]
     )
     assert out.exit_code == 0, out.output
-    assert "fc1    16       " in out.output
+    assert "fc1    16       " in out.stdout
+    assert (
+        out.stdout.splitlines()[-1]
+        == "heaters: 16, total 285.6 mW, largest fc1_U_c1_m1_phi 48.1 mW at 4.91 V"
+    )
     lines = (tmp_path / "h.csv").read_text().splitlines()
     assert lines[0] == (
         "# generator: optinc-compiler 0.1.0; calibration: pdk-default; dac_bits: 10; v_max_V: 10.0; "
@@ -228,6 +529,15 @@ def test_program_cli_writes_csv_and_a_loadable_json(program_file, tmp_path):
     }
     reloaded = prog.load(tmp_path / "lab.json")  # schema-valid, the same layers
     np.testing.assert_allclose(reloaded.layers[0].matrix(), prog.load(program_file).layers[0].matrix())
+
+
+def test_program_cli_prints_the_total_power_and_the_largest_heater_on_stdout(tmp_path):
+    out = CliRunner().invoke(main, ["program", str(DEMO), "-o", str(tmp_path / "h.csv")])
+    assert out.exit_code == 0, out.output
+    line = "heaters: 94, total 1,284.3 mW, largest onn1_U_c0_m0_phi 49.6 mW at 4.98 V"
+    assert out.stdout.splitlines()[-1] == line
+    assert line not in out.stderr
+    assert "wrote " in out.stderr
 
 
 def test_program_cli_errors(program_file, tmp_path):
