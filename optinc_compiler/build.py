@@ -96,6 +96,8 @@ class BuildResult:
     files: tuple[Path, ...]
     stage_seconds: tuple[tuple[str, float], ...]
     heater_program: HeaterProgram | None = None  # what heaters.csv lists
+    #: size and power warnings of the build (``optinc_compiler.limits``)
+    warnings: tuple[str, ...] = ()
 
 
 class BuildCheckError(VerificationError):
@@ -127,19 +129,26 @@ class _Runner:
         return value
 
 
-def build(design: Design, out_dir: str | Path, *, progress: Progress = log_progress) -> BuildResult:
-    """Run every stage of ``design`` into ``out_dir`` (created with its parents)."""
+def build(
+    design: Design, out_dir: str | Path, *, progress: Progress = log_progress, strict: bool = False
+) -> BuildResult:
+    """Run every stage of ``design`` into ``out_dir`` (created with its parents).
+
+    Size and power warnings (``optinc_compiler.limits``) are logged, kept in the result
+    and shown in the report; ``strict`` makes them fail their stage (exit 3) before it
+    writes its files."""
     from optinc_compiler import build_report
 
     out = prepare_folder(Path(out_dir))
     run = _Runner(progress)
     weights, program = run("compile", lambda: _compile(design, out))
-    gds, png = run("layout", lambda: _layout(design, program, out))
+    gds, png, die_warnings = run("layout", lambda: _layout(design, program, out, strict=strict))
     drc_report = run("drc", lambda: _drc(gds, out))
     lvs_results = run("lvs", lambda: _lvs(gds, program))
     verification = run("verify", lambda: _verify(design, program, weights, gds, out))
-    heater_stage = run("heaters", lambda: _heaters(design, program, gds, out))
-    heater_prog, heaters = heater_stage if heater_stage is not None else (None, None)
+    heater_stage = run("heaters", lambda: _heaters(design, program, gds, out, strict=strict))
+    heater_prog, heaters, power_warnings = heater_stage if heater_stage is not None else (None, None, ())
+    warnings = (*die_warnings, *power_warnings)
     facts = build_report.BuildFacts(
         design=design,
         program=program,
@@ -148,6 +157,7 @@ def build(design: Design, out_dir: str | Path, *, progress: Progress = log_progr
         verification=verification,
         heaters_csv=heaters.name if heaters is not None else None,
         heater_program=heater_prog,
+        warnings=warnings,
     )
     written = run("report", lambda: _report(facts, out))
     files = [out / name for name in BUILD_FILES if (out / name).is_file()]
@@ -164,6 +174,7 @@ def build(design: Design, out_dir: str | Path, *, progress: Progress = log_progr
         files=tuple(sorted({*files, *written})),
         stage_seconds=tuple(run.seconds),
         heater_program=heater_prog,
+        warnings=warnings,
     )
 
 
@@ -206,14 +217,27 @@ def _compile(design: Design, out: Path) -> tuple[tuple[Sequence[NamedMatrix], Ph
     return (loaded.layers, program), f"{len(program.layers)} layer(s), {mzis} MZIs -> program.json"
 
 
-def _layout(design: Design, program: PhaseProgram, out: Path) -> tuple[tuple[Path, Path], str]:
+def _layout(
+    design: Design, program: PhaseProgram, out: Path, *, strict: bool
+) -> tuple[tuple[Path, Path, tuple[str, ...]], str]:
     from optinc_compiler import layout
 
     layout.activate_pdk(design.pdk)
-    result = layout.write_layout(program, out / "chip.gds", png_path=out / "chip.png", io=design.io)
+    result = layout.write_layout(
+        program, out / "chip.gds", png_path=out / "chip.png", io=design.io, strict=strict
+    )
     assert result.png_path is not None
+    _warn(result.warnings)
     size = "{:.0f} x {:.0f} um".format(*result.size_um)
-    return (result.gds_path, result.png_path), f"{result.n_instances} cells, {size} -> chip.gds, chip.png"
+    return (
+        (result.gds_path, result.png_path, result.warnings),
+        f"{result.n_instances} cells, {size} -> chip.gds, chip.png",
+    )
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        log.warning("warning: %s", warning)
 
 
 def _drc(gds: Path, out: Path) -> tuple[Any, str]:
@@ -294,13 +318,15 @@ def _forget_chip() -> None:
 
 
 def _heaters(
-    design: Design, program: PhaseProgram, gds: Path, out: Path
-) -> tuple[tuple[HeaterProgram, Path] | None, str]:
+    design: Design, program: PhaseProgram, gds: Path, out: Path, *, strict: bool
+) -> tuple[tuple[HeaterProgram, Path, tuple[str, ...]] | None, str]:
     """heaters.csv: phase, power, voltage and DAC code per heater (``optinc program``),
     after checking that every heater has its pad label in chip.gds and no pad is unused;
     the heater program too (the report's power budget is its)."""
     from optinc_compiler import calibration as cal
+    from optinc_compiler.limits import enforce, power_warnings
     from optinc_compiler.program import write_text_atomic
+    from pdk import tech
 
     chip = cal.load_calibration(design.calibration_path) if design.calibration_path is not None else None
     heaters = cal.heater_program(program, chip, dac_bits=design.dac_bits)
@@ -308,10 +334,13 @@ def _heaters(
     if not pads.ok:
         first = f"heater {pads.missing[0]} has no pad" if pads.missing else f"pad {pads.unused[0]} is unused"
         raise BuildCheckError("heaters", f"{len(pads.missing)} heater(s) without a pad label; {first}")
-    path = write_text_atomic(out / "heaters.csv", heaters.to_csv())
     power_mW = cal.power_budget(heaters).total_power_mW
+    budget = design.heater_power_budget_mW or tech.LIMITS.heater_power_budget_mW
+    warnings = enforce(power_warnings(power_mW, budget_mW=budget), strict=strict)
+    path = write_text_atomic(out / "heaters.csv", heaters.to_csv())
+    _warn(warnings)
     return (
-        (heaters, path),
+        (heaters, path, warnings),
         f"{len(heaters.heaters)} heaters, {power_mW:,.1f} mW, {design.dac_bits}-bit codes -> heaters.csv",
     )
 

@@ -50,6 +50,7 @@ class BuildFacts:
     verification: Any  # verify.Verification
     heaters_csv: str | None
     heater_program: HeaterProgram | None = None  # what heaters.csv lists (None: no heaters stage)
+    warnings: tuple[str, ...] = ()  # size and power warnings (``optinc_compiler.limits``)
 
 
 # --- phase maps ---------------------------------------------------------------------
@@ -237,6 +238,14 @@ def _status(ok: bool) -> str:
     return '<span class="ok">pass</span>' if ok else '<span class="fail">FAIL</span>'
 
 
+def _warnings_section(warnings: Sequence[str]) -> str:
+    """The build's size and power warnings, first on the page (nothing without any)."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    return f'<h2 class="fail">Warnings</h2><ul>{items}</ul>'
+
+
 def _design_section(d: Design) -> str:
     v, s = d.verify, d.sweep
     rows = [
@@ -372,6 +381,7 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
         "<code>drc.lyrdb</code>, <code>verify.json</code>, <code>verify.md</code>, "
         "<code>sweep.png</code>, <code>monte_carlo.png</code>, <code>phases_&lt;layer&gt;.png</code>; "
         f"heater table: {heaters}.</p>",
+        _warnings_section(facts.warnings),
         _design_section(facts.design),
         "<h2>Compiled layers</h2>",
         _table(SUMMARY_HEADERS, summary_rows(program)),

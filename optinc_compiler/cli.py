@@ -434,6 +434,15 @@ Examples:
     default=None,
     help="Check that every heater has its pad label in this layout and no pad is unused.",
 )
+@click.option(
+    "--power-budget-mW",
+    "power_budget_mW",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    callback=finite,
+    help="Warn above this total heater power (default: the PDK's budget).",
+)
+@strict_option
 @domain_errors
 def program_command(
     program_file: Path,
@@ -443,12 +452,16 @@ def program_command(
     rounding: str,
     crosstalk: bool,
     gds_file: Path | None,
+    power_budget_mW: float | None,
+    strict: bool,
 ) -> None:
     """Heater settings of PROGRAM for the lab: phase, power, voltage and DAC code per heater."""
     from optinc_compiler import calibration as cal
     from optinc_compiler import program as prog
     from optinc_compiler.errors import VerificationError
+    from optinc_compiler.limits import enforce, power_warnings
     from optinc_compiler.report import format_table
+    from pdk import tech
 
     prog.check_output_folder(output)
     if output.suffix.lower() not in (".csv", ".json"):
@@ -470,7 +483,11 @@ def program_command(
             raise VerificationError(f"{gds_file}: {counts}; {first}")
     realised = cal.quantised_matrices(heaters, program, calibration)
     click.echo(format_table(*cal.summary(heaters, program, realised)))
-    click.echo(cal.power_budget(heaters).line())
+    budget = cal.power_budget(heaters)
+    click.echo(budget.line())
+    limit_mW = power_budget_mW if power_budget_mW is not None else tech.LIMITS.heater_power_budget_mW
+    for warning in enforce(power_warnings(budget.total_power_mW, budget_mW=limit_mW), strict=strict):
+        log.warning("warning: %s", warning)
     cal.write_heater_program(heaters, program, output)
     log.info("wrote %s (%d heaters, calibration %r)", output, len(heaters.heaters), heaters.calibration)
 
@@ -691,8 +708,9 @@ Examples:
     type=click.Path(file_okay=False, path_type=Path),
     help="Build folder (created with its parents); earlier build files in it are replaced.",
 )
+@strict_option
 @domain_errors
-def build_command(design_file: Path, out_dir: Path) -> None:
+def build_command(design_file: Path, out_dir: Path, strict: bool) -> None:
     """Run the whole flow of a design file: compile, layout, DRC, LVS, verify, report.
 
     Stops at the first failing check (exit 3), naming it; the files of the earlier
@@ -704,7 +722,7 @@ def build_command(design_file: Path, out_dir: Path) -> None:
 
     design = load_design(design_file)
     with _build_progress() as progress:
-        result = build(design, out_dir, progress=progress)
+        result = build(design, out_dir, progress=progress, strict=strict)
     click.echo(format_summary(result.program))
     click.echo(f"phase program: {result.program_path}")
     click.echo(f"layout:        {result.gds_path} ({result.png_path.name}, markers {result.drc_path.name})")

@@ -28,6 +28,7 @@ A design file, version 1, with every key and its default (only ``version`` and
       min_yield: null          # Monte Carlo yield threshold (0 .. 1), null: not judged
       mc_min_fidelity: null    # fidelity a sample needs to count as good (0 .. 1), null: min_fidelity
     dac_bits: 12               # DAC resolution of the heater drivers (1 .. 32)
+    heater_power_budget_mW: null  # warn above this total heater power; null: the PDK's
     calibration: null          # chip calibration file, relative to the design file
     program: null              # a phase program to build instead of compiling the weights
                                # (trained phases, e.g. the OptINC aggregator); the weights
@@ -102,6 +103,8 @@ class Design:
         sweep: wavelength sweep of the verification.
         verify: verification models, thresholds and Monte Carlo settings.
         dac_bits: DAC resolution of the heater drivers.
+        heater_power_budget_mW: warn (``--strict``: fail) above this total heater power;
+            None: the PDK's (``pdk.tech.LIMITS``).
         calibration: calibration file as written (relative to ``source``'s folder), or None.
         program: a phase program to build as it is (relative to ``source``'s folder), or None.
     """
@@ -118,6 +121,7 @@ class Design:
     sweep: SweepSpec = field(default_factory=SweepSpec)
     verify: VerifySpec = field(default_factory=VerifySpec)
     dac_bits: int = 12
+    heater_power_budget_mW: float | None = None
     calibration: str | None = None
     program: str | None = None
 
@@ -150,6 +154,7 @@ TOP_KEYS = (
     "sweep",
     "verify",
     "dac_bits",
+    "heater_power_budget_mW",
     "calibration",
     "program",
 )
@@ -306,6 +311,7 @@ def parse_design(text: str, *, source: Path) -> Design:
         sweep=_sweep(top.section("sweep", SWEEP_KEYS)),
         verify=_verify(top.section("verify", VERIFY_KEYS)),
         dac_bits=top.integer("dac_bits", 1, 32, 12),
+        heater_power_budget_mW=_budget(top),
         calibration=top.text("calibration", None),
         program=top.text("program", None),
     )
@@ -346,6 +352,16 @@ def _verify(r: _Reader) -> VerifySpec:
         min_yield=r.optional_number("min_yield", 0.0, 1.0, d.min_yield),
         mc_min_fidelity=r.optional_number("mc_min_fidelity", 0.0, 1.0, d.mc_min_fidelity),
     )
+
+
+def _budget(r: _Reader) -> float | None:
+    value = r.value(
+        "heater_power_budget_mW",
+        lambda v: v is None or (_is_number(v) and v > 0),
+        "a number > 0 or null",
+        None,
+    )
+    return None if value is None else float(value)
 
 
 def _check_files(design: Design, top: _Reader) -> None:

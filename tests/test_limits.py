@@ -77,3 +77,44 @@ def test_layout_warns_and_strict_refuses_before_writing(tmp_path, monkeypatch):
         strict.stderr,
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gds", "p.json"]
+
+
+def test_program_warns_above_the_power_budget_and_strict_refuses(tmp_path):
+    program = save(
+        compile_weights([NamedMatrix("fc1", np.eye(4)[::-1])], CompileOptions()), tmp_path / "p.json"
+    )
+    runner = CliRunner()
+    args = ["program", str(program), "--power-budget-mW", "1", "-o"]
+    warned = runner.invoke(main, [*args, str(tmp_path / "a.csv")])
+    assert warned.exit_code == 0, warned.output
+    total = re.search(r"total ([\d,.]+) mW", warned.stdout).group(1)
+    warning = (
+        f"heater power {total} mW exceeds the budget of 1.0 mW (set another with --power-budget-mW "
+        "or the design's heater_power_budget_mW)"
+    )
+    assert f"warning: {warning}\n" in warned.stderr
+    strict = runner.invoke(main, [*args, str(tmp_path / "b.csv"), "--strict"])
+    assert strict.exit_code == 3
+    assert strict.stderr.endswith(f"Error: --strict: {warning}\n")
+    assert not (tmp_path / "b.csv").exists()
+    assert runner.invoke(main, [*args[:-2], "0", "-o", str(tmp_path / "c.csv")]).exit_code == 2
+
+
+def test_build_reports_the_warnings_and_strict_stops_before_heaters_csv(tmp_path):
+    np.savez(tmp_path / "w.npz", fc1=np.eye(4)[::-1])
+    design = tmp_path / "design.yaml"
+    design.write_text(
+        "version: 1\nweights: w.npz\nheater_power_budget_mW: 1\nio: none\n"
+        "sweep: {start_um: 1.54, stop_um: 1.56, points: 2}\nverify: {monte_carlo_samples: 0}\n"
+    )
+    runner = CliRunner()
+    ok = runner.invoke(main, ["build", str(design), "--out", str(tmp_path / "a")])
+    assert ok.exit_code == 0, ok.output
+    assert "warning: heater power " in ok.stderr
+    page = (tmp_path / "a" / "report.html").read_text()
+    assert '<h2 class="fail">Warnings</h2><ul><li>heater power ' in page
+    strict = runner.invoke(main, ["build", str(design), "--out", str(tmp_path / "b"), "--strict"])
+    assert strict.exit_code == 3
+    assert "Error: --strict: heater power " in strict.stderr
+    assert not (tmp_path / "b" / "heaters.csv").exists()
+    assert (tmp_path / "b" / "chip.gds").exists()
