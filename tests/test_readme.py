@@ -154,3 +154,18 @@ def test_references_to_the_architecture_page_name_its_sections():
     }
     assert len(cited) >= 5
     assert sorted(c for c in cited if c[1] not in headings) == []
+
+
+def test_readme_design_file_is_a_valid_design(tmp_path):
+    """The README's design-file example names only real keys with valid values."""
+    from optinc_compiler.design import load_design
+
+    block = re.search(r"```yaml\n(.*?)```", README, flags=re.S).group(1)
+    np.savez(tmp_path / "weights.npz", fc1=np.eye(2), fc2=np.eye(2))
+    (tmp_path / "design.yaml").write_text(block)
+    design = load_design(tmp_path / "design.yaml")
+    assert (design.layers, design.verify.min_yield, design.heater_power_budget_mW) == (
+        ("fc1", "fc2"),
+        None,
+        None,
+    )
