@@ -20,16 +20,20 @@ same bytes in every file (no timestamps, no absolute paths).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from optinc_compiler.design import Design
 from optinc_compiler.errors import InputError, OptincError, VerificationError
+from optinc_compiler.files import check_output_names, remove_stale_temporaries
 from optinc_compiler.io import NamedMatrix
 from optinc_compiler.program import PhaseProgram
 
@@ -137,9 +141,13 @@ def build(
     Size and power warnings (``optinc_compiler.limits``) are logged, kept in the result
     and shown in the report; ``strict`` makes them fail their stage (exit 3) before it
     writes its files."""
+    with locked_folder(Path(out_dir), inputs=design_inputs(design)) as out:
+        return _build(design, out, progress=progress, strict=strict)
+
+
+def _build(design: Design, out: Path, *, progress: Progress, strict: bool) -> BuildResult:
     from optinc_compiler import build_report
 
-    out = prepare_folder(Path(out_dir))
     run = _Runner(progress)
     weights, program = run("compile", lambda: _compile(design, out))
     gds, png, die_warnings = run("layout", lambda: _layout(design, program, out, strict=strict))
@@ -178,16 +186,58 @@ def build(
     )
 
 
-def prepare_folder(out: Path) -> Path:
-    """Create the build folder (with parents) and remove the files of an earlier build."""
+def design_inputs(design: Design) -> tuple[Path, ...]:
+    """The files a build reads: none of them may be a file the build writes."""
+    optional = (design.program_path, design.calibration_path)
+    return (design.source, design.weights_path, *(p for p in optional if p is not None))
+
+
+#: Held (flock) by the build running in a folder; it names that build's process.
+LOCK_FILE = ".optinc-build.lock"
+
+
+@contextlib.contextmanager
+def locked_folder(out: Path, *, inputs: Sequence[Path] = ()) -> Iterator[Path]:
+    """The build folder, created with its parents, locked against a second build (an
+    InputError naming the holder's pid), with the temporaries of killed builds and the
+    files of an earlier build removed. The lock is the kernel's (``flock``), so a build
+    killed with ``kill -9`` leaves no stale lock."""
     if out.exists() and not out.is_dir():
         raise InputError(f"build folder {str(out)!r} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
+        handle = (out / LOCK_FILE).open("a+", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot create build folder {str(out)!r}: {exc.strerror}") from None
-    for path in [*(out / name for name in BUILD_FILES), *sorted(out.glob(PHASE_MAP_GLOB))]:
-        path.unlink(missing_ok=True)
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise InputError(
+                f"build folder {str(out)!r} is in use by another optinc build (pid {holder}); "
+                "wait for it to finish or build into another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield prepare_folder(out, inputs=inputs)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prepare_folder(out: Path, *, inputs: Sequence[Path] = ()) -> Path:
+    """Remove the files of an earlier build and the temporaries of killed ones from the
+    (locked) build folder; refuse when one of ``inputs`` is a file the build writes."""
+    earlier = [*BUILD_FILES, *(p.name for p in sorted(out.glob(PHASE_MAP_GLOB)))]
+    check_output_names(out, earlier, inputs=inputs, what="build file")
+    for path in remove_stale_temporaries(out):
+        log.info("removed %s, left by a build that was killed", path)
+    for name in earlier:
+        (out / name).unlink(missing_ok=True)
     return out
 
 
@@ -242,7 +292,7 @@ def _warn(warnings: Sequence[str]) -> None:
 
 def _drc(gds: Path, out: Path) -> tuple[Any, str]:
     from optinc_compiler import drc
-    from optinc_compiler.program import write_atomic
+    from optinc_compiler.files import write_atomic
 
     report = drc.check_gds(gds)
     write_atomic(out / "drc.lyrdb", lambda tmp: drc.write_marker_db(report, tmp))
@@ -324,8 +374,8 @@ def _heaters(
     after checking that every heater has its pad label in chip.gds and no pad is unused;
     the heater program too (the report's power budget is its)."""
     from optinc_compiler import calibration as cal
+    from optinc_compiler.files import write_text_atomic
     from optinc_compiler.limits import enforce, power_warnings
-    from optinc_compiler.program import write_text_atomic
     from pdk import tech
 
     chip = cal.load_calibration(design.calibration_path) if design.calibration_path is not None else None

@@ -26,9 +26,10 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.design import Design
+from optinc_compiler.files import write_atomic, write_text_atomic
 from optinc_compiler.mzi import TWO_PI, wrap_phase
 from optinc_compiler.netlist import heater_roles, layer_netlist
-from optinc_compiler.program import Layer, PhaseProgram, write_atomic
+from optinc_compiler.program import Layer, PhaseProgram
 from optinc_compiler.report import SUMMARY_HEADERS, summary_rows
 from pdk import tech
 
@@ -443,7 +444,6 @@ def _write_phase_maps(layer: Layer, path: Path) -> Path:
 def write_report(facts: BuildFacts, out: Path) -> tuple[Path, ...]:
     """``report.html`` (first) and one ``phases_<layer>.png`` per layer, atomically."""
     from optinc_compiler.build import phase_map_name
-    from optinc_compiler.program import write_text_atomic
 
     maps = [_write_phase_maps(layer, out / phase_map_name(layer.id)) for layer in facts.program.layers]
     detail = write_detail_png(out / "chip.gds", facts.program.layers[0].id, out / DETAIL_PNG)

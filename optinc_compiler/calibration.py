@@ -1028,7 +1028,7 @@ def to_json(heater_prog: HeaterProgram, program: PhaseProgram) -> str:
 
 def write_heater_program(heater_prog: HeaterProgram, program: PhaseProgram, path: Path) -> Path:
     """Write ``.csv`` (the heaters) or ``.json`` (the whole lab program), atomically."""
-    from optinc_compiler.program import write_text_atomic
+    from optinc_compiler.files import write_text_atomic
 
     suffix = path.suffix.lower()
     if suffix == ".csv":

@@ -19,6 +19,7 @@ import click
 from optinc_compiler import __version__
 from optinc_compiler.clickutil import domain_errors, finite
 from optinc_compiler.errors import OptincError
+from optinc_compiler.files import check_output, check_output_names, write_atomic, write_stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("optinc")
@@ -166,7 +167,7 @@ def compile_command(
         method=method, topology=topology, unitary_atol=unitary_tol, block_size=block_size, max_iter=max_iter
     )
     if str(output) != "-":
-        prog.check_output_folder(output)
+        check_output(output, inputs=[weights, calibration_file])
     calibration = None
     if calibration_file is not None:
         from optinc_compiler.calibration import load_calibration
@@ -192,9 +193,9 @@ def compile_command(
                 r.error_corrected,
             )
     if str(output) == "-":
-        click.echo(prog.to_json(program), nl=False)
+        write_stdout(prog.to_json(program))
     else:
-        prog.save(program, output)
+        prog.save(program, output, inputs=[weights, calibration_file])
         log.info("wrote %s", output)
     log.info("%s", format_summary(program))
 
@@ -314,7 +315,13 @@ def layout_command(
 ) -> None:
     """Draw the meshes of PROGRAM as a GDS layout (and a PNG)."""
     from optinc_compiler import program as prog
+    from optinc_compiler.errors import InputError
 
+    check_output(output, inputs=[program_file], what="layout")
+    if png is not None:
+        check_output(png, inputs=[program_file, output], what="PNG")
+        if png.resolve() == output.resolve():
+            raise InputError(f"--png and -o name the same file {str(png)!r}")
     program = prog.load(program_file)
     for name in layers:
         program.layer(name)  # unknown names fail before gdsfactory loads
@@ -349,6 +356,8 @@ def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool) -
     from optinc_compiler.errors import VerificationError
     from optinc_compiler.report import format_table
 
+    if report is not None:
+        check_output(report, inputs=[layout_file], what="report")
     result = drc.check_gds(layout_file, connectivity=not no_connectivity)
     rows = [
         [r.rule, r.layer, r.limit, str(len(r.violations)), "ok" if not r.violations else "FAIL"]
@@ -359,7 +368,7 @@ def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool) -
         f"nets: {result.n_signal_nets} signal, {result.n_ground_nets} ground; heaters: {result.n_heaters}"
     )
     if report is not None:
-        drc.write_marker_db(result, report)
+        write_atomic(report, lambda tmp: drc.write_marker_db(result, tmp), inputs=[layout_file])
         log.info("wrote %s", report)
     if not result.clean:
         first = result.violations[0]
@@ -463,7 +472,7 @@ def program_command(
     from optinc_compiler.report import format_table
     from pdk import tech
 
-    prog.check_output_folder(output)
+    check_output(output, inputs=[program_file, calibration_file, gds_file])
     if output.suffix.lower() not in (".csv", ".json"):
         raise click.BadParameter(f"{output}: allowed suffixes .csv and .json", param_hint="'-o'")
     program = prog.load(program_file)
@@ -650,6 +659,8 @@ def verify_command(
         raise click.UsageError("--program is only for a layout file (.gds or .oas)")
     if report_dir is not None:
         verify.check_report_folder(report_dir)
+        inputs = [source_file, program_for_layout, weights, calibration_file]
+        check_output_names(report_dir, verify.REPORT_FILES, inputs=inputs, what="report")
     chip = None
     if calibration_file is not None:
         from optinc_compiler.calibration import load_calibration

@@ -31,9 +31,10 @@ from typing import Any
 import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
+from optinc_compiler.files import check_output, write_atomic
 from optinc_compiler.limits import die_warnings, enforce
 from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist, strip_io
-from optinc_compiler.program import PhaseProgram, check_output_folder, write_atomic
+from optinc_compiler.program import PhaseProgram
 from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
 from pdk import get_pdk, tech
 from pdk.cells import GRID_CELLS, IO_CELLS, io_fan
@@ -291,7 +292,7 @@ def write_layout(
     gds, png = Path(gds_path), Path(png_path) if png_path is not None else None
     for path in (gds, png):
         if path is not None:
-            check_output_folder(path)
+            check_output(path)
     if gds.suffix.lower() not in (".gds", ".oas"):
         raise InputError(f"layout file {str(gds)!r} must end in .gds or .oas")
     _check_io(io)

@@ -27,7 +27,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError, ProgramFormatError
+from optinc_compiler.files import read_text, write_text_atomic
 from optinc_compiler.mzi import TWO_PI, Mesh, apply_mesh
 
 FORMAT = "optinc-phase-program"
@@ -372,38 +373,10 @@ def _is_nested(value: Any) -> bool:
     return isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
 
 
-def save(program: PhaseProgram, path: str | os.PathLike[str]) -> Path:
-    """Write the program atomically (temporary file in the same folder, then rename)."""
-    return write_text_atomic(Path(path), to_json(program))
-
-
-def check_output_folder(path: Path) -> None:
-    """InputError, naming the folder, unless ``path``'s folder exists and is a folder."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.exists():
-        raise InputError(f"output folder {str(folder)!r} does not exist; create it first")
-    if not folder.is_dir():
-        raise InputError(f"output folder {str(folder)!r} is a file, not a folder")
-
-
-def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Let ``write`` fill a temporary sibling of ``path`` (same suffix, so writers that
-    pick a format by suffix still do), then rename it: no partial file on failure."""
-    check_output_folder(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8, \\n line ends) to ``path`` atomically."""
-    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"))
+def save(program: PhaseProgram, path: str | os.PathLike[str], *, inputs: Sequence[Path | None] = ()) -> Path:
+    """Write the program atomically (``files.write_text_atomic``); ``inputs``: files the
+    output must not be."""
+    return write_text_atomic(Path(path), to_json(program), inputs=inputs)
 
 
 def schema() -> dict[str, Any]:
@@ -416,11 +389,9 @@ def load(path: str | os.PathLike[str]) -> PhaseProgram:
     """Read and validate a phase-program file (schema, then physical consistency)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProgramFormatError(f"phase program {str(p)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProgramFormatError(f"cannot read phase program {str(p)!r}: {exc}") from None
+        text = read_text(p, what="phase program")
+    except InputError as exc:
+        raise ProgramFormatError(str(exc)) from None
     return from_json(text, source=str(p))
 
 

@@ -32,8 +32,9 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
+from optinc_compiler.files import write_atomic, write_text_atomic
 from optinc_compiler.netlist import Netlist
-from optinc_compiler.program import Layer, PhaseProgram, write_atomic, write_text_atomic
+from optinc_compiler.program import Layer, PhaseProgram
 from optinc_compiler.report import format_table
 from optinc_compiler.simulate import (
     Fidelity,

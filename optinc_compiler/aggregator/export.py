@@ -382,7 +382,8 @@ def write_design(
 ) -> Path:
     """Write program, electronics, weights and lookup table atomically (each file) into
     ``folder``; everything is computed before the first file is written."""
-    from optinc_compiler.program import to_json, write_atomic
+    from optinc_compiler.files import write_atomic
+    from optinc_compiler.program import to_json
 
     if not folder.is_dir():
         raise InputError(f"design folder {str(folder)!r} does not exist; create it first")

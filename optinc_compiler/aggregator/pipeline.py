@@ -20,7 +20,7 @@ from optinc_compiler.aggregator.encoding import (
 )
 from optinc_compiler.aggregator.locate import CHECKOUT_DESIGNS, ELECTRONICS_FILE, PROGRAM_FILE, find_design
 from optinc_compiler.errors import InputError, VerificationError
-from optinc_compiler.program import write_atomic
+from optinc_compiler.files import write_atomic
 from optinc_compiler.report import format_table
 
 #: What ``evaluate.load_design`` reads from a design folder.

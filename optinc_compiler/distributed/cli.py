@@ -132,7 +132,7 @@ def ddp_experiment_command(
 def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
     """Final accuracies of experiment RUNS side by side (the first is the reference)."""
     from optinc_compiler.distributed.compare import plot_runs, summarise
-    from optinc_compiler.program import write_atomic
+    from optinc_compiler.files import write_atomic
     from optinc_compiler.report import format_table
 
     loaded = [summarise(r) for r in runs]
@@ -211,7 +211,7 @@ def comm_model_command(
 
     ``--servers 4 8 16`` works as written: the values after the first are taken as N..."""
     from optinc_compiler.distributed import comm_model as cm
-    from optinc_compiler.program import write_atomic
+    from optinc_compiler.files import write_atomic
     from optinc_compiler.report import format_table
 
     params = cm.CommParams(
