@@ -23,6 +23,7 @@ import numpy.typing as npt
 from optinc_compiler import decompose
 from optinc_compiler.errors import InputError
 from optinc_compiler.io import NamedMatrix
+from optinc_compiler.names import check_name
 from optinc_compiler.program import (
     Block,
     DiagonalStage,
@@ -98,8 +99,7 @@ def compile_layer(name: str, matrix: npt.ArrayLike, options: CompileOptions) -> 
     General matrices are fitted as ``W / peak`` (peak = largest |Re|, |Im| entry) and
     ``peak`` goes into ``scale``, so magnitudes from 1e-300 to 1e300 stay in range.
     """
-    if not name:
-        raise InputError("a layer name is empty; names identify layers in the program")
+    check_name(name, what="layer")
     w = decompose.as_complex_matrix(matrix, what=f"layer {name!r}")
     method = choose_method(w, options)
     peak = 1.0 if method == "unitary" else float(max(np.abs(w.real).max(), np.abs(w.imag).max()))

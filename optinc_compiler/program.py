@@ -38,8 +38,9 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError, ProgramFormatError
-from optinc_compiler.files import read_text, write_text_atomic
+from optinc_compiler.files import read_text, shorten, write_text_atomic
 from optinc_compiler.mzi import TWO_PI, Mesh, apply_mesh
+from optinc_compiler.names import name_problem
 
 FORMAT = "optinc-phase-program"
 VERSION = 1
@@ -226,8 +227,12 @@ class PhaseProgram:
 
 
 def layer_naming_problem(names_and_ids: Sequence[tuple[str, str]]) -> str | None:
-    """Why these (name, id) pairs cannot be one program's layers, or None: names and ids
-    must each be unique."""
+    """Why these (name, id) pairs cannot be one program's layers, or None: names must be
+    names (``names.name_problem``) and names and ids must each be unique."""
+    for name, _ in names_and_ids:
+        problem = name_problem(name, what="layer")
+        if problem is not None:
+            return problem
     for key in (0, 1):
         seen: dict[str, str] = {}
         for pair in names_and_ids:
@@ -401,9 +406,14 @@ def from_json(text: str, *, source: str = "<string>") -> PhaseProgram:
         doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, ValueError) as exc:
         raise ProgramFormatError(f"{source} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProgramFormatError(f"{source} nests deeper than a phase program does") from None
     _check_header(doc, source)
     _check_schema(doc, source)
     layers = tuple(_layer_from_dict(d, f"{source}: layers[{i}]") for i, d in enumerate(doc["layers"]))
+    problem = layer_naming_problem([(layer.name, layer.id) for layer in layers])
+    if problem is not None:
+        raise ProgramFormatError(f"{source}: {problem}")
     _check_unique_ids(layers, source)
     calibration = doc.get("calibration")
     try:
@@ -443,7 +453,21 @@ def _check_schema(doc: dict[str, Any], source: str) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(_without_mzis(doc)))
     if error is not None:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise ProgramFormatError(f"{source}: {where.lstrip('.') or 'document'}: {error.message}")
+        raise ProgramFormatError(f"{source}: {where.lstrip('.') or 'document'}: {_schema_message(error)}")
+
+
+def _schema_message(error: Any) -> str:
+    """jsonschema's message with the value cut short, and a pattern said in words."""
+    value = shorten(error.instance)
+    if error.validator == "pattern":
+        return f"{value} is not allowed: {error.schema.get('description', 'see the schema')}"
+    if error.validator == "maxLength":
+        return f"{value} is longer than {error.validator_value} characters"
+    return (
+        error.message.replace(repr(error.instance), value)
+        if len(repr(error.instance)) > 80
+        else error.message
+    )
 
 
 def _without_mzis(doc: dict[str, Any]) -> dict[str, Any]:
@@ -561,7 +585,7 @@ def _stage_from_dict(d: dict[str, Any], where: str) -> Stage:
         if amp.size != n or phase.size != n:
             raise ProgramFormatError(f"{where}: amplitude and phase need n_modes = {n} entries")
         return DiagonalStage(name=d["name"], amplitude=amp, phase_rad=phase)
-    ids, columns, modes, theta, phi = _mzi_fields(d["mzis"], where)
+    ids, columns, modes, theta, phi = _mzi_fields(d["mzis"], where, n_modes=n)
     mesh = Mesh(
         topology=d["topology"],
         n_modes=n,
@@ -576,10 +600,11 @@ def _stage_from_dict(d: dict[str, Any], where: str) -> Stage:
 
 
 _MZI_KEYS = frozenset(("id", "column", "mode", "theta", "phi"))
+_MZI_ID_FORM = "{layer id}_{stage}_c{column}_m{mode}"
 
 
 def _mzi_fields(
-    mzis: list[Any], where: str
+    mzis: list[Any], where: str, *, n_modes: int
 ) -> tuple[
     tuple[str, ...],
     npt.NDArray[np.int64],
@@ -600,17 +625,21 @@ def _mzi_fields(
             )
         if type(z["id"]) is not str or not ID_PATTERN.fullmatch(z["id"]):
             raise ProgramFormatError(
-                f"{where}.mzis[{k}].id: {z['id']!r} is not a letter followed by letters, digits and _"
+                f"{where}.mzis[{k}].id: {shorten(z['id'])} is not a letter followed by letters, digits and _"
             )
-        for key in ("column", "mode"):
+        for key, top in (("column", 2 * n_modes - 1), ("mode", n_modes - 2)):
             if type(z[key]) is not int and not (type(z[key]) is float and z[key].is_integer()):
-                raise ProgramFormatError(f"{where}.mzis[{k}].{key}: {z[key]!r} is not an integer")
+                raise ProgramFormatError(f"{where}.mzis[{k}].{key}: {shorten(z[key])} is not an integer")
+            if not 0 <= z[key] <= top:
+                raise ProgramFormatError(
+                    f"{where}.mzis[{k}].{key}: {shorten(z[key])} is outside 0..{top} (n_modes {n_modes})"
+                )
         for key in ("theta", "phi"):
             if type(z[key]) not in (int, float):
                 raise ProgramFormatError(f"{where}.mzis[{k}].{key}: {z[key]!r} is not a number")
     ids = tuple(z["id"] for z in mzis)
     fields = {key: np.array([z[key] for z in mzis]) for key in ("column", "mode", "theta", "phi")}
-    bounds = {"column": (0, None), "mode": (0, None), "theta": (0, np.pi), "phi": (0, None)}
+    bounds = {"theta": (0, np.pi), "phi": (0, None)}
     for key, (low, high) in bounds.items():
         values = fields[key]
         bad = np.flatnonzero((values < low) | (values > high if high is not None else False))
@@ -639,7 +668,8 @@ def _mzi_fields(
 
 
 def _check_mesh(mesh: Mesh, where: str) -> None:
-    """Modes in range, output phases per mode, and columns consistent with light order."""
+    """Output phases per mode, and columns consistent with light order (``_mzi_fields``
+    checked the ranges)."""
     n = mesh.n_modes
     if mesh.output_phases_rad.size != n:
         raise ProgramFormatError(
@@ -647,8 +677,6 @@ def _check_mesh(mesh: Mesh, where: str) -> None:
         )
     last = [-1] * n
     for k, (m, c) in enumerate(zip(mesh.modes.tolist(), mesh.columns.tolist(), strict=True)):
-        if not 0 <= m <= n - 2:
-            raise ProgramFormatError(f"{where}.mzis[{k}]: mode {m} is outside 0..{n - 2} (n_modes {n})")
         if c <= max(last[m], last[m + 1]):
             raise ProgramFormatError(
                 f"{where}.mzis[{k}]: column {c} is not after the column "
@@ -658,18 +686,26 @@ def _check_mesh(mesh: Mesh, where: str) -> None:
 
 
 def _check_unique_ids(layers: Sequence[Layer], source: str) -> None:
-    """MZI ids are unique and start with their layer's id and ``_`` (so no two layers'
-    instance names can meet)."""
+    """Stage names are unique in a layer and every MZI id is the canonical
+    ``{layer id}_{stage}_c{column}_m{mode}`` (``mzi_ids``): the instance names the
+    netlist makes from them can then never meet another instance's or layer's."""
     seen: set[str] = set()
     for layer in layers:
+        names = [stage.name for stage in layer.stages]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ProgramFormatError(f"{source}: layer {layer.name!r} has two stages named {twice[0]!r}")
         for stage in layer.stages:
-            if isinstance(stage, MeshStage):
-                for mzi_id in stage.mzi_ids:
-                    if not mzi_id.startswith(f"{layer.id}_"):
-                        raise ProgramFormatError(
-                            f"{source}: MZI id {mzi_id!r} of layer {layer.name!r} does not start with "
-                            f"the layer's id and _ ({layer.id}_)"
-                        )
-                    if mzi_id in seen:
-                        raise ProgramFormatError(f"{source}: MZI id {mzi_id!r} appears twice")
-                    seen.add(mzi_id)
+            if not isinstance(stage, MeshStage):
+                continue
+            for k, (mzi_id, want) in enumerate(
+                zip(stage.mzi_ids, mzi_ids(layer.id, stage.name, stage.mesh), strict=True)
+            ):
+                if mzi_id != want:
+                    raise ProgramFormatError(
+                        f"{source}: MZI {k} of stage {stage.name!r} in layer {layer.name!r} has id "
+                        f"{shorten(mzi_id)}; its id is {want!r} ({_MZI_ID_FORM})"
+                    )
+                if mzi_id in seen:
+                    raise ProgramFormatError(f"{source}: MZI id {mzi_id!r} appears twice")
+                seen.add(mzi_id)

@@ -157,9 +157,19 @@ def test_extreme_magnitudes_compile_to_finite_programs(method, magnitude):
         np.testing.assert_allclose(rebuild_layer(data) / magnitude, base, atol=1e-12)
 
 
-def test_empty_layer_name_is_rejected():
-    with pytest.raises(InputError, match=r"a layer name is empty; names identify layers in the program"):
-        compile_layer("", np.eye(2), CompileOptions())
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "layer name '' must be non-empty text"),
+        ("fc\n1", "layer name 'fc\\n1' holds a control character (newline, tab, ...)"),
+        ("x" * 300, "layer name '" + "x" * 80 + "'... is longer than 200 characters"),
+    ],
+)
+def test_bad_layer_names_are_rejected(name, message):
+    with pytest.raises(InputError, match=re.escape(message) + "$"):
+        compile_layer(name, np.eye(2), CompileOptions())
+    with pytest.raises(InputError, match=re.escape(message) + "$"):
+        compile_weights([NamedMatrix(name, np.eye(2))], CompileOptions())
 
 
 def test_unitary_method_rejects_general_matrix():

@@ -75,7 +75,7 @@ def test_a_program_refuses_two_layers_with_one_id():
     doc = json.loads(prog.to_json(program))
     doc["layers"][1]["name"] = "a b"
     for mzi in doc["layers"][1]["stages"][0]["mzis"]:
-        mzi["id"] = mzi["id"].replace("c_", "a_b_", 1) + "x"
+        mzi["id"] = mzi["id"].replace("c_", "a_b_", 1)
     message = (
         "p.json: layers 'a-b' and 'a b' both have the id 'a_b'; each layer needs its own "
         "(its instances, heaters and pads are named by it)"
@@ -84,11 +84,14 @@ def test_a_program_refuses_two_layers_with_one_id():
         prog.from_json(json.dumps(doc), source="p.json")
 
 
-def test_mzi_ids_must_start_with_their_layer_id():
+def test_mzi_ids_are_canonical():
     program = compile_weights([NamedMatrix("fc1", np.eye(2))], CompileOptions())
     doc = json.loads(prog.to_json(program))
     doc["layers"][0]["stages"][0]["mzis"][0]["id"] = "fc2_U_c0_m0"
-    message = "p.json: MZI id 'fc2_U_c0_m0' of layer 'fc1' does not start with the layer's id and _ (fc1_)"
+    message = (
+        "p.json: MZI 0 of stage 'U' in layer 'fc1' has id 'fc2_U_c0_m0'; its id is 'fc1_U_c0_m0' "
+        "({layer id}_{stage}_c{column}_m{mode})"
+    )
     with pytest.raises(ProgramFormatError, match=re.escape(message) + "$"):
         prog.from_json(json.dumps(doc), source="p.json")
 
@@ -165,15 +168,20 @@ def _verify_with(tmp_path: Path, doc: dict, chip: Path) -> object:
 
 
 def test_verify_names_programmed_instances_missing_from_the_drawing(awkward_chip, tmp_path):
+    """The program's first mesh renamed (V -> X, canonical ids): none of its MZIs is drawn."""
     doc = json.loads((awkward_chip / "p.json").read_text())
-    mzi = doc["layers"][0]["stages"][0]["mzis"][0]
-    renamed = mzi["id"] + "x"
-    mzi["id"] = renamed
+    stage = doc["layers"][0]["stages"][0]
+    assert stage["name"] == "V"
+    stage["name"] = "X"
+    for mzi in stage["mzis"]:
+        mzi["id"] = mzi["id"].replace("L0_V_", "L0_X_")
+    missing = sorted([m["id"] for m in stage["mzis"]] + [f"L0_X_ps_m{k}" for k in range(stage["n_modes"])])
     result = _verify_with(tmp_path, doc, awkward_chip / "chip.gds")
     assert result.exit_code == 3
     assert result.output.splitlines()[-1] == (
-        f"Error: layer 0: 1 programmed instance(s) are not in the drawing (first: {renamed}) and simulate "
-        "at their cells' defaults; optinc lvs lists the differences; fidelity below 0.999 in layer(s) 0"
+        f"Error: layer 0: {len(missing)} programmed instance(s) are not in the drawing (first: {missing[0]}) "
+        "and simulate at their cells' defaults; optinc lvs lists the differences; fidelity below 0.999 in "
+        "layer(s) 0"
     )
 
 

@@ -140,14 +140,15 @@ def _set(path, value):
         ),
         (
             lambda d: _mesh(d)["mzis"][2].update(column=-1),
-            r"mzis\[2\].column: -1 is less than the minimum of 0",
+            r"mzis\[2\].column: -1 is outside 0..9 \(n_modes 5\)$",
         ),
-        (lambda d: _mesh(d)["mzis"][0].update(mode=4), r"mzis\[0\]: mode 4 is outside 0..3 \(n_modes 5\)"),
+        (lambda d: _mesh(d)["mzis"][0].update(mode=4), r"mzis\[0\].mode: 4 is outside 0..3 \(n_modes 5\)$"),
         (lambda d: _mesh(d)["mzis"][3].update(column=0), r"mzis\[3\]: column 0 is not after the column"),
         (lambda d: _mesh(d)["output_phases"].pop(), r"output_phases has 4 entries; n_modes is 5"),
         (
             lambda d: _mesh(d)["mzis"][1].update(id=_mesh(d)["mzis"][0]["id"]),
-            r"MZI id 'u_U_c0_m0' appears twice",
+            r"MZI 1 of stage 'U' in layer 'u' has id 'u_U_c0_m0'; its id is 'u_U_c0_m2' "
+            r"\(\{layer id\}_\{stage\}_c\{column\}_m\{mode\}\)$",
         ),
         (
             lambda d: d["layers"][1]["stages"][1].update(n_modes=9),
@@ -236,3 +237,68 @@ def test_mzis_appear_in_light_order_with_documented_fields(doc):
     assert list(mzi) == ["id", "column", "mode", "theta", "phi"]
     layer = doc["layers"][0]
     assert list(layer) == ["name", "shape", "method", "scale", "approximation", "stages"]
+
+
+def _fc1_doc() -> dict:
+    program = compile_weights(
+        [NamedMatrix("fc1", np.random.default_rng(0).normal(size=(3, 3)))], CompileOptions()
+    )
+    return json.loads(prog.to_json(program))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d["layers"][0].update(shape=[10**9, 10**9]),
+            "layers[0].shape[1]: 1000000000 is greater than the maximum of 4096",
+        ),
+        (
+            lambda d: d["layers"][0]["stages"][0]["mzis"][0].update(column=1e300),
+            "layers[0].stages[0].mzis[0].column: 1e+300 is outside 0..5 (n_modes 3)",
+        ),
+        (
+            lambda d: d["layers"][0]["stages"][0]["mzis"][0].update(column=10**30),
+            "layers[0].stages[0].mzis[0].column: 1000000000000000000000000000000 is outside 0..5 (n_modes 3)",
+        ),
+        (
+            lambda d: d["layers"][0]["stages"][0].update(name="a/b"),
+            "layers[0].stages[0].name: 'a/b' is not allowed: A letter, then letters and digits; "
+            "a segmented layer's tiles add _b<row>_<column>.",
+        ),
+        (
+            lambda d: d["layers"][0].update(name="fc\n1"),
+            "layers[0].name: 'fc\\n1' is not allowed: Any text without control characters, at most 200 "
+            "characters.",
+        ),
+        (
+            lambda d: d["layers"][0].update(name="x" * 100_000),
+            "layers[0].name: '" + "x" * 80 + "'... is longer than 200 characters",
+        ),
+        (
+            lambda d: d["layers"][0]["stages"][0].update(n_modes=10**9),
+            "layers[0].stages[0].n_modes: 1000000000 is greater than the maximum of 4096",
+        ),
+        (
+            lambda d: d["layers"][0]["stages"][1].update(n_modes=-1),
+            "layers[0].stages[1].n_modes: -1 is less than the minimum of 1",
+        ),
+        (
+            lambda d: d["layers"][0]["stages"][0].update(kind="magic"),
+            "layers[0].stages[0].kind: 'magic' is not one of ['mesh', 'diagonal']",
+        ),
+        (lambda d: d["layers"][0]["stages"][2].update(name="V"), "layer 'fc1' has two stages named 'V'"),
+    ],
+)
+def test_hostile_programs_are_one_line_naming_the_value(edit, message):
+    doc = _fc1_doc()
+    edit(doc)
+    with pytest.raises(ProgramFormatError, match=re.escape(f"p.json: {message}") + "$"):
+        prog.from_json(json.dumps(doc), source="p.json")
+
+
+def test_deep_json_is_refused_without_a_recursion_error():
+    with pytest.raises(
+        ProgramFormatError, match=re.escape("p.json nests deeper than a phase program does") + "$"
+    ):
+        prog.from_json("[" * 100_000, source="p.json")
