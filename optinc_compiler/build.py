@@ -325,11 +325,12 @@ def _verify(
     design: Design, program: PhaseProgram, weights: Sequence[NamedMatrix], gds: Path, out: Path
 ) -> tuple[Any, str]:
     from optinc_compiler import simulate, verify
-    from optinc_compiler.calibration import load_calibration
+    from optinc_compiler.calibration import check_calibration, load_calibration
     from optinc_compiler.decompose import as_complex_matrix
 
     spec = design.verify
     chip = load_calibration(design.calibration_path) if design.calibration_path is not None else None
+    check_calibration(chip, program)
     options = verify.VerifyOptions(
         model_set=spec.models,
         wl_um=spec.wl_um,

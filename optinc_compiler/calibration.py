@@ -39,7 +39,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,8 @@ import numpy.typing as npt
 
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
+from optinc_compiler.files import read_text, shorten
+from optinc_compiler.names import check_name
 from optinc_compiler.netlist import (
     block_grid,
     chain_transfer,
@@ -180,7 +182,7 @@ def calibration_from_dict(doc: Any, *, name: str) -> Calibration:
             raise InputError(f"crosstalk[{k}].coefficient is {c}; allowed: 0 <= c < 1")
         links.append((str(item["victim"]), str(item["aggressor"]), c))
     return Calibration(
-        name=str(doc.get("name", name)),
+        name=check_name(doc.get("name", name), what="calibration"),
         v_max_V=_positive(doc.get("v_max_V", tech.HEATER.v_max_V), "v_max_V"),
         default=default,
         heaters={h: _heater_cal(v, f"heaters.{h}", default) for h, v in heaters.items()},
@@ -190,30 +192,81 @@ def calibration_from_dict(doc: Any, *, name: str) -> Calibration:
 
 
 def load_calibration(path: str | Path) -> Calibration:
-    """Read a calibration file (.json or .csv)."""
+    """Read a calibration file (.json or .csv). Its ids are checked against a program
+    by :func:`check_calibration`, which every stage that uses one calls."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"calibration file {str(p)!r} does not exist")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{str(p)!r} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        return calibration_from_dict(doc, name=p.name)
+    if p.suffix.lower() not in (".json", ".csv"):
+        raise InputError(f"calibration file {str(p)!r}: allowed suffixes .json, .csv")
+    text = read_text(p, what="calibration file", max_bytes=MAX_CALIBRATION_BYTES)
     if p.suffix.lower() == ".csv":
         return _calibration_from_csv(text, name=p.name)
-    raise InputError(f"calibration file {str(p)!r}: allowed suffixes .json, .csv")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{str(p)!r} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise InputError(f"{str(p)!r} nests deeper than a calibration does") from None
+    return calibration_from_dict(doc, name=p.name)
+
+
+#: Largest calibration file read: a measured N=256 chip (131,584 heaters) is ~15 MB.
+MAX_CALIBRATION_BYTES = 128 * 1024 * 1024
+
+
+def calibration_problem(calibration: Calibration, program: PhaseProgram) -> str | None:
+    """Why ``calibration`` does not belong to ``program``, or None: every heater, MZI
+    and crosstalk pair it names must be one of the program's (a typo would otherwise
+    leave that heater at the PDK's defaults under the calibration's name)."""
+    return unknown_ids_problem(
+        calibration.name,
+        heaters=[*calibration.heaters, *(x for v, a, _ in calibration.crosstalk for x in (v, a))],
+        mzis=calibration.splitters,
+        program=program,
+    )
+
+
+def unknown_ids_problem(
+    name: str, *, heaters: Iterable[str], mzis: Iterable[str], program: PhaseProgram
+) -> str | None:
+    """The one rule for ids a calibration names: unknown ones are an error naming them."""
+    specs = program_heaters(program)
+    known = {"heater": {h.id for h in specs}, "MZI": {h.mzi for h in specs if h.mzi is not None}}
+    for kind, names in (("heater", heaters), ("MZI", mzis)):
+        unknown = sorted(set(names) - known[kind])
+        if unknown:
+            shown = ", ".join(shorten(u) for u in unknown[:3]) + (" ..." if len(unknown) > 3 else "")
+            return (
+                f"calibration {name!r} names {len(unknown)} {kind} id(s) that the program does not have: "
+                f"{shown}"
+            )
+    return None
+
+
+def check_calibration(calibration: Calibration | None, program: PhaseProgram) -> None:
+    """InputError unless ``calibration`` (if any) belongs to ``program``."""
+    if calibration is not None:
+        problem = calibration_problem(calibration, program)
+        if problem is not None:
+            raise InputError(problem)
 
 
 def _calibration_from_csv(text: str, *, name: str) -> Calibration:
     columns = ["id", "p_pi_mW", "resistance_ohm", "phase_offset_rad", "kappa2_1", "kappa2_2"]
-    rows = list(csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#")))
-    if not rows or list(rows[0]) != columns:
+    lines = [line for line in io.StringIO(text) if not line.startswith("#")]
+    try:
+        table = list(csv.reader(lines))
+    except csv.Error as exc:
+        raise InputError(f"{name}: not a CSV table ({exc})") from None
+    if not table or table[0] != columns:
         raise InputError(f"{name}: the CSV header must be {','.join(columns)}")
     heaters: dict[str, Any] = {}
     splitters: dict[str, Any] = {}
-    for k, row in enumerate(rows, start=2):
+    for k, cells in enumerate(table[1:], start=2):
+        if len(cells) != len(columns):
+            raise InputError(
+                f"{name} line {k}: {len(cells)} cells; a row has {len(columns)} ({','.join(columns)})"
+            )
+        row = dict(zip(columns, cells, strict=True))
         values = {c: _csv_number(row[c], f"{name} line {k}, {c}") for c in columns[1:] if row[c].strip()}
         if any(c in values for c in columns[1:4]):
             heaters[row["id"]] = {c: values[c] for c in columns[1:4] if c in values}
@@ -227,7 +280,7 @@ def _csv_number(text: str, where: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise InputError(f"{where} is {text!r}; allowed: a number") from None
+        raise InputError(f"{where} is {shorten(text)}; allowed: a number") from None
 
 
 # --- heaters of a program -----------------------------------------------------------------
@@ -772,6 +825,7 @@ def heater_program(
 
     InputError naming the heaters whose voltage would exceed ``v_max_V``."""
     cal = calibration or Calibration()
+    check_calibration(calibration, program)
     if not 1 <= dac_bits <= 24:
         raise InputError(f"dac_bits is {dac_bits}; allowed: 1 to 24")
     if rounding not in ROUNDINGS:

@@ -180,9 +180,11 @@ def compile_command(
     if calibration is not None:
         import dataclasses
 
+        from optinc_compiler.calibration import check_calibration
         from optinc_compiler.correction import correct_program
 
-        program, reports = correct_program(program, calibration.splitters)
+        check_calibration(calibration, program)
+        program, reports = correct_program(program, calibration.splitters, calibration_name=calibration.name)
         program = dataclasses.replace(program, calibration=calibration.name)
         for r in reports:
             log.info(
@@ -680,6 +682,10 @@ def verify_command(
         splitters=chip.splitter_triples() if chip is not None else (),
     )
     program = prog.load(program_for_layout if program_for_layout is not None else source_file)
+    if chip is not None:
+        from optinc_compiler.calibration import check_calibration
+
+        check_calibration(chip, program)
     if program.calibration is not None and weights is None:
         raise InputError(
             f"the program is error-corrected for calibration {program.calibration!r}, so its own "

@@ -90,15 +90,19 @@ def correct_stage(
 
 
 def correct_program(
-    program: PhaseProgram, splitters: Mapping[str, tuple[float, float]], *, max_iter: int = 500
+    program: PhaseProgram,
+    splitters: Mapping[str, tuple[float, float]],
+    *,
+    max_iter: int = 500,
+    calibration_name: str = "splitters",
 ) -> tuple[PhaseProgram, tuple[StageCorrection, ...]]:
-    """Every mesh stage of every layer corrected for the measured splitters."""
-    known = {
-        i for layer in program.layers for s in layer.stages if isinstance(s, MeshStage) for i in s.mzi_ids
-    }
-    unknown = sorted(set(splitters) - known)
-    if unknown:
-        raise InputError(f"calibration splitters name MZI {unknown[0]!r}, which the program does not have")
+    """Every mesh stage of every layer corrected for the measured splitters (MZI ids of
+    the program: an unknown one is an error naming it)."""
+    from optinc_compiler.calibration import unknown_ids_problem
+
+    problem = unknown_ids_problem(calibration_name, heaters=(), mzis=splitters, program=program)
+    if problem is not None:
+        raise InputError(problem)
     reports = []
     layers = []
     for layer in program.layers:

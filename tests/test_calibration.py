@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -477,7 +478,8 @@ def test_bad_calibrations_name_the_value(tmp_path, change, message):
 def test_crosstalk_naming_an_unknown_heater_is_rejected():
     c = cal.Calibration(crosstalk=(("nope", "L_U_c0_m0_theta", 0.01),))
     with pytest.raises(
-        InputError, match=r"^calibration crosstalk names heater 'nope', which the program does not have$"
+        InputError,
+        match=r"^calibration 'pdk-default' names 1 heater id\(s\) that the program does not have: 'nope'$",
     ):
         cal.heater_program(_program(2, 1), c)
 
@@ -621,3 +623,68 @@ def test_realised_matrix_of_a_segmented_layer_is_its_netlist_at_those_phases():
     expected = layer.scale * 2 * simulated  # sqrt(R C), R = C = 2
     np.testing.assert_allclose(cal.realised_matrix(layer, phases), expected, atol=1e-12)
     np.testing.assert_allclose(cal.realised_matrix(layer, {}), layer.matrix(), atol=1e-12)
+
+
+# --- hostile calibration files (issue 13) ---------------------------------------------
+
+
+def _cal_json(tmp_path: Path, **doc) -> Path:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"format": "optinc-calibration", "version": 1, **doc}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "message"),
+    [
+        (
+            json.dumps({"format": "optinc-calibration", "version": 1, "name": "chip\nid,pad\nx,y"}),
+            ".json",
+            "calibration name 'chip\\nid,pad\\nx,y' holds a control character (newline, tab, ...)",
+        ),
+        ("[" * 50_000, ".json", "'{path}' nests deeper than a calibration does"),
+        (
+            "id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,kappa2_2\nL_U_c0_m0_theta,25\n",
+            ".csv",
+            "c.csv line 2: 2 cells; a row has 6 (id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,"
+            "kappa2_2)",
+        ),
+        (
+            "id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,kappa2_2\n" + "x," * 100_000 + "\n",
+            ".csv",
+            "c.csv line 2: 100001 cells; a row has 6 (id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,"
+            "kappa2_2)",
+        ),
+        (
+            "id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,kappa2_2\nh," + "9" * 500 + "x,,,,\n",
+            ".csv",
+            "c.csv line 2, p_pi_mW is '" + "9" * 80 + "'...; allowed: a number",
+        ),
+    ],
+)
+def test_hostile_calibration_files_are_one_line(tmp_path, text, suffix, message):
+    path = tmp_path / f"c{suffix}"
+    path.write_text(text)
+    with pytest.raises(InputError, match=re.escape(message.format(path=path)) + "$"):
+        cal.load_calibration(path)
+
+
+def test_non_utf8_calibration_is_one_line(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"id\xff\n")
+    with pytest.raises(InputError, match=re.escape(f"calibration file {str(path)!r} is not UTF-8 text")):
+        cal.load_calibration(path)
+
+
+@pytest.mark.parametrize("command", ["program", "verify"])
+def test_unknown_ids_are_an_error_in_every_command(tmp_path, command):
+    program = prog.save(_program(2, 1), tmp_path / "p.json")
+    calibration = _cal_json(tmp_path, name="chip 7", heaters={"L_U_c0_m0_thetaa": {"p_pi_mW": 20}})
+    out = ["-o", str(tmp_path / "h.csv")] if command == "program" else []
+    result = CliRunner().invoke(main, [command, str(program), "--calibration", str(calibration), *out])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: calibration 'chip 7' names 1 heater id(s) that the program does not have: "
+        "'L_U_c0_m0_thetaa'\n"
+    )
+    assert not (tmp_path / "h.csv").exists()

@@ -70,7 +70,8 @@ def test_correction_lowers_the_chip_error_at_least_tenfold(seed):
 def test_unknown_mzis_in_the_calibration_are_rejected():
     program = PhaseProgram(layers=(compile_layer("L", haar(3, 1), CompileOptions()),))
     with pytest.raises(
-        InputError, match=r"^calibration splitters name MZI 'X_c0_m0', which the program does not have$"
+        InputError,
+        match=r"^calibration 'splitters' names 1 MZI id\(s\) that the program does not have: 'X_c0_m0'$",
     ):
         corr.correct_program(program, {"X_c0_m0": (0.5, 0.5)})
 
