@@ -50,6 +50,7 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import read_text, shorten
+from optinc_compiler.limits import DAC_BITS_RANGE
 from optinc_compiler.names import check_name
 from optinc_compiler.netlist import (
     block_grid,
@@ -826,8 +827,9 @@ def heater_program(
     InputError naming the heaters whose voltage would exceed ``v_max_V``."""
     cal = calibration or Calibration()
     check_calibration(calibration, program)
-    if not 1 <= dac_bits <= 24:
-        raise InputError(f"dac_bits is {dac_bits}; allowed: 1 to 24")
+    low, high = DAC_BITS_RANGE
+    if not low <= dac_bits <= high:
+        raise InputError(f"dac_bits is {dac_bits}; allowed: {low} to {high}")
     if rounding not in ROUNDINGS:
         raise InputError(f"rounding {rounding!r}; allowed: {', '.join(ROUNDINGS)}")
     specs = program_heaters(program)

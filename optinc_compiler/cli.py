@@ -20,6 +20,7 @@ from optinc_compiler import __version__
 from optinc_compiler.clickutil import domain_errors, finite
 from optinc_compiler.errors import OptincError
 from optinc_compiler.files import check_output, check_output_names, write_atomic, write_stdout
+from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("optinc")
@@ -424,7 +425,9 @@ Examples:
     help="heaters.csv (the heater table) or .json (the phase program with its heaters).",
 )
 @calibration_option("Chip calibration (.json or .csv); default: the PDK's heater model.")
-@click.option("--dac-bits", type=click.IntRange(1, 24), default=12, show_default=True, help="DAC resolution.")
+@click.option(
+    "--dac-bits", type=click.IntRange(*DAC_BITS_RANGE), default=12, show_default=True, help="DAC resolution."
+)
 @click.option(
     "--rounding",
     type=click.Choice(["nearest", "aware"]),
@@ -576,7 +579,11 @@ def _sweep_wavelengths(ctx: click.Context, param: click.Parameter, value: str | 
     help="Wavelength sweep in um, N points.",
 )
 @click.option(
-    "--monte-carlo", "samples", type=click.IntRange(min=1), default=None, help="Monte Carlo samples."
+    "--monte-carlo",
+    "samples",
+    type=click.IntRange(1, MAX_MONTE_CARLO_SAMPLES),
+    default=None,
+    help="Monte Carlo samples.",
 )
 @click.option(
     "--coupler-sigma",

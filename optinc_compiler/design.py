@@ -27,7 +27,7 @@ A design file, version 1, with every key and its default (only ``version`` and
       seed: 1                  # Monte Carlo seed (>= 0)
       min_yield: null          # Monte Carlo yield threshold (0 .. 1), null: not judged
       mc_min_fidelity: null    # fidelity a sample needs to count as good (0 .. 1), null: min_fidelity
-    dac_bits: 12               # DAC resolution of the heater drivers (1 .. 32)
+    dac_bits: 12               # DAC resolution of the heater drivers (1 .. 24)
     heater_power_budget_mW: null  # warn above this total heater power; null: the PDK's
     calibration: null          # chip calibration file, relative to the design file
     program: null              # a phase program to build instead of compiling the weights
@@ -50,6 +50,8 @@ from typing import Any
 import numpy as np
 
 from optinc_compiler.errors import InputError
+from optinc_compiler.files import read_text, shorten
+from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES, SWEEP_POINTS_RANGE
 
 VERSION = 1
 METHODS = ("auto", "unitary", "svd", "ud", "ud-segmented")
@@ -262,21 +264,35 @@ def _is_number(value: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    """A value as the user wrote it, cut short."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A value as the user wrote it, cut short (bounded work on huge values)."""
+    return shorten(value, 40)
 
 
 def load_design(path: str | os.PathLike[str]) -> Design:
     """Read and validate a design file; InputError (one line) on any problem."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"design file {str(p)!r} does not exist")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"design file {str(p)!r} cannot be read ({exc})") from None
-    return parse_design(text, source=p)
+    return parse_design(read_text(p, what="design file", max_bytes=MAX_DESIGN_BYTES), source=p)
+
+
+#: Largest design file read (a design is a few dozen lines; its data live in other files).
+MAX_DESIGN_BYTES = 1024 * 1024
+
+
+def _design_loader() -> type:
+    """yaml's SafeLoader (no tags that build objects) that also refuses aliases: a design
+    needs none, and a few lines of nested aliases expand to gigabytes ("billion laughs")."""
+    import yaml
+
+    class DesignLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed in design files", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    return DesignLoader
 
 
 def parse_design(text: str, *, source: Path) -> Design:
@@ -284,7 +300,9 @@ def parse_design(text: str, *, source: Path) -> Design:
     import yaml
 
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_design_loader())
+    except RecursionError:
+        raise InputError(f"design {source}: nests deeper than a design file does") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -310,7 +328,7 @@ def parse_design(text: str, *, source: Path) -> Design:
         io=top.choice("io", IO_KINDS, "grating"),
         sweep=_sweep(top.section("sweep", SWEEP_KEYS)),
         verify=_verify(top.section("verify", VERIFY_KEYS)),
-        dac_bits=top.integer("dac_bits", 1, 32, 12),
+        dac_bits=top.integer("dac_bits", *DAC_BITS_RANGE, 12),
         heater_power_budget_mW=_budget(top),
         calibration=top.text("calibration", None),
         program=top.text("program", None),
@@ -335,7 +353,7 @@ def _sweep(r: _Reader) -> SweepSpec:
     stop = r.number("stop_um", 0.5, 3.0, d.stop_um)
     if not start < stop:
         raise r.error(f"sweep.start_um ({start}) must be below sweep.stop_um ({stop})")
-    return SweepSpec(start_um=start, stop_um=stop, points=r.integer("points", 2, 10001, d.points))
+    return SweepSpec(start_um=start, stop_um=stop, points=r.integer("points", *SWEEP_POINTS_RANGE, d.points))
 
 
 def _verify(r: _Reader) -> VerifySpec:
@@ -344,7 +362,9 @@ def _verify(r: _Reader) -> VerifySpec:
         models=r.choice("models", MODEL_SETS, d.models),
         wl_um=r.number("wl_um", 0.5, 3.0, d.wl_um),
         min_fidelity=r.number("min_fidelity", 0.0, 1.0, d.min_fidelity),
-        monte_carlo_samples=r.integer("monte_carlo_samples", 0, 1_000_000, d.monte_carlo_samples),
+        monte_carlo_samples=r.integer(
+            "monte_carlo_samples", 0, MAX_MONTE_CARLO_SAMPLES, d.monte_carlo_samples
+        ),
         coupler_sigma=r.number("coupler_sigma", 0.0, 0.5, d.coupler_sigma),
         phase_sigma_rad=r.number("phase_sigma_rad", 0.0, None, d.phase_sigma_rad),
         loss_sigma_dB=r.number("loss_sigma_dB", 0.0, None, d.loss_sigma_dB),

@@ -21,6 +21,7 @@ import contextlib
 import errno
 import os
 import re
+import reprlib
 import stat
 import sys
 from collections.abc import Callable, Iterable
@@ -34,15 +35,17 @@ MAX_TEXT_BYTES = 512 * 1024 * 1024
 #: How much of a user-supplied value an error message quotes.
 QUOTE_CHARS = 80
 
+_BOUNDED = reprlib.Repr()
+_BOUNDED.maxlevel, _BOUNDED.maxstring, _BOUNDED.maxother = 3, QUOTE_CHARS, QUOTE_CHARS
 _TEMPORARY = re.compile(r"^\..*\.(\d+)\.tmp(\.[^.]*)?$")
 
 
 def shorten(value: object, limit: int = QUOTE_CHARS) -> str:
     """``repr(value)`` for error messages, a long string cut to its first ``limit``
     characters (``'aaa'...``), anything else to ``limit`` characters of its repr."""
-    if isinstance(value, str) and len(value) > limit:
-        return repr(value[:limit]) + "..."
-    text = repr(value)
+    if isinstance(value, str):
+        return repr(value[:limit]) + "..." if len(value) > limit else repr(value)
+    text = _BOUNDED.repr(value)  # bounded work too: a YAML alias bomb has a huge repr
     return text if len(text) <= limit else text[:limit] + "..."
 
 

@@ -13,6 +13,13 @@ from collections.abc import Sequence
 from optinc_compiler.errors import InputError, VerificationError
 from pdk import tech
 
+#: DAC resolutions the heater drivers may have (design files, ``--dac-bits``, the lab program).
+DAC_BITS_RANGE = (1, 24)
+#: Monte Carlo samples a verification may draw (design files and ``--monte-carlo``).
+MAX_MONTE_CARLO_SAMPLES = 1_000_000
+#: Wavelengths of a sweep (design files and ``--sweep``).
+SWEEP_POINTS_RANGE = (2, 10_001)
+
 
 class LimitError(VerificationError):
     """A limit warning that ``--strict`` turned into an error."""

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import write_atomic, write_text_atomic
+from optinc_compiler.limits import SWEEP_POINTS_RANGE
 from optinc_compiler.netlist import Netlist
 from optinc_compiler.program import Layer, PhaseProgram
 from optinc_compiler.report import format_table
@@ -181,8 +182,9 @@ def parse_sweep(text: str) -> tuple[float, ...]:
         raise InputError(f"sweep {text!r} is not START:STOP:N (e.g. 1.50:1.60:101)") from None
     if not (math.isfinite(start) and math.isfinite(stop) and 0.5 <= start < stop <= 3.0):
         raise InputError(f"sweep {text!r}: allowed 0.5 <= START < STOP <= 3.0 um")
-    if not 2 <= n <= 10001:
-        raise InputError(f"sweep {text!r}: N is {n}; allowed 2 to 10001 points")
+    low, high = SWEEP_POINTS_RANGE
+    if not low <= n <= high:
+        raise InputError(f"sweep {text!r}: N is {n}; allowed {low} to {high} points")
     return tuple(float(w) for w in np.linspace(start, stop, n))
 
 

@@ -84,13 +84,13 @@ def test_the_mlp_design_file_reads():
         ),
         (
             "version: 1\nweights: w.npz\ndac_bits: twelve\n",
-            "dac_bits is 'twelve'; expected an integer from 1 to 32",
+            "dac_bits is 'twelve'; expected an integer from 1 to 24",
         ),
         (
             "version: 1\nweights: w.npz\ndac_bits: true\n",
-            "dac_bits is True; expected an integer from 1 to 32",
+            "dac_bits is True; expected an integer from 1 to 24",
         ),
-        ("version: 1\nweights: w.npz\ndac_bits: 40\n", "dac_bits is 40; expected an integer from 1 to 32"),
+        ("version: 1\nweights: w.npz\ndac_bits: 40\n", "dac_bits is 40; expected an integer from 1 to 24"),
         (
             "version: 1\nweights: w.npz\nverify: {min_fidelity: 1.5}\n",
             "verify.min_fidelity is 1.5; expected a number from 0.0 to 1.0",
@@ -127,6 +127,17 @@ def test_the_mlp_design_file_reads():
             "version: 1\nweights: [w.npz\n",
             "not valid YAML at line 3, column 1: expected ',' or ']', but got '<stream end>'",
         ),
+        (
+            "version: 1\nweights: w.npz\nname: &a [1, 2]\nlayers: *a\n",
+            "not valid YAML at line 4, column 9: aliases (*name) are not allowed in design files",
+        ),
+        ("version: 1\n" + "a: [" * 5000, "nests deeper than a design file does"),
+        (
+            "version: 1\nweights: !!python/object/apply:os.system [ls]\n",
+            "not valid YAML at line 2, column 10: could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object/apply:os.system'",
+        ),
+        ("version: 1\nweights: w.npz\ndac_bits: 30\n", "dac_bits is 30; expected an integer from 1 to 24"),
         (
             "- 1\n- 2\n",
             "expected a mapping of keys (version, name, weights, layers, method, mesh, block_size, pdk, io, "

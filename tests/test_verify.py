@@ -96,7 +96,7 @@ def test_yield_below_min_yield_exits_3(program_path):
         (["--sweep", "1.5:1.6"], 2, "sweep '1.5:1.6' is not START:STOP:N (e.g. 1.50:1.60:101)"),
         (["--sweep", "1.6:1.5:11"], 2, "sweep '1.6:1.5:11': allowed 0.5 <= START < STOP <= 3.0 um"),
         (["--sweep", "1.5:1.6:1"], 2, "sweep '1.5:1.6:1': N is 1; allowed 2 to 10001 points"),
-        (["--monte-carlo", "0"], 2, "0 is not in the range x>=1"),
+        (["--monte-carlo", "0"], 2, "0 is not in the range 1<=x<=1000000"),
         (["--coupler-sigma", "-1"], 2, "-1.0 is not in the range 0<=x<=0.5"),
         (["--phase-sigma-rad", "inf"], 2, "inf is not a finite number"),
         (["--program", "p.json"], 2, "--program is only for a layout file (.gds or .oas)"),

@@ -44,6 +44,7 @@ from optinc_compiler.aggregator.encoding import (
     reduced_dataset,
 )
 from optinc_compiler.errors import InputError
+from optinc_compiler.limits import DAC_BITS_RANGE
 
 log = logging.getLogger("optinc")
 
@@ -98,8 +99,9 @@ class TrainOptions:
             raise InputError(f"unknown output code {self.output_code!r}; allowed: {', '.join(OUTPUT_CODES)}")
         if not self.input_noise_levels >= 0:
             raise InputError(f"input noise {self.input_noise_levels} is not allowed; use a value >= 0")
-        if self.dac_bits is not None and not 1 <= self.dac_bits <= 24:
-            raise InputError(f"DAC bits {self.dac_bits} is not allowed; use 1 .. 24")
+        low, high = DAC_BITS_RANGE
+        if self.dac_bits is not None and not low <= self.dac_bits <= high:
+            raise InputError(f"DAC bits {self.dac_bits} is not allowed; use {low} .. {high}")
         if self.encoder_init not in model.ENCODER_INITS:
             raise InputError(
                 f"unknown encoder init {self.encoder_init!r}; allowed: {', '.join(model.ENCODER_INITS)}"
