@@ -1109,15 +1109,9 @@ class PadCheck:
 
 def pad_labels(gds_path: Path) -> set[str]:
     """Texts on the label layer of a GDS file (the pads' labels), all cells."""
-    import klayout.db as kdb
+    from optinc_compiler.gds import read_layout
 
-    if not gds_path.is_file():
-        raise InputError(f"layout file {str(gds_path)!r} does not exist")
-    layout = kdb.Layout()
-    try:
-        layout.read(str(gds_path))
-    except RuntimeError as exc:
-        raise InputError(f"{str(gds_path)!r} is not a readable GDS/OASIS file ({exc})") from None
+    layout, _ = read_layout(gds_path)
     index = layout.find_layer(*tech.LAYERS["TEXT"])
     if index is None:
         return set()

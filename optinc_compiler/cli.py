@@ -20,6 +20,7 @@ from optinc_compiler import __version__
 from optinc_compiler.clickutil import domain_errors, finite
 from optinc_compiler.errors import OptincError
 from optinc_compiler.files import check_output, check_output_names, write_atomic, write_stdout
+from optinc_compiler.gds import LAYOUT_SUFFIXES
 from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -513,8 +514,6 @@ Examples:
   optinc verify program.json --monte-carlo 500 --coupler-sigma 0.02 --phase-sigma-rad 0.01 --seed 1
   optinc verify chip.gds --program program.json
 """
-
-LAYOUT_SUFFIXES = (".gds", ".oas")
 
 
 def _sweep_wavelengths(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import klayout.db as kdb
 
-from optinc_compiler.errors import InputError
+from optinc_compiler.gds import read_layout
 from pdk import tech
 
 GROUND_PREFIX = "GND"
@@ -81,24 +81,12 @@ class DrcReport:
 def check_gds(path: str | os.PathLike[str], *, connectivity: bool = True) -> DrcReport:
     """Run every check on the top cell of a GDS or OASIS file (``connectivity=False``:
     width and space only, for layouts drawn without heater wiring)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"layout file {str(p)!r} does not exist")
-    layout = kdb.Layout()
-    try:
-        layout.read(str(p))
-    except RuntimeError as exc:
-        raise InputError(
-            f"{str(p)!r} is not a readable GDS/OASIS file ({str(exc).splitlines()[0]})"
-        ) from None
-    tops = layout.top_cells()
-    if len(tops) != 1:
-        raise InputError(f"{str(p)!r} has {len(tops)} top cells; expected 1")
-    regions = {name: _region(layout, tops[0], name) for name in tech.LAYERS}
+    layout, top = read_layout(Path(path))
+    regions = {name: _region(layout, top, name) for name in tech.LAYERS}
     results = [*_width_and_space(regions, layout.dbu), *_enclosures(regions, layout.dbu)]
     if not connectivity:
         return DrcReport(results=tuple(results), n_heaters=regions["HEATER"].count())
-    net_results, (signal, ground, heaters) = _connectivity(layout, tops[0], regions)
+    net_results, (signal, ground, heaters) = _connectivity(layout, top, regions)
     results.extend(net_results)
     return DrcReport(results=tuple(results), n_signal_nets=signal, n_ground_nets=ground, n_heaters=heaters)
 

@@ -32,6 +32,7 @@ import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import check_output, write_atomic
+from optinc_compiler.gds import LAYOUT_SUFFIXES
 from optinc_compiler.limits import die_warnings, enforce
 from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist, strip_io
 from optinc_compiler.program import PhaseProgram
@@ -293,7 +294,7 @@ def write_layout(
     for path in (gds, png):
         if path is not None:
             check_output(path)
-    if gds.suffix.lower() not in (".gds", ".oas"):
+    if gds.suffix.lower() not in LAYOUT_SUFFIXES:
         raise InputError(f"layout file {str(gds)!r} must end in .gds or .oas")
     _check_io(io)
     _check_pads(pads)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from optinc_compiler.errors import InputError
+from optinc_compiler.gds import read_layout
 from optinc_compiler.netlist import IO_COUPLERS, IoSpec, Netlist, layer_netlist
 from optinc_compiler.program import Layer, PhaseProgram
 from pdk.cells import GRID_CELLS
@@ -132,8 +133,7 @@ def extract_layers(
 
     activate_pdk()
     path = Path(gds_path)
-    if not path.is_file():
-        raise InputError(f"layout file {str(path)!r} does not exist")
+    read_layout(path)  # one readable top cell of a sane size, before gdsfactory's import
     layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
     try:
         top = gf.import_gds(path)

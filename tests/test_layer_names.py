@@ -64,8 +64,11 @@ def test_ids_are_validated_at_the_boundary():
     program = compile_weights([NamedMatrix("0", np.eye(2))], CompileOptions())
     doc = json.loads(prog.to_json(program))
     doc["layers"][0]["id"] = "9"
-    pattern = prog.schema()["$defs"]["layer"]["properties"]["id"]["pattern"]
-    message = f"p.json: layers[0].id: '9' does not match {pattern!r}"
+    message = (
+        "p.json: layers[0].id: '9' is not allowed: A letter, then letters, digits and _: the identifier of "
+        "the layer's instances, cells, heaters and pads, stored where it differs from the name (default: "
+        "the name)."
+    )
     with pytest.raises(ProgramFormatError, match=re.escape(message) + "$"):
         prog.from_json(json.dumps(doc), source="p.json")
 
