@@ -37,6 +37,13 @@ def _configure_logging(verbose: int, quiet: int) -> None:
     log.handlers[:] = [handler]
     log.setLevel(max(logging.DEBUG, min(logging.CRITICAL, level)))
     log.propagate = False
+    # Library warnings (numpy's RuntimeWarning, torch's UserWarning) are not messages
+    # for the user: they go to the debug log (-vv), never raw onto stderr.
+    logging.captureWarnings(True)
+    library = logging.getLogger("py.warnings")
+    library.handlers[:] = [handler]
+    library.setLevel(logging.DEBUG if level <= logging.DEBUG else logging.CRITICAL + 1)
+    library.propagate = False
 
 
 EXAMPLES = """\b

@@ -103,7 +103,7 @@ def compile_layer(name: str, matrix: npt.ArrayLike, options: CompileOptions) -> 
     w = decompose.as_complex_matrix(matrix, what=f"layer {name!r}")
     method = choose_method(w, options)
     peak = 1.0 if method == "unitary" else float(max(np.abs(w.real).max(), np.abs(w.imag).max()))
-    unit = w / peak if peak > 0 else w
+    unit = decompose.divide(w, peak) if peak > 0 else w
     prefix = layer_id(name)
     try:
         if method == "ud-segmented":

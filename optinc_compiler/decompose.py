@@ -69,13 +69,20 @@ def as_complex_matrix(matrix: npt.ArrayLike, *, what: str = "matrix") -> npt.NDA
     return out
 
 
+def divide(matrix: npt.NDArray[np.complex128], scale: float) -> npt.NDArray[np.complex128]:
+    """``matrix / scale`` for a real ``scale``, part by part: numpy divides a complex by a
+    real as by a complex, through ``1 / scale``, which overflows for subnormal scales
+    (1e-320), while the parts divide exactly."""
+    return np.asarray((matrix.real / scale) + 1j * (matrix.imag / scale), dtype=np.complex128)
+
+
 def relative_error(actual: npt.NDArray[np.complex128], target: npt.NDArray[np.complex128]) -> float:
     """``||actual - target||_F / ||target||_F``, computed on both divided by the largest
     |Re| or |Im| of ``target`` so it cannot overflow (the absolute error if target is 0)."""
     peak = float(max(np.abs(target.real).max(), np.abs(target.imag).max()))
     if peak == 0.0:
         return float(np.linalg.norm(actual))
-    return float(np.linalg.norm((actual - target) / peak) / np.linalg.norm(target / peak))
+    return float(np.linalg.norm(divide(actual - target, peak)) / np.linalg.norm(divide(target, peak)))
 
 
 def unitarity_error(matrix: npt.NDArray[np.complex128]) -> float:

@@ -136,12 +136,18 @@ class Verification:
     def failure(self) -> str | None:
         """What failed, in one line (None when every layer passes)."""
         o = self.options
-        parts = [
+        broken = [r.layer for r in self.layers if not math.isfinite(r.max_column_power)]
+        parts = (
+            [f"the simulated S-matrix holds NaN or inf in layer(s) {', '.join(broken)} (a model's numbers)"]
+            if broken
+            else []
+        )
+        parts += [
             f"layer {r.layer}: simulated gain (an input delivers {r.max_column_power:.6g} of its power "
             f"to the outputs, more than 1 + {PASSIVE_ATOL:g}); a passive chip cannot, so its netlist "
             "or models are wrong"
             for r in self.layers
-            if not r.passive
+            if not r.passive and r.layer not in broken
         ]
         parts += [
             f"layer {r.layer}: {len(r.missing_instances)} programmed instance(s) are not in the drawing "
@@ -150,10 +156,12 @@ class Verification:
             for r in self.layers
             if r.missing_instances
         ]
-        low = [r.layer for r in self.layers if r.nominal.fidelity < o.min_fidelity]
+        low = [r.layer for r in self.layers if r.nominal.fidelity < o.min_fidelity and r.layer not in broken]
         parts += [f"fidelity below {o.min_fidelity} in layer(s) {', '.join(low)}"] if low else []
         poor = [r.layer for r in self.layers if yield_verdict(r, o) is False]
         parts += [f"Monte Carlo yield below {o.min_yield} in layer(s) {', '.join(poor)}"] if poor else []
+        if self.failed and not parts:  # every failing layer has a reason above; never a silent fail
+            parts = [f"layer(s) {', '.join(self.failed)} failed"]
         return "; ".join(parts) or None
 
     @property

@@ -249,3 +249,41 @@ def test_missing_c_extension_is_one_clear_line(tmp_path):
         "Error: the C kernels (optinc_compiler._kernels) are not built for this Python: "
         "run `pip install -e .` in the checkout (or `make test`)"
     )
+
+
+NOISY = """
+import sys, warnings
+import optinc_compiler.compiler as compiler
+from optinc_compiler.cli import main
+original = compiler.compile_weights
+def noisy(*args, **kwargs):
+    warnings.warn("overflow encountered in divide", RuntimeWarning, stacklevel=1)
+    return original(*args, **kwargs)
+compiler.compile_weights = noisy
+sys.argv = ["optinc", *sys.argv[1:]]
+main()
+"""
+
+
+def test_library_warnings_stay_off_stderr(tmp_path):
+    """A library's RuntimeWarning (outside pytest, which captures warnings itself) is not
+    printed; with -vv it is in the debug log."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "W.npy", np.eye(2))
+
+    def run(*flags: str) -> str:
+        command = ["compile", str(tmp_path / "W.npy"), "-o", str(tmp_path / "p.json")]
+        done = subprocess.run([sys.executable, "-c", NOISY, *flags, *command], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    assert "RuntimeWarning" not in run()
+    assert "RuntimeWarning: overflow encountered in divide" in run("-vv")
+
+
+def test_subnormal_weights_compile(tmp_path):
+    np.save(tmp_path / "tiny.npy", np.array([[1e-320, 0.0], [0.0, 2e-320]]))
+    result = CliRunner().invoke(main, ["compile", str(tmp_path / "tiny.npy"), "-o", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.output

@@ -203,3 +203,16 @@ def test_a_simulated_gain_fails_whatever_the_fidelity(monkeypatch):
         "more than 1 + 1e-09); a passive chip cannot, so its netlist or models are wrong"
     )
     assert verify.summary_table(result).splitlines()[-1].split()[-1] == "FAIL"
+
+
+def test_a_nan_fidelity_is_a_named_failure(monkeypatch):
+    from optinc_compiler import verify
+    from optinc_compiler.netlist import layer_netlist
+
+    layer = compile_layer("fc1", np.eye(2), CompileOptions())
+    monkeypatch.setattr(verify, "netlist_smatrix", lambda *a, **k: np.full((1, 2, 2), np.nan + 0j))
+    result = verify.verify_targets(
+        [verify.Target(layer, layer_netlist(layer), layer.matrix())], verify.VerifyOptions(), source="program"
+    )
+    assert result.failed == ("fc1",)
+    assert result.failure() == "the simulated S-matrix holds NaN or inf in layer(s) fc1 (a model's numbers)"
