@@ -52,6 +52,7 @@ import numpy as np
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import read_text, shorten
 from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES, SWEEP_POINTS_RANGE
+from optinc_compiler.names import MAX_NAME_CHARS, name_problem
 
 VERSION = 1
 METHODS = ("auto", "unitary", "svd", "ud", "ud-segmented")
@@ -319,7 +320,14 @@ def parse_design(text: str, *, source: Path) -> Design:
     design = Design(
         source=source,
         weights=str(top.value("weights", _non_empty, "a file name (relative to the design file)", "")),
-        name=str(top.text("name", source.resolve().parent.name or "design")),
+        name=str(
+            top.value(
+                "name",
+                lambda v: name_problem(v, what="design") is None,
+                f"text of 1 to {MAX_NAME_CHARS} characters without control characters",
+                source.resolve().parent.name or "design",
+            )
+        ),
         layers=_layers(top),
         method=top.choice("method", METHODS, "auto"),
         mesh=top.choice("mesh", MESHES, "clements"),

@@ -120,7 +120,10 @@ def test_the_mlp_design_file_reads():
         ),
         ("version: 2\nweights: w.npz\n", "version is 2; expected 1"),
         ("version: 1\nweights:\n", "weights is None; expected a file name (relative to the design file)"),
-        ("version: 1\nweights: w.npz\nname: null\n", "name is None; expected a non-empty string"),
+        (
+            "version: 1\nweights: w.npz\nname: null\n",
+            "name is None; expected text of 1 to 200 characters without control characters",
+        ),
         ("weights: w.npz\n", "missing key 'version' (this tool reads version 1)"),
         ("version: 1\n", "missing key 'weights' (the weights file, relative to the design file)"),
         (
@@ -138,6 +141,10 @@ def test_the_mlp_design_file_reads():
             "'tag:yaml.org,2002:python/object/apply:os.system'",
         ),
         ("version: 1\nweights: w.npz\ndac_bits: 30\n", "dac_bits is 30; expected an integer from 1 to 24"),
+        (
+            'version: 1\nweights: w.npz\nname: "a\\nb"\n',
+            "name is 'a\\nb'; expected text of 1 to 200 characters without control characters",
+        ),
         (
             "- 1\n- 2\n",
             "expected a mapping of keys (version, name, weights, layers, method, mesh, block_size, pdk, io, "
