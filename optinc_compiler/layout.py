@@ -33,7 +33,7 @@ import gdsfactory as gf
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import check_output, write_atomic
 from optinc_compiler.gds import LAYOUT_SUFFIXES
-from optinc_compiler.limits import die_warnings, enforce
+from optinc_compiler.limits import die_warnings, enforce, report_progress
 from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist, strip_io
 from optinc_compiler.program import PhaseProgram
 from optinc_compiler.routing import Heater, RoutingPlan, edge_pads_fit, plan_bumps, plan_routing
@@ -256,7 +256,8 @@ def chip_component(
         )
     chip = _fresh_component(CHIP_CELL)
     x = 0.0
-    for layer in layers:
+    for k, layer in enumerate(layers):
+        report_progress("layout", layer.name, layer.n_mzis, k, len(layers))
         grid = layer_component(layer_netlist(layer), route=route, io=io, pads=pads)
         ref = chip.add_ref(grid, name=layer.id)
         ref.move((x - ref.xmin, -ref.ymax))

@@ -8,6 +8,7 @@ fab or lab would want, so the flow says so (stderr and the build report) and, wi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from optinc_compiler.errors import InputError, VerificationError
@@ -19,6 +20,18 @@ DAC_BITS_RANGE = (1, 24)
 MAX_MONTE_CARLO_SAMPLES = 1_000_000
 #: Wavelengths of a sweep (design files and ``--sweep``).
 SWEEP_POINTS_RANGE = (2, 10_001)
+
+
+#: Layers with more MZIs than this report their progress on stderr in the long stages.
+PROGRESS_MZIS = 5_000
+
+
+def report_progress(stage: str, layer_name: str, n_mzis: int, k: int, n_layers: int) -> None:
+    """One INFO line before a long stage works on a large layer (``PROGRESS_MZIS``)."""
+    if n_mzis > PROGRESS_MZIS:
+        logging.getLogger(f"optinc.{stage}").info(
+            "%s: layer %s (%d of %d, %s MZIs) ...", stage, layer_name, k + 1, n_layers, f"{n_mzis:,}"
+        )
 
 
 class LimitError(VerificationError):

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import write_atomic, write_text_atomic
-from optinc_compiler.limits import SWEEP_POINTS_RANGE
+from optinc_compiler.limits import SWEEP_POINTS_RANGE, report_progress
 from optinc_compiler.netlist import Netlist
 from optinc_compiler.program import Layer, PhaseProgram
 from optinc_compiler.report import format_table
@@ -208,7 +208,8 @@ def verify_targets(targets: Sequence[Target], options: VerifyOptions, *, source:
     """Nominal fidelity of each layer, plus the sweep and Monte Carlo when asked."""
     results = []
     splitters = {mzi: (k1, k2) for mzi, k1, k2 in options.splitters}
-    for t in targets:
+    for k, t in enumerate(targets):
+        report_progress("verify", t.layer.name, t.layer.n_mzis, k, len(targets))
         n_out, n_in = t.matrix.shape
         chip = splitter_errors(t.netlist, splitters) if splitters else None
         kw = {"n_in": n_in, "n_out": n_out, "wl_um": options.wl_um, "model_set": options.model_set}

@@ -118,3 +118,15 @@ def test_build_reports_the_warnings_and_strict_stops_before_heaters_csv(tmp_path
     assert "Error: --strict: heater power " in strict.stderr
     assert not (tmp_path / "b" / "heaters.csv").exists()
     assert (tmp_path / "b" / "chip.gds").exists()
+
+
+def test_long_stages_say_which_large_layer_they_work_on(tmp_path):
+    rng = np.random.default_rng(0)
+    program = compile_weights(
+        [NamedMatrix("small", rng.normal(size=(2, 2))), NamedMatrix("big", rng.normal(size=(80, 80)))],
+        CompileOptions(),
+    )
+    path = save(program, tmp_path / "p.json")
+    result = CliRunner().invoke(main, ["verify", str(path), "--models", "ideal"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "verify: layer big (2 of 2, 6,320 MZIs) ...\n"
