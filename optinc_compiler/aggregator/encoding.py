@@ -57,6 +57,12 @@ from optinc_compiler.errors import InputError
 
 PREPROCESSINGS = ("sum", "bitwise")
 OUTPUT_CODES = ("binary", "gray")
+#: ONN layer types, and the program method each compiles to (``export``).
+LAYER_TYPES = ("ud", "svd", "ud-seg")
+LAYER_METHODS = {"ud": "ud", "svd": "svd", "ud-seg": "ud-segmented"}
+#: Modes K per ONN layer and layers D the tools accept: the committed designs use
+#: K <= 12, D <= 3; training cost grows as K^2 D.
+MAX_WIDTH, MAX_DEPTH = 64, 16
 #: Photodiode intensity threshold of the output comparators (units of one "on" channel).
 DETECTION_THRESHOLD = 0.5
 #: Largest N and b the tools accept (the reduced datasets stay small below these).
@@ -66,6 +72,8 @@ MAX_EXHAUSTIVE_RAW_BITS = 20
 #: Largest reduced dataset (and lookup table) the tools build: every ``sum`` table up to
 #: N = 64, b = 16 (4,194,241 entries) fits; ``bitwise`` ones grow as (N + 1)^b.
 MAX_REDUCED_INPUTS = 2**22
+#: Seeds of training, sampling and noise draws: what numpy and jax.random.PRNGKey take.
+MAX_SEED = 2**32 - 1
 #: Raw inputs ``--sample`` may draw: as many as an exhaustive evaluation takes.
 MAX_SAMPLE = 2**MAX_EXHAUSTIVE_RAW_BITS
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from optinc_compiler.aggregator.encoding import MAX_SEED
 from optinc_compiler.distributed.lookup import DEFAULT_SCALE_CHUNK
 from optinc_compiler.errors import InputError, OptincError
 from optinc_compiler.guard import (
@@ -38,8 +39,6 @@ from optinc_compiler.guard import (
 AGGREGATIONS = ("ring", "optinc", "ideal8")
 #: Epochs of one run (the digits MLP converges in ~20; each epoch takes seconds).
 MAX_EPOCHS = 1000
-#: Seeds: what numpy, torch and the samplers all take.
-MAX_SEED = 2**32 - 1
 #: Elements per shared quantisation scale: more than one DDP bucket (25 MB of floats)
 #: holds.
 MAX_SCALE_CHUNK = 2**24
