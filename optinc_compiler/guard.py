@@ -165,7 +165,18 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-# ------------------------------------------------------------------ output paths
+# ------------------------------------------------------------------ paths
+
+
+def path_kind(path: Path, *, what: str) -> str:
+    """``"folder"``, ``"file"`` or ``"missing"``; InputError when the system cannot
+    tell (a name longer than the file system takes, a loop of links)."""
+    try:
+        if path.is_dir():
+            return "folder"
+        return "file" if path.exists() else "missing"
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {quote(path)}: {exc.strerror or exc}") from None
 
 
 def check_name(path: Path) -> None:

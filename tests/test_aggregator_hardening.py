@@ -315,3 +315,11 @@ def test_batched_evaluation_equals_one_batch(monkeypatch):
 def test_sample_size_limit_is_in_the_sampler():
     with pytest.raises(InputError, match=f"use at most {MAX_SAMPLE:,} raw inputs"):
         pipeline.raw_codes(AggregatorSpec(4, 4), MAX_SAMPLE + 1, 0)
+
+
+@pytest.mark.parametrize("name", ["q" * 300, "designs/" + "q" * 300])
+def test_300_character_design_names_are_one_line(name):
+    code, output = invoke("eval", "--design", name)
+    assert code == 1
+    assert output.count("\n") == 1
+    assert "(300 characters" in output or "characters): File name too long" in output

@@ -464,3 +464,10 @@ def test_a_closed_stdout_is_no_traceback(tmp_path, args):
 def test_large_lookups_still_round_trip(tmp_path):
     save_lookup(ideal_lookup(64, 10), tmp_path / "big.json")
     assert load_lookup(tmp_path / "big.json").table.size == 64 * 1023 + 1
+
+
+def test_300_character_run_folder_names_are_one_line(tmp_path):
+    code, output = compare(tmp_path / ("q" * 300))
+    assert code == 1
+    assert output.count("\n") == 1
+    assert "characters): File name too long" in output

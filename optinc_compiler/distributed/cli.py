@@ -137,7 +137,7 @@ def ddp_experiment_command(
 def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
     """Final accuracies of experiment RUNS side by side (the first is the reference)."""
     from optinc_compiler.distributed.compare import MAX_RUNS, plot_runs, summarise
-    from optinc_compiler.guard import check_output_file, quote
+    from optinc_compiler.guard import check_output_file, path_kind, quote
     from optinc_compiler.program import write_atomic
     from optinc_compiler.report import format_table
 
@@ -145,7 +145,7 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
         raise click.BadParameter(f"{len(runs)} runs; allowed: at most {MAX_RUNS}", param_hint="RUNS")
     seen: dict[Path, Path] = {}
     for r in runs:
-        key = r.resolve() if r.exists() else r.absolute()
+        key = r.resolve() if path_kind(r, what="run folder") != "missing" else r.absolute()
         if key in seen:
             raise click.BadParameter(f"run folder {quote(r)} is given twice", param_hint="RUNS")
         seen[key] = r

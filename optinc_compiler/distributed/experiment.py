@@ -32,6 +32,7 @@ from optinc_compiler.guard import (
     as_str,
     get,
     make_folder,
+    path_kind,
     quote,
     read_json,
 )
@@ -222,10 +223,11 @@ def load_metrics(run_dir: Path) -> tuple[dict[str, Any], list[EpochMetrics]]:
     """A run's config and metrics, every field checked (InputError naming the file and
     the field); fields this version does not know are ignored."""
     where = quote(run_dir)
-    if not run_dir.is_dir():
+    kind = path_kind(run_dir, what="run folder")
+    if kind != "folder":
         raise InputError(
             f"run folder {where} does not exist"
-            if not run_dir.exists()
+            if kind == "missing"
             else f"{where} is a file, not a run folder"
         )
     for name in RUN_FILES:
