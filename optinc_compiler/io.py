@@ -52,7 +52,7 @@ MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 MAX_LEGACY_TORCH_BYTES = 512 * 1024 * 1024
 #: numpy kinds of the numbers a weights file may hold: bool, integer, real, complex.
 NUMERIC_KINDS = "biufc"
-ALLOWED_DTYPES = "bool, integer, real or complex numbers"
+ALLOWED_DTYPES = "integer, real or complex numbers (or booleans)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +131,7 @@ def _shape(shape: Sequence[int]) -> str:
 def _check_dtype(dtype: np.dtype[Any], what: str) -> None:
     if dtype.kind not in NUMERIC_KINDS or dtype.hasobject or dtype.fields or dtype.subdtype:
         raise InputError(
-            f"{what} has dtype {quote(dtype.str if not dtype.fields else dtype)}; allowed: {ALLOWED_DTYPES}"
+            f"{what} has dtype {dtype.str if not dtype.fields else brief(dtype)}; allowed: {ALLOWED_DTYPES}"
         )
 
 
