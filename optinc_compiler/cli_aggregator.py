@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from optinc_compiler.clickutil import domain_errors
+from optinc_compiler.clickutil import domain_errors, finite
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,15 +47,28 @@ def _spec_options(func: F) -> F:
 @click.option("--restarts", type=int, default=4, show_default=True, help="Initialisations trained at once.")
 @click.option("--steps", type=int, default=2000, show_default=True, help="Adam steps (multiple of 250).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--noise-rad", type=float, default=0.01, show_default=True, help="Phase noise in the loop.")
+@click.option(
+    "--noise-rad",
+    type=float,
+    callback=finite,
+    default=0.01,
+    show_default=True,
+    help="Phase noise in the loop.",
+)
 @click.option("--dac-bits", type=int, default=12, show_default=True, help="Phase DAC depth in the loop.")
 @click.option(
-    "--margin", type=float, default=0.15, show_default=True, help="Intensity margin to the threshold."
+    "--margin",
+    type=float,
+    callback=finite,
+    default=0.15,
+    show_default=True,
+    help="Intensity margin to the threshold.",
 )
 @click.option(
     "--input-noise",
     "input_noise_levels",
     type=float,
+    callback=finite,
     default=0.4,
     show_default=True,
     help="Noise on the preprocessing intensities in the loop, in level spacings.",

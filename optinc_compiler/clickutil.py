@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
-from optinc_compiler.errors import OptincError
+from optinc_compiler.errors import InputError, OptincError
+from optinc_compiler.files import shorten
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +33,9 @@ def domain_errors(func: F) -> F:
             return func(*args, **kwargs)
         except OptincError as exc:
             raise OptincClickError(exc) from None
+        except OSError as exc:  # the file system's own refusal, where no stage foresaw it
+            where = f" {shorten(exc.filename)}" if exc.filename is not None else ""
+            raise OptincClickError(InputError(f"cannot access{where}: {exc.strerror or exc}")) from None
 
     return wrapper  # type: ignore[return-value]
 

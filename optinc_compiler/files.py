@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from optinc_compiler.errors import InputError
+from optinc_compiler.guard import quote
 
 #: Largest text input read (phase programs, design files, calibrations, lookups): a
 #: 256 x 256 svd program is ~8 MB; 1 GB would not fit the stages anyway.
@@ -103,8 +104,7 @@ def check_output(path: Path, *, inputs: Iterable[Path | None] = (), what: str = 
         raise InputError(f"{what} folder {str(folder)!r} does not exist; create it first")
     if not folder.is_dir():
         raise InputError(f"{what} folder {str(folder)!r} is a file, not a folder")
-    if len(path.name.encode()) > 255 - 24:  # room for the temporary's prefix and suffix
-        raise InputError(f"{what} file name {shorten(path.name)} is too long (at most 231 bytes)")
+    check_path_names(path)  # room for the temporary's prefix and suffix
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -222,3 +222,60 @@ def _alive(pid: int) -> bool:
     except OverflowError:
         return False
     return True
+
+
+#: Bytes of one component of a folder path the tools create (output folders).
+MAX_FILE_NAME_BYTES = 200
+
+
+# --- output folders --------------------------------------------------------------------
+
+
+def path_kind(path: Path, *, what: str) -> str:
+    """``"folder"``, ``"file"`` or ``"missing"``; InputError when the system cannot
+    tell (a name longer than the file system takes, a loop of links)."""
+    try:
+        if path.is_dir():
+            return "folder"
+        return "file" if path.exists() else "missing"
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {quote(path)}: {exc.strerror or exc}") from None
+
+
+def check_path_names(path: Path) -> None:
+    """InputError when a component of ``path`` is longer than :data:`MAX_FILE_NAME_BYTES`."""
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > MAX_FILE_NAME_BYTES:
+            raise InputError(
+                f"file name {quote(part)} has {size:,} bytes; allowed: at most {MAX_FILE_NAME_BYTES}"
+            )
+
+
+def check_output_folder(folder: Path) -> Path:
+    """Before any work: ``folder`` is a folder or can be made with its parents (no part
+    of it is a file, the nearest existing ancestor is writable); nothing is created."""
+    check_path_names(folder)
+    for part in (folder, *folder.parents):
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                what = "output folder" if part == folder else "its parent"
+                raise InputError(
+                    f"cannot create output folder {quote(folder)}: {what} {quote(part)} is a file"
+                )
+            if part != folder and not os.access(part, os.W_OK | os.X_OK):
+                raise InputError(
+                    f"cannot create output folder {quote(folder)}: {quote(part)} is not writable"
+                )
+            break
+    return folder
+
+
+def make_folder(folder: Path) -> Path:
+    """Create ``folder`` with its parents, as ``optinc build --out`` does."""
+    check_output_folder(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {quote(folder)}: {exc.strerror}") from None
+    return folder

@@ -64,9 +64,11 @@ def test_train_refuses_bad_sizes_before_training(tmp_path):
     assert (code, output) == (1, "Error: bits b = 0 is not allowed; use 1 <= b <= 16\n")
     code, output = run("train", "--width", "3", "-o", str(tmp_path / "d"))
     assert (code, output) == (1, "Error: width K = 3 is too small; allowed K >= 4 for this N, b\n")
-    code, output = run("train", "-o", str(tmp_path / "missing" / "d"))
+    (tmp_path / "f").write_text("a file where a folder should be")
+    code, output = run("train", "-o", str(tmp_path / "f" / "d"))
     assert code == 1
-    assert "does not exist; create it first" in output
+    assert f"cannot create output folder {str(tmp_path / 'f' / 'd')!r}: its parent" in output
+    (tmp_path / "f").unlink()
     assert list(tmp_path.iterdir()) == []  # no partial files
     code, output = run(
         "train", "--preprocessing", "bitwise", "--encoder-init", "code", "-o", str(tmp_path / "d")

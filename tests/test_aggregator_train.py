@@ -62,7 +62,7 @@ def test_tiny_run_is_bit_exact_through_the_compiled_program(trained):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"restarts": 0}, "restarts = 0 is not allowed; use restarts >= 1"),
+        ({"restarts": 0}, "restarts = 0 is not allowed; use 1 <= restarts <= 256"),
         ({"steps": 300}, "steps = 300 is not allowed; use a multiple of 250"),
         ({"dac_bits": 0}, "DAC bits 0 is not allowed; use 1 .. 24"),
     ],

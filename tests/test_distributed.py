@@ -103,7 +103,7 @@ def test_the_committed_aggregator_chip_and_its_noisy_copies():
         ),
         ({"aggregation": "tree"}, "aggregation 'tree'; allowed: ring, optinc, ideal8"),
         ({"world_size": 1}, "world size is 1; allowed: 2 to 64"),
-        ({"scale_chunk": 0}, "scale chunk is 0; allowed: 1 or more elements (None: one per bucket)"),
+        ({"scale_chunk": 0}, "scale chunk is 0; allowed: 1 to 16777216 elements (None: one per bucket)"),
         (
             {"aggregation": "optinc", "design": "d", "screen_chips": True},
             "--screen tests a fabricated chip: it needs --phase-noise-rad, not --noise-per-step",
@@ -356,4 +356,6 @@ def test_ddp_experiment_says_when_its_output_folder_cannot_be_made(tmp_path):
     out = tmp_path / "runs" / "ring"
     result = CliRunner().invoke(main, ["ddp-experiment", "--world-size", "2", "--out", str(out)])
     assert result.exit_code == 1
-    assert result.output == f"Error: cannot create output folder {str(out)!r}: Not a directory\n"
+    assert result.output == (
+        f"Error: cannot create output folder {str(out)!r}: its parent {str(tmp_path / 'runs')!r} is a file\n"
+    )

@@ -57,12 +57,25 @@ from optinc_compiler.errors import InputError
 
 PREPROCESSINGS = ("sum", "bitwise")
 OUTPUT_CODES = ("binary", "gray")
+#: ONN layer types, and the program method each compiles to (``export``).
+LAYER_TYPES = ("ud", "svd", "ud-seg")
+LAYER_METHODS = {"ud": "ud", "svd": "svd", "ud-seg": "ud-segmented"}
+#: Modes K per ONN layer and layers D the tools accept: the committed designs use
+#: K <= 12, D <= 3; training cost grows as K^2 D.
+MAX_WIDTH, MAX_DEPTH = 64, 16
 #: Photodiode intensity threshold of the output comparators (units of one "on" channel).
 DETECTION_THRESHOLD = 0.5
 #: Largest N and b the tools accept (the reduced datasets stay small below these).
 MAX_SERVERS, MAX_BITS = 64, 16
 #: Largest raw input space ``2^(N b)`` evaluated exhaustively (else pass a sample size).
 MAX_EXHAUSTIVE_RAW_BITS = 20
+#: Largest reduced dataset (and lookup table) the tools build: every ``sum`` table up to
+#: N = 64, b = 16 (4,194,241 entries) fits; ``bitwise`` ones grow as (N + 1)^b.
+MAX_REDUCED_INPUTS = 2**22
+#: Seeds of training, sampling and noise draws: what numpy and jax.random.PRNGKey take.
+MAX_SEED = 2**32 - 1
+#: Raw inputs ``--sample`` may draw: as many as an exhaustive evaluation takes.
+MAX_SAMPLE = 2**MAX_EXHAUSTIVE_RAW_BITS
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -197,8 +210,9 @@ class ReducedDataset:
 
 
 def reduced_dataset(spec: AggregatorSpec, preprocessing: str = "sum") -> ReducedDataset:
-    """All reduced inputs: the sums 0..N(2^b-1), or all count vectors in {0..N}^b."""
-    preprocessing_matrix(spec, preprocessing)  # validates the name
+    """All reduced inputs: the sums 0..N(2^b-1), or all count vectors in {0..N}^b;
+    InputError above :data:`MAX_REDUCED_INPUTS`."""
+    check_reduced_size(spec, preprocessing)
     if preprocessing == "sum":
         sums = np.arange(spec.max_sum + 1, dtype=np.int64)
         intensities = sums[:, None] / float(spec.max_sum)
@@ -230,6 +244,17 @@ def reduced_size(spec: AggregatorSpec, preprocessing: str) -> int:
     return spec.max_sum + 1 if preprocessing == "sum" else (spec.servers + 1) ** spec.bits
 
 
+def check_reduced_size(spec: AggregatorSpec, preprocessing: str) -> int:
+    """The number of reduced inputs; InputError above :data:`MAX_REDUCED_INPUTS`."""
+    size = reduced_size(spec, preprocessing)
+    if size > MAX_REDUCED_INPUTS:
+        raise InputError(
+            f"N = {spec.servers}, b = {spec.bits} with {preprocessing!r} preprocessing gives {size:,} "
+            f"reduced inputs; allowed: at most {MAX_REDUCED_INPUTS:,}"
+        )
+    return size
+
+
 def all_raw_codes(spec: AggregatorSpec) -> IntArray:
     """Every raw input (2^(N b), N); InputError above ``MAX_EXHAUSTIVE_RAW_BITS``."""
     if spec.channels > MAX_EXHAUSTIVE_RAW_BITS:
@@ -245,4 +270,6 @@ def sample_raw_codes(spec: AggregatorSpec, n_samples: int, rng: np.random.Genera
     """``n_samples`` raw inputs (n_samples, N), uniform over the codes, from a seeded rng."""
     if n_samples < 1:
         raise InputError(f"sample size {n_samples} is not allowed; use a positive number")
+    if n_samples > MAX_SAMPLE:
+        raise InputError(f"sample size {n_samples:,} is not allowed; use at most {MAX_SAMPLE:,} raw inputs")
     return rng.integers(0, spec.max_code + 1, size=(n_samples, spec.servers), dtype=np.int64)

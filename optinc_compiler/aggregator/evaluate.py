@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from optinc_compiler.aggregator.encoding import (
+    LAYER_METHODS,
     AggregatorSpec,
     ReducedDataset,
     codes_of_output_bits,
@@ -45,11 +46,17 @@ from optinc_compiler.aggregator.export import (
     electronics_from_json,
 )
 from optinc_compiler.errors import InputError
+from optinc_compiler.guard import MAX_JSON_BYTES, quote
 from optinc_compiler.mzi import mzi_matrix
 from optinc_compiler.netlist import block_grid, chain_transfer, combine_tiles, merge_chain, split_chain
-from optinc_compiler.program import Block, DiagonalStage, Layer, MeshStage, PhaseProgram, load
+from optinc_compiler.program import Block, DiagonalStage, Layer, MeshStage, PhaseProgram, from_json
 
 BACKENDS = ("program", "sax")
+#: Noise draws of one robustness cell (``--draws``): a 0.01% resolution of the yield.
+MAX_DRAWS = 10_000
+#: Complex values of one batch of an evaluation (64 MB): larger inputs and draw counts
+#: are evaluated in parts, so memory does not grow with them.
+MAX_BATCH_VALUES = 2**22
 Matrices = list[npt.NDArray[np.complex128]]
 
 
@@ -67,20 +74,59 @@ class Chip:
 
 
 def load_design(folder: Path) -> Chip:
-    """Read a design folder; InputError naming what is missing or inconsistent."""
+    """Read a design folder; InputError naming what is missing or inconsistent: the
+    electronics and the program must describe the same network (N, b, K, D, layer type)."""
+    where = quote(folder)
     if not folder.is_dir():
-        raise InputError(f"design folder {str(folder)!r} does not exist")
+        raise InputError(f"design folder {where} does not exist")
     path = folder / ELECTRONICS_FILE
     if not path.is_file():
-        raise InputError(f"design folder {str(folder)!r} has no {ELECTRONICS_FILE}")
-    electronics = electronics_from_json(path.read_text(encoding="utf-8"), source=str(path))
-    program = load(folder / PROGRAM_FILE)
+        raise InputError(f"design folder {where} has no {ELECTRONICS_FILE}")
+    electronics = electronics_from_json(_read(path), source=quote(path))
+    path = folder / PROGRAM_FILE
+    if not path.is_file():
+        raise InputError(f"design folder {where} has no {PROGRAM_FILE}")
+    try:
+        program = from_json(_read(path).decode("utf-8"), source=str(path))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{quote(path)} is not UTF-8 text (offset {exc.start})") from None
+    except RecursionError:
+        raise InputError(f"{quote(path)} nests lists or objects too deep") from None
     chip = Chip(program=program, electronics=electronics)
-    if len(chip.onn_layers) != electronics.depth or len(electronics.gains) != electronics.depth - 1:
-        raise InputError(
-            f"{str(folder)!r}: program has {len(chip.onn_layers)} ONN layers, electronics {electronics.depth}"
-        )
+    check_design(chip, where)
     return chip
+
+
+def _read(path: Path) -> bytes:
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise InputError(f"{quote(path)} has {size:,} bytes; allowed: at most {MAX_JSON_BYTES:,}")
+    return path.read_bytes()
+
+
+def check_design(chip: Chip, where: str) -> None:
+    """The program's layers are the network the electronics describe."""
+    e = chip.electronics
+    names = [x.name for x in chip.program.layers]
+    if "preprocess" not in names:
+        raise InputError(f"{where}: the program has no layer 'preprocess'")
+    if len(chip.onn_layers) != e.depth:
+        raise InputError(f"{where}: program has {len(chip.onn_layers)} ONN layers, electronics {e.depth}")
+    pre = chip.program.layer("preprocess")
+    if pre.shape != (e.ports, e.spec.channels):
+        raise InputError(
+            f"{where}: layer 'preprocess' has shape {pre.shape}; the electronics ({e.preprocessing}, "
+            f"N={e.spec.servers}, b={e.spec.bits}) need {(e.ports, e.spec.channels)}"
+        )
+    method = LAYER_METHODS[e.layer_type]
+    for x in chip.onn_layers:
+        if x.shape != (e.width, e.width):
+            raise InputError(f"{where}: layer {quote(x.name)} has shape {x.shape}; the width K = {e.width}")
+        if x.method != method:
+            raise InputError(
+                f"{where}: layer {quote(x.name)} has method {quote(x.method)}; "
+                f"layer type {e.layer_type!r} compiles to {method!r}"
+            )
 
 
 def fan_amplitude(layer: Layer) -> float:
@@ -163,17 +209,21 @@ def _accuracy(what: str, e: Electronics, data: ReducedDataset, out: npt.NDArray[
 
 
 def raw_accuracy(chip: Chip, matrices: Matrices, codes: npt.ArrayLike) -> Accuracy:
-    """Raw inputs (M, N) pushed through the whole optical path, preprocessing included."""
+    """Raw inputs (M, N) pushed through the whole optical path, preprocessing included
+    (in batches of at most :data:`MAX_BATCH_VALUES` complex values)."""
     e = chip.electronics
     c = np.asarray(codes, dtype=np.int64)
-    intensities = detected_intensities(matrices[0], raw_channels(c, bits=e.spec.bits))
-    out = onn_outputs(e, matrices[1:], intensities)
-    targets = target_codes(c.sum(axis=1), servers=e.spec.servers)
-    bits = output_bits(targets, bits=e.spec.bits, output_code=e.output_code)
-    margin = float(np.min((2.0 * bits - 1.0) * (out - e.threshold)))
-    return Accuracy(
-        what="raw", inputs=int(c.shape[0]), correct=int(np.sum(decode(e, out) == targets)), min_margin=margin
-    )
+    rows = max(1, MAX_BATCH_VALUES // max(e.width, e.spec.channels))
+    correct, margin = 0, np.inf
+    for start in range(0, c.shape[0], rows):
+        part = c[start : start + rows]
+        intensities = detected_intensities(matrices[0], raw_channels(part, bits=e.spec.bits))
+        out = onn_outputs(e, matrices[1:], intensities)
+        targets = target_codes(part.sum(axis=1), servers=e.spec.servers)
+        bits = output_bits(targets, bits=e.spec.bits, output_code=e.output_code)
+        margin = min(margin, float(np.min((2.0 * bits - 1.0) * (out - e.threshold))))
+        correct += int(np.sum(decode(e, out) == targets))
+    return Accuracy(what="raw", inputs=int(c.shape[0]), correct=correct, min_margin=margin)
 
 
 # ----------------------------------------------------------------------- robustness
@@ -316,8 +366,8 @@ def robustness(
     (``_representative_channels``), or the raw inputs ``raw_codes`` (M, N) are pushed
     through instead (slower; every raw input that maps to a reduced one can see a
     different error of the noisy preprocessing)."""
-    if draws < 1:
-        raise InputError(f"draws = {draws} is not allowed; use draws >= 1")
+    if not 1 <= draws <= MAX_DRAWS:
+        raise InputError(f"draws = {draws} is not allowed; use 1 <= draws <= {MAX_DRAWS:,}")
     rng = np.random.default_rng(seed)
     e = chip.electronics
     onn = [noisy_matrix(x, rng, draws=draws, noise_rad=noise_rad, dac_bits=dac_bits) for x in chip.onn_layers]
@@ -333,15 +383,21 @@ def robustness(
             codes = np.asarray(raw_codes, dtype=np.int64)
             channels = raw_channels(codes, bits=e.spec.bits)
             targets = target_codes(codes.sum(axis=1), servers=e.spec.servers)
-        out = np.stack(
+        ok = np.stack(  # draw by draw: (draws, S) booleans, not (draws, S, b) intensities
             [
-                _batched(e, [w[d : d + 1] for w in onn], detected_intensities(pre[d], channels))[0]
+                decode(e, _batched(e, [w[d : d + 1] for w in onn], detected_intensities(pre[d], channels))[0])
+                == targets
                 for d in range(draws)
             ]
         )
     else:
-        out = _batched(e, onn, data.intensities)
-    ok = decode(e, out) == targets[None, :]
+        step = max(1, MAX_BATCH_VALUES // (data.size * e.width))
+        ok = np.concatenate(
+            [
+                decode(e, _batched(e, [w[d : d + step] for w in onn], data.intensities)) == targets[None, :]
+                for d in range(0, draws, step)
+            ]
+        )
     return Robustness(
         noise_rad=noise_rad,
         dac_bits=dac_bits,

@@ -38,7 +38,13 @@ import numpy.typing as npt
 from optinc_compiler import decompose
 from optinc_compiler.aggregator.encoding import (
     DETECTION_THRESHOLD,
+    LAYER_TYPES,
+    MAX_BITS,
+    MAX_DEPTH,
+    MAX_SERVERS,
+    MAX_WIDTH,
     OUTPUT_CODES,
+    PREPROCESSINGS,
     AggregatorSpec,
     code_bits,
     preprocessing_matrix,
@@ -46,6 +52,7 @@ from optinc_compiler.aggregator.encoding import (
 from optinc_compiler.aggregator.locate import ELECTRONICS_FILE, LUT_FILE, PROGRAM_FILE
 from optinc_compiler.compiler import CompileOptions, compile_layer
 from optinc_compiler.errors import InputError
+from optinc_compiler.guard import as_dict, as_float, as_int, as_list, as_str, get, loads_json
 from optinc_compiler.mzi import COUPLER, Mesh, wrap_phase
 from optinc_compiler.program import (
     Block,
@@ -322,32 +329,70 @@ def electronics_to_json(e: Electronics) -> str:
     return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
 
-def electronics_from_json(text: str, *, source: str) -> Electronics:
-    """Parse ``electronics.json``; InputError naming the file when it is not one."""
-    try:
-        doc = json.loads(text)
-        if doc.get("format") != ELECTRONICS_FORMAT:
-            raise InputError(f"{source} is not an aggregator electronics file")
-        return Electronics(
-            spec=AggregatorSpec(int(doc["servers"]), int(doc["bits"])),
-            preprocessing=str(doc["preprocessing"]),
-            layer_type=str(doc["layer_type"]),
-            width=int(doc["width"]),
-            depth=int(doc["depth"]),
-            encoder_gain=np.asarray(doc["encoder"]["gain"], dtype=np.float64),
-            encoder_bias=np.asarray(doc["encoder"]["bias"], dtype=np.float64),
-            gains=tuple(np.asarray(s["gain"], dtype=np.float64) for s in doc["stages"]),
-            biases=tuple(np.asarray(s["bias"], dtype=np.float64) for s in doc["stages"]),
-            threshold=float(doc["threshold"]),
-            training=dict(doc.get("training", {})),
-            output_code=str(doc.get("output_code", "binary")),  # files before Gray outputs
-        )
-    except InputError as exc:
-        if str(exc).startswith(source):
-            raise
-        raise InputError(f"{source}: {exc}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{source} is not a valid aggregator electronics file: {exc}") from None
+def electronics_from_json(text: str | bytes, *, source: str) -> Electronics:
+    """Parse ``electronics.json``; InputError naming the file (``source``) and the field
+    when it is not one: every size within the tools' limits, every vector of K finite
+    numbers, one stage per hidden layer."""
+    doc = as_dict(loads_json(text, source=source), what=source)
+    if doc.get("format") != ELECTRONICS_FORMAT or doc.get("version", 1) != 1:
+        raise InputError(f"{source} is not an aggregator electronics file ({ELECTRONICS_FORMAT}, version 1)")
+
+    def field(key: str) -> Any:
+        return get(doc, key, source=source)
+
+    def what(key: str) -> str:
+        return f"{source}: {key}"
+
+    servers = as_int(field("servers"), what=what("servers"), lo=2, hi=MAX_SERVERS)
+    bits = as_int(field("bits"), what=what("bits"), lo=1, hi=MAX_BITS)
+    preprocessing = as_str(field("preprocessing"), what=what("preprocessing"), choices=PREPROCESSINGS)
+    layer_type = as_str(field("layer_type"), what=what("layer_type"), choices=LAYER_TYPES)
+    width = as_int(field("width"), what=what("width"), lo=2, hi=MAX_WIDTH)
+    depth = as_int(field("depth"), what=what("depth"), lo=1, hi=MAX_DEPTH)
+    encoder = as_dict(field("encoder"), what=what("encoder"))
+    stages = as_list(field("stages"), what=what("stages"), max_len=MAX_DEPTH)
+    if len(stages) != depth - 1:
+        raise InputError(f"{what('stages')} has {len(stages)} stages; allowed: depth - 1 = {depth - 1}")
+    stages = [as_dict(x, what=what(f"stages[{i}]")) for i, x in enumerate(stages)]
+    training = doc.get("training", {})
+    output_code = doc.get("output_code", "binary")  # files before Gray outputs
+    return Electronics(
+        spec=AggregatorSpec(servers, bits),
+        preprocessing=preprocessing,
+        layer_type=layer_type,
+        width=width,
+        depth=depth,
+        encoder_gain=_vector(get(encoder, "gain", source=what("encoder")), what("encoder.gain"), width),
+        encoder_bias=_vector(get(encoder, "bias", source=what("encoder")), what("encoder.bias"), width),
+        gains=tuple(
+            _vector(get(x, "gain", source=what(f"stages[{i}]")), what(f"stages[{i}].gain"), width)
+            for i, x in enumerate(stages)
+        ),
+        biases=tuple(
+            _vector(get(x, "bias", source=what(f"stages[{i}]")), what(f"stages[{i}].bias"), width)
+            for i, x in enumerate(stages)
+        ),
+        threshold=as_float(field("threshold"), what=what("threshold"), lo=0.0, hi=MAX_THRESHOLD),
+        training=as_dict(training, what=what("training")),
+        output_code=as_str(output_code, what=what("output_code"), choices=OUTPUT_CODES),
+    )
+
+
+#: Largest comparator threshold (units of one carrier's power; the tools write 0.5).
+MAX_THRESHOLD = 1e6
+#: Largest electronic gain or bias (rad per unit intensity, rad): far beyond any trained
+#: network (gains reach ~1e3 at b = 8), small enough that cos() stays meaningful.
+MAX_ELECTRONIC_VALUE = 1e9
+
+
+def _vector(value: Any, what: str, size: int) -> npt.NDArray[np.float64]:
+    """A list of ``size`` finite numbers within +-MAX_ELECTRONIC_VALUE."""
+    items = as_list(value, what=what, max_len=MAX_WIDTH)
+    if len(items) != size:
+        raise InputError(f"{what} has {len(items)} values; allowed: {size} (the width K)")
+    for i, x in enumerate(items):
+        as_float(x, what=f"{what}[{i}]", lo=-MAX_ELECTRONIC_VALUE, hi=MAX_ELECTRONIC_VALUE)
+    return np.asarray(items, dtype=np.float64)
 
 
 def lut_to_json(spec: AggregatorSpec, preprocessing: str, keys: np.ndarray, codes: np.ndarray) -> str:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from optinc_compiler.errors import InputError
+from optinc_compiler.files import path_kind
+from optinc_compiler.guard import quote
 
 #: The files of a design folder (:mod:`.export` writes them).
 PROGRAM_FILE, ELECTRONICS_FILE, LUT_FILE = "program.json", "electronics.json", "lut.json"
@@ -31,18 +33,19 @@ def find_design(design: Path, *, needs: str, checkout_designs: Path = CHECKOUT_D
     Raises:
         InputError: one line saying what was expected and where it looked.
     """
-    if design.is_dir():
+    kind = path_kind(design, what="design")
+    if kind == "folder":
         return design
     expected = f"expected a design folder with {needs} (made by optinc aggregator train)"
-    if design.exists():
-        raise InputError(f"design {str(design)!r} is a file, not a folder: {expected}")
-    where = f"at {design.absolute()}"
+    if kind == "file":
+        raise InputError(f"design {quote(design)} is a file, not a folder: {expected}")
+    where = f"at {quote(design.absolute())[1:-1]}"
     name = _checkout_name(design)
     if name is not None and checkout_designs.is_dir():
-        if (checkout_designs / name).is_dir():
+        if path_kind(checkout_designs / name, what="design") == "folder":
             return checkout_designs / name
         where += f" or in {checkout_designs}"
-    raise InputError(f"design {str(design)!r} not found: {expected} {where}")
+    raise InputError(f"design {quote(design)} not found: {expected} {where}")
 
 
 def _checkout_name(design: Path) -> str | None:

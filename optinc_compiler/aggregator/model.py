@@ -62,10 +62,16 @@ import numpy.typing as npt
 from jax.flatten_util import ravel_pytree
 
 from optinc_compiler import decompose
-from optinc_compiler.aggregator.encoding import PREPROCESSINGS, AggregatorSpec, preprocessing_matrix
+from optinc_compiler.aggregator.encoding import (
+    LAYER_TYPES,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    PREPROCESSINGS,
+    AggregatorSpec,
+    preprocessing_matrix,
+)
 from optinc_compiler.errors import InputError
 
-LAYER_TYPES = ("ud", "svd", "ud-seg")
 Params = dict[str, Any]
 
 
@@ -91,8 +97,10 @@ class Architecture:
         need = max(self.ports, self.spec.bits, 2)
         if self.width < need:
             raise InputError(f"width K = {self.width} is too small; allowed K >= {need} for this N, b")
-        if self.depth < 1:
-            raise InputError(f"depth D = {self.depth} is not allowed; use D >= 1")
+        if self.width > MAX_WIDTH:
+            raise InputError(f"width K = {self.width} is not allowed; use K <= {MAX_WIDTH}")
+        if not 1 <= self.depth <= MAX_DEPTH:
+            raise InputError(f"depth D = {self.depth} is not allowed; use 1 <= D <= {MAX_DEPTH}")
         _check_block_size(self.layer_type, self.width, self.block_size)
 
     @property

@@ -12,15 +12,17 @@ import numpy as np
 from optinc_compiler.aggregator import evaluate as ev
 from optinc_compiler.aggregator.encoding import (
     MAX_EXHAUSTIVE_RAW_BITS,
+    MAX_SEED,
     PREPROCESSINGS,
     AggregatorSpec,
     all_raw_codes,
+    check_reduced_size,
     reduced_size,
     sample_raw_codes,
 )
 from optinc_compiler.aggregator.locate import CHECKOUT_DESIGNS, ELECTRONICS_FILE, PROGRAM_FILE, find_design
 from optinc_compiler.errors import InputError, VerificationError
-from optinc_compiler.files import write_atomic
+from optinc_compiler.files import check_output, check_output_folder, make_folder, write_atomic
 from optinc_compiler.report import format_table
 
 #: What ``evaluate.load_design`` reads from a design folder.
@@ -56,6 +58,13 @@ def default_design(spec: AggregatorSpec) -> Path:
     )
 
 
+def check_seed(seed: int) -> int:
+    """A seed of numpy and jax: 0 .. MAX_SEED."""
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"seed = {seed} is not allowed; use 0 <= seed <= {MAX_SEED}")
+    return seed
+
+
 def raw_codes(spec: AggregatorSpec, sample: int | None, seed: int) -> np.ndarray:
     """All raw inputs, or ``sample`` seeded ones; InputError if all are too many."""
     if sample is not None:
@@ -81,8 +90,13 @@ def evaluate_design(
 ) -> Report:
     """Accuracy (reduced and raw inputs), hardware, dataset sizes, and optionally robustness."""
     spec = AggregatorSpec(servers, bits)
-    if draws < 0:
-        raise InputError(f"draws = {draws} is not allowed; use draws >= 0")
+    if not 0 <= draws <= ev.MAX_DRAWS:
+        raise InputError(f"draws = {draws} is not allowed; use 0 <= draws <= {ev.MAX_DRAWS:,}")
+    check_seed(seed)
+    if plot is not None and not draws:
+        raise InputError("--plot needs noise draws; pass --draws 100 (for example)")
+    if plot is not None:
+        check_output(plot)
     codes = raw_codes(spec, sample, seed)
     folder = default_design(spec) if design is None else find_design(design, needs=DESIGN_FILES)
     chip = ev.load_design(folder)
@@ -96,8 +110,6 @@ def evaluate_design(
         _hardware_table(chip),
         _dataset_table(spec),
     ]
-    if plot is not None and not draws:
-        raise InputError("--plot needs noise draws; pass --draws 100 (for example)")
     if draws:
         grid = robustness_grid(chip, draws=draws, seed=seed)
         tables.append(robustness_table(grid))
@@ -230,11 +242,14 @@ def train_design(
     preprocessing_noise: bool = False,
     phase_gain_steps: bool = False,
 ) -> Report:
-    """Train, compile, check through the program, and write the design folder
-    (``block_size``: the tile size k of ud-seg layers)."""
+    """Train, compile, check through the program, and write the design folder, created
+    with its parents after training (``block_size``: the tile size k of ud-seg layers)."""
+    check_output_folder(output)  # before jax, before training; nothing is created yet
+    check_seed(seed)
+    spec = AggregatorSpec(servers, bits)
+    check_reduced_size(spec, preprocessing)
     from optinc_compiler.aggregator import export, model, train  # lazy: jax, optax
 
-    spec = AggregatorSpec(servers, bits)
     ports = 1 if preprocessing == "sum" else bits
     width = width if width is not None else max(ports, bits, 2)
     arch = model.Architecture(spec, preprocessing, layer_type, width, depth, block_size)
@@ -251,8 +266,6 @@ def train_design(
         preprocessing_noise=preprocessing_noise,
         phase_gain_steps=phase_gain_steps,
     )
-    if not output.parent.is_dir():
-        raise InputError(f"output folder {str(output.parent)!r} does not exist; create it first")
     result = train.train(arch, options)
     program = export.build_program(spec, preprocessing, result.params, layer_type)
     settings = {
@@ -277,7 +290,7 @@ def train_design(
     chip = ev.Chip(program=program, electronics=electronics)
     keys, codes = ev.lookup_table(chip)
     lut = export.lut_to_json(spec, preprocessing, keys, codes)
-    output.mkdir(exist_ok=True)
+    make_folder(output)
     weights = export.trained_matrices(spec, preprocessing, result.params, layer_type)
     export.write_design(output, program, electronics, lut, weights)
     accuracy = ev.reduced_accuracy(chip, ev.layer_matrices(chip))

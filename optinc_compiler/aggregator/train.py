@@ -37,6 +37,7 @@ import optax
 from optinc_compiler.aggregator import model
 from optinc_compiler.aggregator.encoding import (
     DETECTION_THRESHOLD,
+    MAX_SEED,
     OUTPUT_CODES,
     ReducedDataset,
     output_bits,
@@ -47,6 +48,17 @@ from optinc_compiler.errors import InputError
 from optinc_compiler.limits import DAC_BITS_RANGE
 
 log = logging.getLogger("optinc")
+
+#: Limits of the training options (each is stated in its error): restarts train at
+#: once in one vmap; 2,000 steps take ~30 s at N=4, b=4, so 100,000 take hours.
+MAX_RESTARTS = 256
+MAX_STEPS = 100_000
+#: Phase noise (rad, standard deviation): beyond pi every phase is random.
+MAX_NOISE_RAD = float(np.pi)
+#: Intensity margin to the threshold: output intensities lie in [0, 1].
+MAX_MARGIN = 1.0
+#: Input noise, in level spacings of the preprocessing intensities.
+MAX_INPUT_NOISE_LEVELS = 100.0
 
 
 @dataclass(frozen=True)
@@ -90,15 +102,25 @@ class TrainOptions:
     phase_gain_steps: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("restarts", "steps", "log_every"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} = {getattr(self, name)} is not allowed; use {name} >= 1")
-        if not (self.learning_rate > 0 and self.margin >= 0 and self.noise_rad >= 0):
-            raise InputError("learning rate must be > 0, margin and noise >= 0")
+        for name, top in (("restarts", MAX_RESTARTS), ("steps", MAX_STEPS), ("log_every", MAX_STEPS)):
+            if not 1 <= getattr(self, name) <= top:
+                raise InputError(f"{name} = {getattr(self, name)} is not allowed; use 1 <= {name} <= {top:,}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"seed = {self.seed} is not allowed; use 0 <= seed <= {MAX_SEED}")
+        if not 0 < self.learning_rate <= 1:
+            raise InputError(f"learning rate {self.learning_rate} is not allowed; use 0 < rate <= 1")
+        if not 0 <= self.margin <= MAX_MARGIN:
+            raise InputError(f"margin {self.margin} is not allowed; use 0 <= margin <= {MAX_MARGIN:g}")
+        if not 0 <= self.noise_rad <= MAX_NOISE_RAD:
+            raise InputError(
+                f"phase noise {self.noise_rad} rad is not allowed; use 0 .. {MAX_NOISE_RAD:.4f} (pi)"
+            )
         if self.output_code not in OUTPUT_CODES:
             raise InputError(f"unknown output code {self.output_code!r}; allowed: {', '.join(OUTPUT_CODES)}")
-        if not self.input_noise_levels >= 0:
-            raise InputError(f"input noise {self.input_noise_levels} is not allowed; use a value >= 0")
+        if not 0 <= self.input_noise_levels <= MAX_INPUT_NOISE_LEVELS:
+            raise InputError(
+                f"input noise {self.input_noise_levels} is not allowed; use 0 .. {MAX_INPUT_NOISE_LEVELS:g}"
+            )
         low, high = DAC_BITS_RANGE
         if self.dac_bits is not None and not low <= self.dac_bits <= high:
             raise InputError(f"DAC bits {self.dac_bits} is not allowed; use {low} .. {high}")

@@ -5,11 +5,14 @@ PyTorch and scikit-learn are imported only inside the experiment commands."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from optinc_compiler.clickutil import domain_errors
+from optinc_compiler.clickutil import domain_errors, finite
+from optinc_compiler.distributed import comm_model as cm
+from optinc_compiler.distributed import experiment as ex
 from optinc_compiler.distributed.lookup import DEFAULT_SCALE_CHUNK
 
 log = logging.getLogger("optinc")
@@ -43,7 +46,8 @@ log = logging.getLogger("optinc")
 )
 @click.option(
     "--phase-noise-rad",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(0, ex.MAX_PHASE_NOISE_RAD),
+    callback=finite,
     default=0.0,
     show_default=True,
     help="Phase noise on every heater of the --design chip (one chip per run).",
@@ -55,14 +59,14 @@ log = logging.getLogger("optinc")
 @click.option(
     "--bits", type=click.IntRange(1, 16), default=4, show_default=True, help="Bits of the ideal chip."
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, ex.MAX_EPOCHS), default=20, show_default=True)
+@click.option("--seed", type=click.IntRange(0, ex.MAX_SEED), default=0, show_default=True)
 @click.option(
     "--no-error-feedback", is_flag=True, help="Drop the quantisation residual instead of keeping it."
 )
 @click.option(
     "--scale-chunk",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, ex.MAX_SCALE_CHUNK),
     default=DEFAULT_SCALE_CHUNK,
     show_default=True,
     help="Elements per shared quantisation scale (0: one scale per DDP bucket).",
@@ -91,10 +95,11 @@ def ddp_experiment_command(
     out_dir: Path,
 ) -> None:
     """Data-parallel training of an MLP on scikit-learn's digits, gloo on the CPU."""
-    from optinc_compiler.distributed.experiment import ExperimentConfig, run
+    from optinc_compiler.files import check_output_folder
     from optinc_compiler.report import format_table
 
-    config = ExperimentConfig(
+    check_output_folder(out_dir)  # before training: nothing is created until the end
+    config = ex.ExperimentConfig(
         world_size=world_size,
         aggregation=aggregation,
         epochs=epochs,
@@ -108,7 +113,7 @@ def ddp_experiment_command(
         noise_per_step=noise_per_step,
         screen_chips=screen_chips,
     )
-    metrics = run(config, out_dir)
+    metrics = ex.run(config, out_dir)
     rows = [
         [
             str(m.epoch),
@@ -131,11 +136,27 @@ def ddp_experiment_command(
 @domain_errors
 def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
     """Final accuracies of experiment RUNS side by side (the first is the reference)."""
-    from optinc_compiler.distributed.compare import plot_runs, summarise
-    from optinc_compiler.files import write_atomic
+    from optinc_compiler.distributed.compare import MAX_RUNS, plot_runs, summarise
+    from optinc_compiler.files import check_output, path_kind, write_atomic
+    from optinc_compiler.guard import quote
     from optinc_compiler.report import format_table
 
+    if len(runs) > MAX_RUNS:
+        raise click.BadParameter(f"{len(runs)} runs; allowed: at most {MAX_RUNS}", param_hint="RUNS")
+    seen: dict[Path, Path] = {}
+    for r in runs:
+        key = r.resolve() if path_kind(r, what="run folder") != "missing" else r.absolute()
+        if key in seen:
+            raise click.BadParameter(f"run folder {quote(r)} is given twice", param_hint="RUNS")
+        seen[key] = r
+    if plot_path is not None:
+        check_output(plot_path)
     loaded = [summarise(r) for r in runs]
+    names = [s.name for s, _ in loaded]
+    loaded = [  # folders of the same name (seed1/ring, seed2/ring) go by their paths
+        (replace(s, name=str(r)) if names.count(s.name) > 1 else s, m)
+        for r, (s, m) in zip(runs, loaded, strict=True)
+    ]
     ref = loaded[0][0].final_accuracy
     rows = [
         [
@@ -171,11 +192,11 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
 @click.command("comm-model")
 @click.option(
     "--servers",
-    type=click.IntRange(min=2),
+    type=click.IntRange(*cm.SERVERS_RANGE),
     multiple=True,
     help="Server counts: --servers 4 8 16 64 (the default), or repeated.",
 )
-@click.argument("more_servers", metavar="[N]...", nargs=-1, type=click.IntRange(min=2))
+@click.argument("more_servers", metavar="[N]...", nargs=-1, type=click.IntRange(*cm.SERVERS_RANGE))
 @click.option(
     "--model",
     type=click.Choice(["resnet50", "bert-large", "llama-7b"]),
@@ -184,13 +205,33 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
     help="Gradient size and compute time preset.",
 )
 @click.option(
-    "--gradient-bytes", type=click.FloatRange(min=1), default=None, help="Overrides the preset's size."
+    "--gradient-bytes",
+    type=click.FloatRange(*cm.GRADIENT_BYTES_RANGE),
+    callback=finite,
+    default=None,
+    help="Overrides the preset's size.",
 )
 @click.option(
-    "--compute-s", type=click.FloatRange(min=0), default=None, help="Overrides the preset's compute time."
+    "--compute-s",
+    type=click.FloatRange(*cm.COMPUTE_S_RANGE),
+    callback=finite,
+    default=None,
+    help="Overrides the preset's compute time.",
 )
-@click.option("--link-gbps", type=click.FloatRange(min=0, min_open=True), default=400.0, show_default=True)
-@click.option("--latency-us", type=click.FloatRange(min=0), default=5.0, show_default=True)
+@click.option(
+    "--link-gbps",
+    type=click.FloatRange(*cm.LINK_GBPS_RANGE),
+    callback=finite,
+    default=400.0,
+    show_default=True,
+)
+@click.option(
+    "--latency-us",
+    type=click.FloatRange(*cm.LATENCY_US_RANGE),
+    callback=finite,
+    default=5.0,
+    show_default=True,
+)
 @click.option("--optical-bits", type=click.IntRange(1, 32), default=8, show_default=True)
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG."
@@ -211,9 +252,11 @@ def comm_model_command(
 
     ``--servers 4 8 16`` works as written: the values after the first are taken as N..."""
     from optinc_compiler.distributed import comm_model as cm
-    from optinc_compiler.files import write_atomic
+    from optinc_compiler.files import check_output, write_atomic
     from optinc_compiler.report import format_table
 
+    if plot_path is not None:
+        check_output(plot_path)
     params = cm.CommParams(
         gradient_bytes=gradient_bytes if gradient_bytes is not None else cm.PRESETS_BYTES[model],
         link_gbps=link_gbps,

@@ -31,6 +31,17 @@ PRESETS_BYTES = {
 #: Compute time per step on one server (s): a stated assumption, not a measurement.
 PRESET_COMPUTE_S = {"resnet50": 0.12, "bert-large": 0.35, "llama-7b": 2.5}
 
+#: Ranges of the model's inputs (``optinc comm-model`` checks them as usage errors):
+#: beyond any cluster (servers), any model's gradients (1 PB), a day of compute per
+#: step, a second of latency; links from 1 Mb/s to 1 Pb/s, the span
+#: :func:`link_for_saving` searches.
+SERVERS_RANGE = (2, 1_000_000)
+GRADIENT_BYTES_RANGE = (1.0, 1e15)
+COMPUTE_S_RANGE = (0.0, 86_400.0)
+LINK_GBPS_RANGE = (1e-3, 1e6)
+LATENCY_US_RANGE = (0.0, 1e6)
+CHIP_LATENCY_US_RANGE = (0.0, 1e6)
+
 
 @dataclass(frozen=True)
 class CommParams:
@@ -45,12 +56,20 @@ class CommParams:
     chip_latency_us: float = 0.01
 
     def __post_init__(self) -> None:
-        for name in ("gradient_bytes", "link_gbps"):
-            if not getattr(self, name) > 0:
-                raise InputError(f"{name} is {getattr(self, name)}; allowed: > 0")
-        for name in ("latency_us", "compute_s", "chip_latency_us"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name} is {getattr(self, name)}; allowed: >= 0")
+        ranges = {
+            "gradient_bytes": GRADIENT_BYTES_RANGE,
+            "link_gbps": LINK_GBPS_RANGE,
+            "latency_us": LATENCY_US_RANGE,
+            "compute_s": COMPUTE_S_RANGE,
+            "chip_latency_us": CHIP_LATENCY_US_RANGE,
+        }
+        for name, (lo, hi) in ranges.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:  # NaN fails too
+                raise InputError(f"{name} is {value}; allowed: {lo:g} to {hi:g}")
+        for name in ("gradient_bits", "optical_bits"):
+            if not 1 <= getattr(self, name) <= 64:
+                raise InputError(f"{name} is {getattr(self, name)}; allowed: 1 to 64")
 
     @property
     def bandwidth_bytes_per_s(self) -> float:
@@ -58,17 +77,23 @@ class CommParams:
         return self.link_gbps * 1e9 / 8
 
 
+def _check_servers(servers: int) -> None:
+    lo, hi = SERVERS_RANGE
+    if servers < lo:
+        raise InputError(f"servers is {servers}; allowed: 2 or more")
+    if servers > hi:
+        raise InputError(f"servers is {servers}; allowed: at most {hi:,}")
+
+
 def ring_allreduce_s(servers: int, p: CommParams) -> float:
     """``2 (N - 1) (alpha + G / (N B))``."""
-    if servers < 2:
-        raise InputError(f"servers is {servers}; allowed: 2 or more")
+    _check_servers(servers)
     return 2 * (servers - 1) * (p.latency_us * 1e-6 + p.gradient_bytes / (servers * p.bandwidth_bytes_per_s))
 
 
 def optinc_s(servers: int, p: CommParams) -> float:
     """``2 alpha + G b_opt / (b_grad B) + t_chip`` (independent of N)."""
-    if servers < 2:
-        raise InputError(f"servers is {servers}; allowed: 2 or more")
+    _check_servers(servers)
     payload = p.gradient_bytes * p.optical_bits / p.gradient_bits
     return 2 * p.latency_us * 1e-6 + payload / p.bandwidth_bytes_per_s + p.chip_latency_us * 1e-6
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from optinc_compiler.distributed.experiment import EpochMetrics, load_metrics
 
+#: Runs side by side: the table and the plot's legend stay readable.
+MAX_RUNS = 32
+
 
 @dataclass(frozen=True)
 class RunSummary:

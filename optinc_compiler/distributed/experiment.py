@@ -13,16 +13,39 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from optinc_compiler.aggregator.encoding import MAX_SEED
 from optinc_compiler.distributed.lookup import DEFAULT_SCALE_CHUNK
 from optinc_compiler.errors import InputError, OptincError
+from optinc_compiler.files import make_folder, path_kind
+from optinc_compiler.guard import (
+    as_bool,
+    as_dict,
+    as_float,
+    as_int,
+    as_list,
+    as_str,
+    get,
+    quote,
+    read_json,
+)
 
 AGGREGATIONS = ("ring", "optinc", "ideal8")
+#: Epochs of one run (the digits MLP converges in ~20; each epoch takes seconds).
+MAX_EPOCHS = 1000
+#: Elements per shared quantisation scale: more than one DDP bucket (25 MB of floats)
+#: holds.
+MAX_SCALE_CHUNK = 2**24
+#: Phase noise per heater (rad, standard deviation): beyond pi every phase is random.
+MAX_PHASE_NOISE_RAD = math.pi
+#: The files of a run folder (``write_metrics`` writes config.json last).
+RUN_FILES = ("config.json", "metrics.json", "metrics.csv")
 
 
 @dataclass(frozen=True)
@@ -53,11 +76,18 @@ class ExperimentConfig:
             raise InputError(f"aggregation {self.aggregation!r}; allowed: {', '.join(AGGREGATIONS)}")
         if not 2 <= self.world_size <= 64:
             raise InputError(f"world size is {self.world_size}; allowed: 2 to 64")
-        if self.epochs < 1:
-            raise InputError(f"epochs is {self.epochs}; allowed: 1 or more")
-        if self.scale_chunk is not None and self.scale_chunk < 1:
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise InputError(f"epochs is {self.epochs}; allowed: 1 to {MAX_EPOCHS}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"seed is {self.seed}; allowed: 0 to {MAX_SEED}")
+        if self.scale_chunk is not None and not 1 <= self.scale_chunk <= MAX_SCALE_CHUNK:
             raise InputError(
-                f"scale chunk is {self.scale_chunk}; allowed: 1 or more elements (None: one per bucket)"
+                f"scale chunk is {self.scale_chunk}; allowed: 1 to {MAX_SCALE_CHUNK} elements "
+                "(None: one per bucket)"
+            )
+        if not 0 <= self.phase_noise_rad <= MAX_PHASE_NOISE_RAD:
+            raise InputError(
+                f"phase noise is {self.phase_noise_rad} rad; allowed: 0 to {MAX_PHASE_NOISE_RAD:.4f} (pi)"
             )
         if self.screen_chips and (not self.phase_noise_rad or self.noise_per_step):
             raise InputError(
@@ -145,39 +175,103 @@ def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
 
 def prepare_out_dir(out_dir: Path) -> Path:
     """Create the output folder with its parents, as ``optinc build --out`` does."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"output folder {str(out_dir)!r} is a file, not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {str(out_dir)!r}: {exc.strerror}") from None
-    return out_dir
+    return make_folder(out_dir)
 
 
 def write_metrics(config: ExperimentConfig, metrics: list[EpochMetrics], out_dir: Path) -> None:
-    """``config.json``, ``metrics.json`` and ``metrics.csv`` (atomic writes)."""
-    from optinc_compiler.program import write_text_atomic
+    """``metrics.csv``, ``metrics.json`` then ``config.json`` (atomic writes; a folder
+    with config.json is complete). InputError before writing if a metric is not finite
+    (a diverged run), since :func:`load_metrics` would refuse the file."""
+    from optinc_compiler.files import write_text_atomic
 
-    write_text_atomic(out_dir / "config.json", json.dumps(asdict(config), indent=1, sort_keys=True) + "\n")
     doc = [asdict(m) for m in metrics]
-    write_text_atomic(out_dir / "metrics.json", json.dumps(doc, indent=1) + "\n")
+    for m in doc:
+        bad = [k for k, v in m.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise OptincError(
+                f"epoch {m['epoch']}: {', '.join(bad)} not finite (training diverged); "
+                f"no metrics written to {quote(out_dir)}"
+            )
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(doc[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(doc)
     write_text_atomic(out_dir / "metrics.csv", text.getvalue())
+    write_text_atomic(out_dir / "metrics.json", json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    config_text = json.dumps(asdict(config), indent=1, sort_keys=True, allow_nan=False) + "\n"
+    write_text_atomic(out_dir / "config.json", config_text)
+
+
+#: EpochMetrics fields: (kind, lo, hi); rates and accuracies are fractions.
+_METRIC_FIELDS: dict[str, tuple[type, float, float]] = {
+    "epoch": (int, 1, MAX_EPOCHS),
+    "train_loss": (float, 0.0, 1e300),
+    "test_loss": (float, 0.0, 1e300),
+    "test_accuracy": (float, 0.0, 1.0),
+    "fallbacks": (int, 0, 2**63 - 1),
+    "bit_error_rate": (float, 0.0, 1.0),
+    "elapsed_s": (float, 0.0, 1e300),
+    "chips_rejected": (int, 0, 2**63 - 1),
+    "mean_level_error": (float, 0.0, 1e300),
+    "large_error_rate": (float, 0.0, 1.0),
+}
+_OPTIONAL_METRICS = ("chips_rejected", "mean_level_error", "large_error_rate")
 
 
 def load_metrics(run_dir: Path) -> tuple[dict[str, Any], list[EpochMetrics]]:
-    """A run's config and metrics."""
-    for name in ("config.json", "metrics.json"):
+    """A run's config and metrics, every field checked (InputError naming the file and
+    the field); fields this version does not know are ignored."""
+    where = quote(run_dir)
+    kind = path_kind(run_dir, what="run folder")
+    if kind != "folder":
+        raise InputError(
+            f"run folder {where} does not exist"
+            if kind == "missing"
+            else f"{where} is a file, not a run folder"
+        )
+    for name in RUN_FILES:
         if not (run_dir / name).is_file():
             raise InputError(
-                f"{str(run_dir)!r} has no {name}; is it an 'optinc ddp-experiment' output folder?"
+                f"{where} has no {name}; is it a complete 'optinc ddp-experiment' output folder?"
             )
-    config = json.loads((run_dir / "config.json").read_text())
-    metrics = [EpochMetrics(**m) for m in json.loads((run_dir / "metrics.json").read_text())]
+    path = run_dir / "config.json"
+    source = f"{quote(path)}"
+    config = as_dict(read_json(path, what="run config"), what=source)
+    as_str(get(config, "aggregation", source=source), what=f"{source}: aggregation", choices=AGGREGATIONS)
+    checks = {
+        "bits": lambda v, w: as_int(v, what=w, lo=1, hi=16),
+        "design": lambda v, w: v if v is None else as_str(v, what=w),
+        "phase_noise_rad": lambda v, w: as_float(v, what=w, lo=0.0, hi=MAX_PHASE_NOISE_RAD),
+        "noise_per_step": lambda v, w: as_bool(v, what=w),
+        "screen_chips": lambda v, w: as_bool(v, what=w),
+    }
+    for key, check in checks.items():
+        if key in config:
+            check(config[key], f"{source}: {key}")
+    if config["aggregation"] == "optinc" and not config.get("design") and "bits" not in config:
+        raise InputError(f"{source} has no field 'bits' (an optinc run without a design needs it)")
+    path = run_dir / "metrics.json"
+    source = f"{quote(path)}"
+    rows = as_list(read_json(path, what="run metrics"), what=source, max_len=MAX_EPOCHS)
+    if not rows:
+        raise InputError(f"{source} holds no epochs; allowed: 1 to {MAX_EPOCHS}")
+    metrics = [_epoch_metrics(row, f"{source}[{i}]") for i, row in enumerate(rows)]
     return config, metrics
+
+
+def _epoch_metrics(row: Any, what: str) -> EpochMetrics:
+    row = as_dict(row, what=what)
+    values: dict[str, Any] = {}
+    for key, (kind, lo, hi) in _METRIC_FIELDS.items():
+        if key not in row and key in _OPTIONAL_METRICS:
+            continue
+        value = get(row, key, source=what)
+        field = f"{what}.{key}"
+        if kind is int:
+            values[key] = as_int(value, what=field, lo=int(lo), hi=int(hi))
+        else:
+            values[key] = as_float(value, what=field, lo=lo, hi=hi)
+    return EpochMetrics(**values)
 
 
 def _worker(rank: int, config: ExperimentConfig, store: str, queue: Any) -> None:

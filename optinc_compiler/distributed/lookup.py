@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from optinc_compiler.aggregator.encoding import MAX_BITS, MAX_REDUCED_INPUTS, MAX_SERVERS
 from optinc_compiler.errors import InputError
+from optinc_compiler.guard import as_dict, as_int, as_list, as_str, brief, get, quote, read_json
 
 #: Elements per shared scale of the hook's quantiser (``hook.OptincState.scale_chunk``):
 #: a chunk's own largest value sets its step, so small gradients (biases, later layers)
@@ -48,11 +50,15 @@ class ChipLookup:
     def __post_init__(self) -> None:
         if self.servers < 2:
             raise InputError(f"servers is {self.servers}; allowed: 2 or more")
-        if not 1 <= self.bits <= 16:
-            raise InputError(f"bits is {self.bits}; allowed: 1 to 16")
+        if self.servers > MAX_SERVERS:
+            raise InputError(f"servers is {self.servers}; allowed: at most {MAX_SERVERS}")
+        if not 1 <= self.bits <= MAX_BITS:
+            raise InputError(f"bits is {self.bits}; allowed: 1 to {MAX_BITS}")
         if self.preprocessing not in PREPROCESSINGS:
-            raise InputError(f"preprocessing {self.preprocessing!r}; allowed: {', '.join(PREPROCESSINGS)}")
-        size = n_inputs(self.servers, self.bits, self.preprocessing)
+            raise InputError(
+                f"preprocessing {quote(self.preprocessing)}; allowed: {', '.join(PREPROCESSINGS)}"
+            )
+        size = check_size(self.servers, self.bits, self.preprocessing)
         table = np.asarray(self.table)
         if table.shape != (size,) or not np.issubdtype(table.dtype, np.integer):
             raise InputError(f"lookup table has shape {table.shape}; allowed: ({size},) integers")
@@ -80,6 +86,17 @@ def n_inputs(servers: int, bits: int, preprocessing: str) -> int:
     return servers * levels(bits) + 1 if preprocessing == "sum" else (servers + 1) ** bits
 
 
+def check_size(servers: int, bits: int, preprocessing: str) -> int:
+    """The entries of a table; InputError above :data:`MAX_REDUCED_INPUTS`."""
+    size = n_inputs(servers, bits, preprocessing)
+    if size > MAX_REDUCED_INPUTS:
+        raise InputError(
+            f"a {preprocessing} lookup of {servers} servers and {bits} bits has {size:,} entries; "
+            f"allowed: at most {MAX_REDUCED_INPUTS:,}"
+        )
+    return size
+
+
 def target_codes(sums: Ints, servers: int) -> Ints:
     """``round_half_to_even(s / N)`` in integer arithmetic."""
     return np.asarray(np.rint(np.asarray(sums) / servers).astype(np.int64))
@@ -98,7 +115,7 @@ def ideal_lookup(servers: int, bits: int, preprocessing: str = "sum") -> ChipLoo
 
 def save_lookup(lookup: ChipLookup, path: Path) -> Path:
     """JSON: ``{"format": "optinc-lookup", "version": 1, servers, bits, preprocessing, source, table}``."""
-    from optinc_compiler.program import write_text_atomic
+    from optinc_compiler.files import write_text_atomic
 
     doc = {
         "format": "optinc-lookup",
@@ -113,54 +130,77 @@ def save_lookup(lookup: ChipLookup, path: Path) -> Path:
 
 
 def load_lookup(path: Path) -> ChipLookup:
-    """Read a lookup file written by ``save_lookup``."""
-    if not path.is_file():
-        raise InputError(f"lookup file {str(path)!r} does not exist")
+    """Read a lookup file written by ``save_lookup`` (or an ``optinc aggregator`` lut.json);
+    InputError naming the file and the field for anything else."""
+    doc = read_json(path, what="lookup file")
+    source = f"lookup file {quote(path)}"
+    fmt = doc.get("format") if type(doc) is dict else None
+    if fmt not in ("optinc-lookup", AGGREGATOR_LUT) or doc.get("version") != 1:
+        raise InputError(f"{source} is not an optinc-lookup (or {AGGREGATOR_LUT}) file of version 1")
+    servers = as_int(get(doc, "servers", source=source), what=f"{source}: servers", lo=2, hi=MAX_SERVERS)
+    bits = as_int(get(doc, "bits", source=source), what=f"{source}: bits", lo=1, hi=MAX_BITS)
+    if fmt == AGGREGATOR_LUT:
+        return _from_aggregator(doc, path, source, servers, bits)
+    preprocessing = as_str(
+        get(doc, "preprocessing", source=source), what=f"{source}: preprocessing", choices=PREPROCESSINGS
+    )
+    size = _checked_size(servers, bits, preprocessing, source)
+    table = as_list(get(doc, "table", source=source), what=f"{source}: table", max_len=size)
+    codes = _codes(table, bits, f"{source}: table")
+    name = doc.get("source", path.name)
+    return ChipLookup(servers, bits, preprocessing, codes, source=name if type(name) is str else path.name)
+
+
+def _checked_size(servers: int, bits: int, preprocessing: str, source: str) -> int:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{str(path)!r} is not valid JSON ({exc.msg})") from None
-    if isinstance(doc, dict) and doc.get("format") == AGGREGATOR_LUT and doc.get("version") == 1:
-        return _from_aggregator(doc, path)
-    if not isinstance(doc, dict) or doc.get("format") != "optinc-lookup" or doc.get("version") != 1:
-        raise InputError(f"{str(path)!r} is not an optinc-lookup (or {AGGREGATOR_LUT}) file of version 1")
-    try:
-        return ChipLookup(
-            servers=int(doc["servers"]),
-            bits=int(doc["bits"]),
-            preprocessing=str(doc["preprocessing"]),
-            table=np.asarray(doc["table"], dtype=np.int64),
-            source=str(doc.get("source", path.name)),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{str(path)!r}: missing or bad field ({exc})") from None
+        return check_size(servers, bits, preprocessing)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
+def _codes(values: list[Any], bits: int, what: str) -> Ints:
+    """Output codes 0..L, each a JSON integer (not a float, not a bool)."""
+    top = levels(bits)
+    for i, x in enumerate(values):
+        if type(x) is not int or not 0 <= x <= top:
+            raise InputError(f"{what}[{i}] is {quote(x)}; allowed: integer codes 0 .. {top}")
+    return np.asarray(values, dtype=np.int64)
 
 
 #: The lookup file ``optinc aggregator`` writes next to a compiled aggregator chip.
 AGGREGATOR_LUT = "optinc-aggregator-lut"
 
 
-def _from_aggregator(doc: dict[str, object], path: Path) -> ChipLookup:
+def _from_aggregator(doc: dict[str, Any], path: Path, source: str, servers: int, bits: int) -> ChipLookup:
     """An ``optinc-aggregator-lut`` file: entries ``{input, output}`` where the input is
     the sum s (``sum``) or the counts of ones per bit position, LSB first (``bitwise``)."""
-    try:
-        servers, bits = int(str(doc["servers"])), int(str(doc["bits"]))
-        preprocessing = {"sum": "sum", "bitwise": "per_bit"}[str(doc["preprocessing"])]
-        entries = doc["entries"]
-        assert isinstance(entries, list)
-        table = np.full(n_inputs(servers, bits, preprocessing), -1, dtype=np.int64)
-        for e in entries:
-            key = e["input"]
-            index = (
-                int(key)
-                if preprocessing == "sum"
-                else sum(int(c) * (servers + 1) ** k for k, c in enumerate(key))
+    kind = as_str(
+        get(doc, "preprocessing", source=source), what=f"{source}: preprocessing", choices=("sum", "bitwise")
+    )
+    preprocessing = {"sum": "sum", "bitwise": "per_bit"}[kind]
+    size = _checked_size(servers, bits, preprocessing, source)
+    entries = as_list(get(doc, "entries", source=source), what=f"{source}: entries", max_len=size)
+    table = np.full(size, -1, dtype=np.int64)
+    top = levels(bits)
+    for i, e in enumerate(entries):
+        what = f"{source}: entries[{i}]"
+        e = as_dict(e, what=what)
+        key = get(e, "input", source=what)
+        if preprocessing == "sum":
+            index = as_int(key, what=f"{what}.input", lo=0, hi=size - 1)
+        else:
+            counts = as_list(key, what=f"{what}.input", max_len=bits)
+            if len(counts) != bits:
+                raise InputError(f"{what}.input has {len(counts)} counts; allowed: {bits} (one per bit)")
+            index = sum(
+                as_int(c, what=f"{what}.input[{k}]", lo=0, hi=servers) * (servers + 1) ** k
+                for k, c in enumerate(counts)
             )
-            table[index] = int(e["output"])
-    except (KeyError, TypeError, ValueError, IndexError, AssertionError) as exc:
-        raise InputError(f"{str(path)!r}: not a readable {AGGREGATOR_LUT} file ({exc!r})") from None
+        if table[index] >= 0:
+            raise InputError(f"{what}: input {brief(key)} is in the table twice")
+        table[index] = as_int(get(e, "output", source=what), what=f"{what}.output", lo=0, hi=top)
     if (table < 0).any():
-        raise InputError(f"{str(path)!r}: the lookup misses {int((table < 0).sum())} reduced input(s)")
+        raise InputError(f"{source}: the lookup misses {int((table < 0).sum())} reduced input(s)")
     return ChipLookup(servers, bits, preprocessing, table, source=path.parent.name or path.name)
 
 
@@ -189,6 +229,6 @@ def design_lookup(design: Path) -> ChipLookup:
     path = design / "lut.json" if design.is_dir() else design
     if design.is_dir() and not path.is_file():
         raise InputError(
-            f"design folder {str(design)!r} has no lut.json (write it with optinc aggregator train)"
+            f"design folder {quote(design)} has no lut.json (write it with optinc aggregator train)"
         )
     return load_lookup(path)
