@@ -14,7 +14,7 @@ EXTRAS := dev$(if $(filter 3.11,$(PYVER)),$(comma)torch$(comma)distributed,)
 export OPENBLAS_NUM_THREADS ?= 1
 DEMO_OUT ?= build/demo
 
-.PHONY: demo test bench lint lock clean
+.PHONY: demo test test-fast bench lint lock clean
 
 $(STAMP): pyproject.toml $(wildcard $(LOCK))
 	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
@@ -31,6 +31,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: everything but the tests marked slow (full builds, concurrent builds).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The reference decompositions of the `bench` extra (interferometer) run in the same table.
 $(VENV)/.bench-installed: $(STAMP)
