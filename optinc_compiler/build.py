@@ -200,33 +200,61 @@ LOCK_FILE = ".optinc-build.lock"
 def locked_folder(out: Path, *, inputs: Sequence[Path] = ()) -> Iterator[Path]:
     """The build folder, created with its parents, locked against a second build (an
     InputError naming the holder's pid), with the temporaries of killed builds and the
-    files of an earlier build removed. The lock is the kernel's (``flock``), so a build
-    killed with ``kill -9`` leaves no stale lock."""
+    files of an earlier build removed. The lock is the kernel's (``flock`` on
+    ``LOCK_FILE``, which names the holder and is removed when the build ends), so a build
+    killed with ``kill -9`` leaves no lock that holds."""
     if out.exists() and not out.is_dir():
         raise InputError(f"build folder {str(out)!r} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        handle = (out / LOCK_FILE).open("a+", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot create build folder {str(out)!r}: {exc.strerror}") from None
-    with handle:
+    handle = _acquire(out / LOCK_FILE, out)
+    try:
+        yield prepare_folder(out, inputs=inputs)
+    finally:
+        with contextlib.suppress(OSError):
+            (out / LOCK_FILE).unlink()  # while still held: no other build can own this file
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _acquire(lock: Path, out: Path) -> Any:
+    """The open, flocked lock file. A build that opened the file just before its holder
+    removed it locks a file no longer in the folder: the inode check sends it round again."""
+    for _ in range(100):
+        try:
+            handle = lock.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot create build folder {str(out)!r}: {exc.strerror}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
+            handle.close()
             raise InputError(
                 f"build folder {str(out)!r} is in use by another optinc build (pid {holder}); "
                 "wait for it to finish or build into another --out"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
         try:
-            yield prepare_folder(out, inputs=inputs)
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle.fileno()).st_ino:
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"{os.getpid()}\n")
+                handle.flush()
+            except OSError as exc:
+                handle.close()
+                with contextlib.suppress(OSError):
+                    lock.unlink()
+                raise InputError(f"cannot write the build lock in {str(out)!r}: {exc.strerror}") from None
+            return handle
+        handle.close()
+    raise InputError(f"build folder {str(out)!r}: could not take its lock (another build keeps replacing it)")
 
 
 def prepare_folder(out: Path, *, inputs: Sequence[Path] = ()) -> Path:

@@ -395,17 +395,15 @@ def _budget(r: _Reader) -> float | None:
 def _check_files(design: Design, top: _Reader) -> None:
     """The weights (and calibration) files exist, relative to the design file."""
     folder = str(design.source.parent)
-    if not design.weights_path.is_file():
+    for what, written, path in (
+        ("weights file", design.weights, design.weights_path),
+        ("program file", design.program, design.program_path),
+        ("calibration file", design.calibration, design.calibration_path),
+    ):
+        if path is None or path.is_file():
+            continue
+        if path.exists():
+            raise top.error(f"{what} {written!r} is not a regular file (a folder, FIFO or device)")
         raise top.error(
-            f"weights file {design.weights!r} does not exist (paths are relative to the design file's "
-            f"folder {folder!r})"
-        )
-    program = design.program_path
-    if program is not None and not program.is_file():
-        raise top.error(f"program file {design.program!r} does not exist (relative to {folder!r})")
-    calibration = design.calibration_path
-    if calibration is not None and not calibration.is_file():
-        raise top.error(
-            f"calibration file {design.calibration!r} does not exist (paths are relative to the design "
-            f"file's folder {folder!r})"
+            f"{what} {written!r} does not exist (paths are relative to the design file's folder {folder!r})"
         )

@@ -11,14 +11,16 @@ a size limit, decoded as UTF-8 with one readable error. Outputs:
   failed write (a full disk, a kill) leaves the old file or none, never a partial one,
   and the first error is the one reported even when the clean-up fails too.
 
-Temporaries are named ``.{stem}.{pid}.tmp{suffix}``; :func:`remove_stale_temporaries`
-deletes those of processes that no longer run (a build killed with ``kill -9``).
+Temporaries are named ``.~{pid}.{digest}.tmp{suffix}`` (short, so any name the file
+system takes can be written); :func:`remove_stale_temporaries` deletes those of
+processes that no longer run (a build killed with ``kill -9``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import reprlib
@@ -38,7 +40,9 @@ QUOTE_CHARS = 80
 
 _BOUNDED = reprlib.Repr()
 _BOUNDED.maxlevel, _BOUNDED.maxstring, _BOUNDED.maxother = 3, QUOTE_CHARS, QUOTE_CHARS
-_TEMPORARY = re.compile(r"^\..*\.(\d+)\.tmp(\.[^.]*)?$")
+_TEMPORARY = re.compile(r"^\.~(\d+)\.[0-9a-f]{8}\.tmp(\.[^.]*)?$")
+#: klayout reports a failed write as RuntimeError("... (errno=28) ...").
+_KLAYOUT_ERRNO = re.compile(r"\(errno=(\d+)\)")
 
 
 def shorten(value: object, limit: int = QUOTE_CHARS) -> str:
@@ -69,11 +73,11 @@ def check_input_file(path: Path, *, what: str) -> Path:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise InputError(f"{what} {str(path)!r} does not exist") from None
+        raise InputError(f"{what} {quote(path)} does not exist") from None
     except OSError as exc:
-        raise InputError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+        raise InputError(f"cannot read {what} {quote(path)}: {exc.strerror}") from None
     if not stat.S_ISREG(mode):
-        raise InputError(f"{what} {str(path)!r} is {_kind(mode)}, not a regular file")
+        raise InputError(f"{what} {quote(path)} is {_kind(mode)}, not a regular file")
     return path
 
 
@@ -83,15 +87,15 @@ def read_text(path: Path, *, what: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise InputError(f"{what} {str(path)!r} has {size:,} bytes; the limit is {max_bytes:,} bytes")
+            raise InputError(f"{what} {quote(path)} has {size:,} bytes; the limit is {max_bytes:,} bytes")
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+        raise InputError(f"cannot read {what} {quote(path)}: {exc.strerror}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
+            f"{what} {quote(path)} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
         ) from None
 
 
@@ -101,22 +105,22 @@ def check_output(path: Path, *, inputs: Iterable[Path | None] = (), what: str = 
     not a path: callers handle it before."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.exists():
-        raise InputError(f"{what} folder {str(folder)!r} does not exist; create it first")
+        raise InputError(f"{what} folder {quote(folder)} does not exist; create it first")
     if not folder.is_dir():
-        raise InputError(f"{what} folder {str(folder)!r} is a file, not a folder")
+        raise InputError(f"{what} folder {quote(folder)} is a file, not a folder")
     check_path_names(path)  # room for the temporary's prefix and suffix
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         mode = None
     except OSError as exc:
-        raise InputError(f"cannot write {what} {str(path)!r}: {exc.strerror}") from None
+        raise InputError(f"cannot write {what} {quote(path)}: {exc.strerror}") from None
     if mode is not None and not stat.S_ISREG(mode):
-        raise InputError(f"{what} {str(path)!r} is {_kind(mode)}: allowed a new file name or a regular file")
+        raise InputError(f"{what} {quote(path)} is {_kind(mode)}: allowed a new file name or a regular file")
     for source in inputs:
         if source is not None and mode is not None and _same_file(path, source):
             raise InputError(
-                f"{what} {str(path)!r} is the input {str(source)!r}: writing it would destroy it"
+                f"{what} {quote(path)} is the input {quote(source)}: writing it would destroy it"
             )
     return path
 
@@ -142,7 +146,8 @@ def _same_file(a: Path, b: Path) -> bool:
 def temporary_for(path: Path) -> Path:
     """The temporary sibling :func:`write_atomic` fills: same folder and suffix (writers
     that pick a format by suffix still do), hidden, named by this process."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    digest = hashlib.sha256(path.name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return path.with_name(f".~{os.getpid()}.{digest}.tmp{path.suffix[:16]}")
 
 
 def write_atomic(path: Path, write: Callable[[Path], object], *, inputs: Iterable[Path | None] = ()) -> Path:
@@ -154,10 +159,15 @@ def write_atomic(path: Path, write: Callable[[Path], object], *, inputs: Iterabl
     try:
         write(tmp)
         if not tmp.is_file():
-            raise InputError(f"cannot write {str(path)!r}: the writer produced no file")
+            raise InputError(f"cannot write {quote(path)}: the writer produced no file")
         os.replace(tmp, path)
     except OSError as exc:
-        raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot write {quote(path)}: {exc.strerror or exc}") from None
+    except RuntimeError as exc:  # klayout's writers (GDS, PNG, marker database)
+        match = _KLAYOUT_ERRNO.search(str(exc))
+        if match is None:
+            raise
+        raise InputError(f"cannot write {quote(path)}: {os.strerror(int(match.group(1)))}") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
@@ -224,8 +234,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-#: Bytes of one component of a folder path the tools create (output folders).
-MAX_FILE_NAME_BYTES = 200
+#: Bytes of one component of a path the tools write: what common file systems take.
+MAX_FILE_NAME_BYTES = 255
 
 
 # --- output folders --------------------------------------------------------------------

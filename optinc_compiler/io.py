@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from optinc_compiler.errors import InputError, MissingDependencyError
+from optinc_compiler.files import check_input_file
 from optinc_compiler.guard import brief, loads_json, quote
 
 SUFFIXES = (".npy", ".npz", ".csv", ".safetensors", ".pt", ".pth")
@@ -76,8 +77,7 @@ def load_weights(path: str | os.PathLike[str], *, layers: Sequence[str] = ()) ->
     p = Path(path)
     where = quote(p)
     try:
-        if not p.is_file():
-            raise InputError(f"weights file {where} does not exist")
+        check_input_file(p, what="weights file")
         size = p.stat().st_size
     except OSError as exc:  # a name too long for the file system, a loop of links
         raise InputError(f"cannot read weights file {where}: {exc.strerror}") from None

@@ -286,7 +286,7 @@ def test_train_output_folders(tmp_path):
     assert code == 2  # click: a file where the folder should be
     code, output = invoke("train", "-o", str(tmp_path / ("d" * 300)))
     assert (code, output.count("\n")) == (1, 1)
-    assert "(300 characters) has 300 bytes; allowed: at most 200" in output
+    assert "(300 characters) has 300 bytes; allowed: at most 255" in output
     out = tmp_path / "a" / "b" / "c"  # parents made after training, as optinc build --out does
     code, output = invoke("train", "-n", "2", "-b", "1", "--steps", "250", "--restarts", "1", "-o", str(out))
     assert code in (0, 3), output

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from optinc_compiler.build import BUILD_FILES, LOCK_FILE, BuildCheckError, build
+from optinc_compiler.build import BUILD_FILES, BuildCheckError, build
 from optinc_compiler.build_report import _power_section
 from optinc_compiler.cli import main
 from optinc_compiler.design import Design, SweepSpec, VerifySpec, load_design
@@ -236,7 +236,7 @@ def built(tmp_path_factory):
 def test_build_writes_every_file(built):
     root, result, events, _ = built
     names = sorted(p.name for p in (root / "a").iterdir())
-    expected = set(BUILD_FILES) | {"phases_fc1.png", LOCK_FILE}
+    expected = set(BUILD_FILES) | {"phases_fc1.png"}  # the lock goes with the build
     assert set(names) == expected
     assert result.report_path == root / "a" / "report.html"
     assert [(e.stage, e.status) for e in events if e.status != "start"] == [
@@ -379,7 +379,6 @@ def test_drc_violation_stops_before_lvs_and_keeps_layout(tmp_path, monkeypatch):
         "chip.gds",
         "chip.png",
         "drc.lyrdb",
-        LOCK_FILE,
     }
     assert "min_space_M2" in (tmp_path / "out" / "drc.lyrdb").read_text()
 

@@ -286,7 +286,7 @@ def test_the_plot_path_is_checked_before_the_table(tmp_path):
     for plot, message in [
         (tmp_path / "no" / "p.png", "does not exist; create it first"),
         (tmp_path / "f" / "p.png", "is a file, not a folder"),
-        (tmp_path / ("p" * 300 + ".png"), "bytes; allowed: at most 200"),
+        (tmp_path / ("p" * 300 + ".png"), "bytes; allowed: at most 255"),
         (tmp_path, "is a directory"),
     ]:
         code, output = compare(run, extra=("--plot", str(plot)))
@@ -432,7 +432,7 @@ def test_ddp_experiment_output_folder_checked_before_training(tmp_path, monkeypa
     assert "is a file" in output
     code, output = invoke(["ddp-experiment", "--out", str(tmp_path / ("r" * 300))])
     assert (code, output.count("\n")) == (1, 1)
-    assert "bytes; allowed: at most 200" in output
+    assert "bytes; allowed: at most 255" in output
 
 
 # ---------------------------------------------------------------------- closed pipes
