@@ -411,8 +411,7 @@ def _heaters(
     heaters = cal.heater_program(program, chip, dac_bits=design.dac_bits)
     pads = cal.check_pads(heaters, cal.pad_labels(gds))
     if not pads.ok:
-        first = f"heater {pads.missing[0]} has no pad" if pads.missing else f"pad {pads.unused[0]} is unused"
-        raise BuildCheckError("heaters", f"{len(pads.missing)} heater(s) without a pad label; {first}")
+        raise BuildCheckError("heaters", pads.problem())
     power_mW = cal.power_budget(heaters).total_power_mW
     budget = design.heater_power_budget_mW or tech.LIMITS.heater_power_budget_mW
     warnings = enforce(power_warnings(power_mW, budget_mW=budget), strict=strict)

@@ -50,6 +50,7 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import read_text, shorten
+from optinc_compiler.guard import quote, unique_object
 from optinc_compiler.limits import DAC_BITS_RANGE
 from optinc_compiler.names import check_name
 from optinc_compiler.netlist import (
@@ -155,20 +156,28 @@ def _heater_cal(doc: Any, where: str, base: HeaterCal) -> HeaterCal:
     )
 
 
-def calibration_from_dict(doc: Any, *, name: str) -> Calibration:
-    """A calibration from its JSON document; errors name the JSON path."""
+def calibration_from_dict(doc: Any, *, name: str, source: str | None = None) -> Calibration:
+    """A calibration from its JSON document (``name`` unless it names itself); errors
+    start with ``source`` (the file, quoted; default ``name``) and name the JSON path."""
+    try:
+        return _calibration_from_dict(doc, name=name)
+    except InputError as exc:
+        raise InputError(f"{source or quote(name)}: {exc}") from None
+
+
+def _calibration_from_dict(doc: Any, *, name: str) -> Calibration:
     if not isinstance(doc, dict) or doc.get("format") != CAL_FORMAT or doc.get("version") != 1:
-        raise InputError(f"{name}: not an {CAL_FORMAT} file of version 1 (format/version keys)")
+        raise InputError(f"not an {CAL_FORMAT} file of version 1 (format/version keys)")
     allowed = {"format", "version", "name", "v_max_V", "default", "heaters", "splitters", "crosstalk"}
     unknown = sorted(set(doc) - allowed)
     if unknown:
-        raise InputError(f"{name}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise InputError(f"unknown key {shorten(unknown[0])}; allowed: {', '.join(sorted(allowed))}")
     default = _heater_cal(doc.get("default", {}), "default", HeaterCal())
     heaters = doc.get("heaters", {})
     splitters = doc.get("splitters", {})
     crosstalk = doc.get("crosstalk", [])
     if not isinstance(heaters, dict) or not isinstance(splitters, dict) or not isinstance(crosstalk, list):
-        raise InputError(f"{name}: heaters and splitters must be objects, crosstalk a list")
+        raise InputError("heaters and splitters must be objects, crosstalk a list")
     pairs = {}
     for mzi, ratios in splitters.items():
         if not isinstance(ratios, list) or len(ratios) != 2:
@@ -202,12 +211,14 @@ def load_calibration(path: str | Path) -> Calibration:
     if p.suffix.lower() == ".csv":
         return _calibration_from_csv(text, name=p.name)
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=unique_object)
+    except InputError as exc:
+        raise InputError(f"{str(p)!r}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{str(p)!r} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except RecursionError:
         raise InputError(f"{str(p)!r} nests deeper than a calibration does") from None
-    return calibration_from_dict(doc, name=p.name)
+    return calibration_from_dict(doc, name=p.name, source=quote(p))
 
 
 #: Largest calibration file read: a measured N=256 chip (131,584 heaters) is ~15 MB.
@@ -253,21 +264,30 @@ def check_calibration(calibration: Calibration | None, program: PhaseProgram) ->
 
 def _calibration_from_csv(text: str, *, name: str) -> Calibration:
     columns = ["id", "p_pi_mW", "resistance_ohm", "phase_offset_rad", "kappa2_1", "kappa2_2"]
-    lines = [line for line in io.StringIO(text) if not line.startswith("#")]
+    # comment lines read as blank ones, so that the messages give the file's line numbers
+    lines = ["\n" if line.startswith("#") else line for line in io.StringIO(text)]
+    reader = csv.reader(lines)
     try:
-        table = list(csv.reader(lines))
+        table = [(reader.line_num, row) for row in reader if row]
     except csv.Error as exc:
         raise InputError(f"{name}: not a CSV table ({exc})") from None
-    if not table or table[0] != columns:
+    if not table or table[0][1] != columns:
         raise InputError(f"{name}: the CSV header must be {','.join(columns)}")
     heaters: dict[str, Any] = {}
     splitters: dict[str, Any] = {}
-    for k, cells in enumerate(table[1:], start=2):
+    first_line: dict[str, int] = {}
+    for k, cells in table[1:]:
         if len(cells) != len(columns):
             raise InputError(
                 f"{name} line {k}: {len(cells)} cells; a row has {len(columns)} ({','.join(columns)})"
             )
         row = dict(zip(columns, cells, strict=True))
+        if row["id"] in first_line:
+            first = first_line[row["id"]]
+            raise InputError(
+                f"{name} line {k}: id {shorten(row['id'])} appears twice (first on line {first})"
+            )
+        first_line[row["id"]] = k
         values = {c: _csv_number(row[c], f"{name} line {k}, {c}") for c in columns[1:] if row[c].strip()}
         if any(c in values for c in columns[1:4]):
             heaters[row["id"]] = {c: values[c] for c in columns[1:4] if c in values}
@@ -839,7 +859,10 @@ def heater_program(
     wanted = drive_phases(arrays.phase_rad, arrays.offset_rad)
     k = crosstalk_matrix(specs, cal) if crosstalk else None
     if k is not None:
-        power = solve_powers(wanted, arrays.p_pi_mW, k, free=free, ids=[h.id for h in specs])
+        try:
+            power = solve_powers(wanted, arrays.p_pi_mW, k, free=free, ids=[h.id for h in specs])
+        except InputError as exc:
+            raise InputError(f"{exc} (calibration {quote(cal.name)})") from None
     else:
         power = np.where(free, 0.0, wanted / math.pi * arrays.p_pi_mW)
     voltage = np.sqrt(power * 1e-3 * arrays.resistance_ohm)
@@ -1105,6 +1128,16 @@ class PadCheck:
     def ok(self) -> bool:
         """Every heater has its pad and every heater pad has its heater."""
         return not self.missing and not self.unused
+
+    def problem(self) -> str:
+        """One line: the counts and the first heater or pad at fault (labels quoted)."""
+        counts = f"{len(self.missing)} heater(s) without a pad, {len(self.unused)} unused pad(s)"
+        first = (
+            f"heater {quote(self.missing[0])} has no pad label"
+            if self.missing
+            else f"pad {quote(self.unused[0])} is unused"
+        )
+        return f"{counts}; {first}"
 
 
 def pad_labels(gds_path: Path) -> set[str]:

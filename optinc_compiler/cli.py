@@ -19,7 +19,13 @@ import click
 from optinc_compiler import __version__
 from optinc_compiler.clickutil import domain_errors, finite
 from optinc_compiler.errors import OptincError
-from optinc_compiler.files import check_output, check_output_names, write_atomic, write_stdout
+from optinc_compiler.files import (
+    check_output,
+    check_output_names,
+    check_png_output,
+    write_atomic,
+    write_stdout,
+)
 from optinc_compiler.gds import LAYOUT_SUFFIXES
 from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES
 
@@ -330,7 +336,7 @@ def layout_command(
 
     check_output(output, inputs=[program_file], what="layout")
     if png is not None:
-        check_output(png, inputs=[program_file, output], what="PNG")
+        check_png_output(png, inputs=[program_file, output])
         if png.resolve() == output.resolve():
             raise InputError(f"--png and -o name the same file {str(png)!r}")
     program = prog.load(program_file)
@@ -384,7 +390,7 @@ def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool) -
     if not result.clean:
         first = result.violations[0]
         raise VerificationError(
-            f"{len(result.violations)} violation(s); first: {first.rule} on {first.layer} at "
+            f"{layout_file}: {len(result.violations)} violation(s); first: {first.rule} on {first.layer} at "
             f"({first.x_um:.3f}, {first.y_um:.3f}) um: {first.detail}"
         )
 
@@ -496,13 +502,7 @@ def program_command(
     if gds_file is not None:
         pads = cal.check_pads(heaters, cal.pad_labels(gds_file))
         if not pads.ok:
-            first = (
-                f"heater {pads.missing[0]} has no pad label"
-                if pads.missing
-                else f"pad {pads.unused[0]} is unused"
-            )
-            counts = f"{len(pads.missing)} heater(s) without a pad, {len(pads.unused)} unused pad(s)"
-            raise VerificationError(f"{gds_file}: {counts}; {first}")
+            raise VerificationError(f"{gds_file}: {pads.problem()}")
     realised = cal.quantised_matrices(heaters, program, calibration)
     click.echo(format_table(*cal.summary(heaters, program, realised)))
     budget = cal.power_budget(heaters)

@@ -280,8 +280,9 @@ MAX_DESIGN_BYTES = 1024 * 1024
 
 
 def _design_loader() -> type:
-    """yaml's SafeLoader (no tags that build objects) that also refuses aliases: a design
-    needs none, and a few lines of nested aliases expand to gigabytes ("billion laughs")."""
+    """yaml's SafeLoader (no tags that build objects) that also refuses aliases (a design
+    needs none, and a few lines of nested aliases expand to gigabytes: "billion laughs")
+    and a key given twice in one mapping (YAML keeps the last silently)."""
     import yaml
 
     class DesignLoader(yaml.SafeLoader):
@@ -292,6 +293,21 @@ def _design_loader() -> type:
                     None, None, "aliases (*name) are not allowed in design files", event.start_mark
                 )
             return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: SafeLoader's own error names it
+                    break
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {shorten(key)} appears twice", key_node.start_mark
+                    )
+            return super().construct_mapping(node, deep=deep)
 
     return DesignLoader
 
@@ -304,6 +320,8 @@ def parse_design(text: str, *, source: Path) -> Design:
         doc = yaml.load(text, Loader=_design_loader())
     except RecursionError:
         raise InputError(f"design {source}: nests deeper than a design file does") from None
+    except ValueError:  # int() of more than 4,300 digits
+        raise InputError(f"design {source}: holds an integer of more than 4,300 digits") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -25,6 +25,7 @@ from pathlib import Path
 import klayout.db as kdb
 
 from optinc_compiler.gds import read_layout
+from optinc_compiler.guard import brief, quote
 from pdk import tech
 
 GROUND_PREFIX = "GND"
@@ -198,11 +199,11 @@ def _connectivity(
     seen: set[str] = set()
     for text, point in _labels(layout, top):
         if text in seen:
-            problems["labels"].append(_point("labels", point, dbu, f"pad label {text} appears twice"))
+            problems["labels"].append(_point("labels", point, dbu, f"pad label {quote(text)} appears twice"))
         seen.add(text)
         probe = kdb.Box(point, point)
         if not any(pads[k].inside(point) for k in pad_index.near(probe)):
-            problems["labels"].append(_point("labels", point, dbu, f"label {text} is not on a pad"))
+            problems["labels"].append(_point("labels", point, dbu, f"label {quote(text)} is not on a pad"))
         for i in net_index.near(probe):
             if nets[i].inside(point):
                 labels_on_net[i].append(text)
@@ -210,7 +211,7 @@ def _connectivity(
     for i, labels in labels_on_net.items():
         if len(labels) > 1:
             problems["short"].append(
-                _at("short", nets[i], dbu, f"one net carries pads {', '.join(sorted(labels))}")
+                _at("short", nets[i], dbu, f"one net carries pads {brief(', '.join(sorted(labels)))}")
             )
     vias = list(regions["VIA"].each())
     via_net: list[int | None] = []
@@ -227,7 +228,7 @@ def _connectivity(
                     "signal_fanout",
                     nets[i],
                     dbu,
-                    f"pad {labels[0]} reaches {vias_per_net[i]} contacts, expected 1",
+                    f"pad {quote(labels[0])} reaches {vias_per_net[i]} contacts, expected 1",
                 )
             )
 

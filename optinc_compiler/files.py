@@ -108,6 +108,8 @@ def check_output(path: Path, *, inputs: Iterable[Path | None] = (), what: str = 
         raise InputError(f"{what} folder {quote(folder)} does not exist; create it first")
     if not folder.is_dir():
         raise InputError(f"{what} folder {quote(folder)} is a file, not a folder")
+    if not os.access(folder, os.W_OK):  # a read-only mount or folder: say so before the work
+        raise InputError(f"{what} folder {quote(folder)} is not writable")
     check_path_names(path)  # room for the temporary's prefix and suffix
     try:
         mode = path.stat().st_mode
@@ -122,6 +124,15 @@ def check_output(path: Path, *, inputs: Iterable[Path | None] = (), what: str = 
             raise InputError(
                 f"{what} {quote(path)} is the input {quote(source)}: writing it would destroy it"
             )
+    return path
+
+
+def check_png_output(path: Path, *, inputs: Iterable[Path | None] = (), what: str = "PNG") -> Path:
+    """:func:`check_output` for an image the product renders: always PNG, so the name
+    ends in ``.png`` (a ``--plot p.json`` would otherwise replace a JSON file by a PNG)."""
+    check_output(path, inputs=inputs, what=what)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"{what} {quote(path)} must end in .png (the image is a PNG)")
     return path
 
 

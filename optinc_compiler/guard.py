@@ -55,6 +55,17 @@ def _reject_constant(name: str) -> float:
     raise InputError(f"{name}; allowed: finite numbers")
 
 
+def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for :func:`json.loads`: a key given twice in one object is
+    an InputError (json keeps the last silently, so a typo'd file would mean the other)."""
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise InputError(f"key {quote(key)} appears twice in one object")
+        doc[key] = value
+    return doc
+
+
 def loads_json(data: bytes | str, *, source: str) -> Any:
     """Parse JSON text with the limits of this module; InputError naming ``source``
     (already quoted) for anything else: not UTF-8, too deep, NaN, big integers, syntax."""
@@ -68,7 +79,7 @@ def loads_json(data: bytes | str, *, source: str) -> Any:
             f"{source} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from None
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_object)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
     except json.JSONDecodeError as exc:

@@ -302,11 +302,15 @@ def write_layout(
     activate_pdk()
     chip = chip_component(program, layer_names=layer_names, route=route, io=io, pads=pads)
     warnings = enforce(die_warnings(chip.xsize, chip.ysize), strict=strict)
-    write_atomic(gds, lambda tmp: chip.write_gds(tmp, with_metadata=True))  # ports, for LVS
-    if png is not None:
-        aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0
-        height_px = int(min(1600, max(300, 1600 * aspect)))
-        write_atomic(png, lambda tmp: render_png(gds, tmp, width_px=1600, height_px=height_px))
+    aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0
+    height_px = int(min(1600, max(300, 1600 * aspect)))
+
+    def write(tmp_gds: Path) -> None:
+        chip.write_gds(tmp_gds, with_metadata=True)  # ports, for LVS
+        if png is not None:  # from the GDS's temporary: a PNG that fails leaves no GDS either
+            write_atomic(png, lambda tmp: render_png(tmp_gds, tmp, width_px=1600, height_px=height_px))
+
+    write_atomic(gds, write)
     n_instances = sum(ref.cell.info.get("n_instances", 0) for ref in chip.insts)
     return LayoutResult(
         gds_path=gds,

@@ -23,6 +23,7 @@ from typing import Any
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.gds import read_layout
+from optinc_compiler.guard import brief
 from optinc_compiler.netlist import IO_COUPLERS, IoSpec, Netlist, layer_netlist
 from optinc_compiler.program import Layer, PhaseProgram
 from pdk.cells import GRID_CELLS
@@ -255,5 +256,5 @@ def heater_wiring_mismatches(grid: Any, schematic: Netlist) -> tuple[str, ...]:
             net = next((poly for poly in nets if poly.inside(contact)), None)
             pads = sorted(text for text, p in labels if net is not None and net.inside(p))
             if pads != [heater_id]:
-                out.append(f"{heater_id} reaches pad(s) {', '.join(pads) or 'none'}")
+                out.append(f"{heater_id} reaches pad(s) {brief(', '.join(pads)) or 'none'}")
     return tuple(sorted(out))

@@ -39,6 +39,7 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError, ProgramFormatError
 from optinc_compiler.files import read_text, shorten, write_text_atomic
+from optinc_compiler.guard import unique_object
 from optinc_compiler.mzi import TWO_PI, Mesh, apply_mesh
 from optinc_compiler.names import name_problem
 
@@ -403,7 +404,11 @@ def load(path: str | os.PathLike[str]) -> PhaseProgram:
 def from_json(text: str, *, source: str = "<string>") -> PhaseProgram:
     """Parse v1 JSON text; ProgramFormatError with the JSON path of the first problem."""
     try:
-        doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        doc = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=unique_object
+        )
+    except InputError as exc:
+        raise ProgramFormatError(f"{source}: {exc}") from None
     except (json.JSONDecodeError, ValueError) as exc:
         raise ProgramFormatError(f"{source} is not valid JSON: {exc}") from None
     except RecursionError:

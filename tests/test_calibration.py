@@ -448,10 +448,10 @@ def test_calibration_files_json_and_csv(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"version": 2}, "c.json: not an optinc-calibration file of version 1 (format/version keys)"),
+        ({"version": 2}, "not an optinc-calibration file of version 1 (format/version keys)"),
         (
             {"colour": 1},
-            "c.json: unknown key 'colour'; allowed: "
+            "unknown key 'colour'; allowed: "
             "crosstalk, default, format, heaters, name, splitters, v_max_V, version",
         ),
         ({"default": {"p_pi_mW": -1}}, "default.p_pi_mW is -1; allowed: a number > 0"),
@@ -472,7 +472,7 @@ def test_bad_calibrations_name_the_value(tmp_path, change, message):
     (tmp_path / "c.json").write_text(json.dumps(doc))
     with pytest.raises(InputError) as info:
         cal.load_calibration(tmp_path / "c.json")
-    assert str(info.value) == message
+    assert str(info.value) == f"{str(tmp_path / 'c.json')!r}: {message}"
 
 
 def test_crosstalk_naming_an_unknown_heater_is_rejected():
@@ -593,7 +593,7 @@ def test_program_cli_checks_pads_against_the_gds(program_file, tmp_path):
     assert wrong.exit_code == 3
     assert wrong.output.strip().endswith(
         f"Error: {chip}: 16 heater(s) without a pad, 16 unused pad(s); "
-        "heater fc2_U_c0_m0_phi has no pad label"
+        "heater 'fc2_U_c0_m0_phi' has no pad label"
     )
 
 
@@ -644,6 +644,17 @@ def _cal_json(tmp_path: Path, **doc) -> Path:
         ),
         ("[" * 50_000, ".json", "'{path}' nests deeper than a calibration does"),
         (
+            '{"format": "optinc-calibration", "version": 1, '
+            '"heaters": {"h": {"p_pi_mW": 20, "p_pi_mW": 30}}}',
+            ".json",
+            "'{path}': key 'p_pi_mW' appears twice in one object",
+        ),
+        (
+            "id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,kappa2_2\nh,25,,,,\n# note\nh,30,,,,\n",
+            ".csv",
+            "c.csv line 4: id 'h' appears twice (first on line 2)",
+        ),
+        (
             "id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,kappa2_2\nL_U_c0_m0_theta,25\n",
             ".csv",
             "c.csv line 2: 2 cells; a row has 6 (id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,"
@@ -688,3 +699,23 @@ def test_unknown_ids_are_an_error_in_every_command(tmp_path, command):
         "'L_U_c0_m0_thetaa'\n"
     )
     assert not (tmp_path / "h.csv").exists()
+
+
+def test_a_crosstalk_with_no_non_negative_powers_names_the_calibration():
+    """Two heaters that heat each other by 0.999999 of their own heat: no powers >= 0
+    give both targets; the error says so and names the calibration."""
+    w = np.array([[1.82675656, -3.07833191], [0.95806398, 0.06963723]])
+    program = PhaseProgram(layers=(compile_layer("L", w, CompileOptions(method="svd")),))
+    theta, phi = "L_V_c0_m0_theta", "L_V_c0_m0_phi"
+    links = [
+        {"victim": theta, "aggressor": phi, "coefficient": 0.999999},
+        {"victim": phi, "aggressor": theta, "coefficient": 0.999999},
+    ]
+    doc = {"format": "optinc-calibration", "version": 1, "name": "chip 1", "crosstalk": links}
+    calibration = cal.calibration_from_dict(doc, name="c.json")
+    with pytest.raises(InputError) as info:
+        cal.heater_program(program, calibration)
+    assert str(info.value) == (
+        "crosstalk compensation found no non-negative heater powers; check the crosstalk matrix "
+        "(calibration 'chip 1')"
+    )

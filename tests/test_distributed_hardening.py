@@ -72,6 +72,7 @@ AGG = {"format": "optinc-aggregator-lut", "version": 1, "servers": 2, "bits": 1,
         (b'{"format": "\xe9"}', r"is not UTF-8 text \(byte 0xe9 at offset 12\)"),
         (b'{"servers": ' + b"9" * 5000 + b"}", r"holds an integer beyond int64"),
         (b'{"a": NaN}', r"NaN; allowed: finite numbers"),
+        (b'{"servers": 2, "servers": 4}', r"key 'servers' appears twice in one object"),
         (
             json.dumps({**LUT, "servers": 10**30, "table": []}).encode(),
             r"servers is 100000000000\.\.\..*2 \.\. 64",

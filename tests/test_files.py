@@ -85,6 +85,36 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
 
 
+def test_an_output_into_a_read_only_folder_is_refused_before_the_work(tmp_path, monkeypatch):
+    """os.access decides (root passes mode bits; a read-only mount still fails it)."""
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
+    with pytest.raises(InputError, match=_exact(f"output folder {str(tmp_path)!r} is not writable")):
+        files.check_output(tmp_path / "x.json")
+
+
+def test_a_png_that_fails_on_a_full_disk_leaves_no_layout(tmp_path, monkeypatch):
+    """klayout reports write errors as RuntimeError "... (errno=28) ..."; the PNG is
+    rendered from the GDS's temporary, so neither file is left."""
+    from optinc_compiler import layout
+
+    def full(gds, png, **kwargs):
+        raise RuntimeError(f"Write error on file: {png} (errno=28) in LayoutViewBase.save_image")
+
+    monkeypatch.setattr(layout, "render_png", full)
+    np.save(tmp_path / "W.npy", np.eye(2))
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["compile", str(tmp_path / "W.npy"), "-o", str(tmp_path / "p.json")]).exit_code
+        == 0
+    )
+    chip, png = tmp_path / "x.gds", tmp_path / "x.png"
+    result = runner.invoke(main, ["layout", str(tmp_path / "p.json"), "-o", str(chip), "--png", str(png)])
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot write {str(png)!r}: No space left on device\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["W.npy", "p.json"]
+
+
 def test_a_writer_that_writes_nothing_is_an_error(tmp_path):
     target = tmp_path / "x.png"
     with pytest.raises(
@@ -133,6 +163,11 @@ def test_stdout_into_a_closed_pipe_is_one_line(tmp_path):
             ["layout", "{P}", "-o", "{D}/x.gds", "--png", "{P}"],
             "PNG {P!r} is the input {P!r}: writing it would destroy it",
         ),
+        (
+            ["layout", "{P}", "-o", "{D}/x.gds", "--png", "{D}/x.json"],
+            "PNG '{D}/x.json' must end in .png (the image is a PNG)",
+        ),
+        (["comm-model", "--plot", "{P}"], "plot {P!r} must end in .png (the image is a PNG)"),
         (
             ["compile", "{W}", "-o", "/dev/null"],
             "output '/dev/null' is a character device: allowed a new file name or a regular file",

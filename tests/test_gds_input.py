@@ -65,3 +65,64 @@ def test_unusable_layouts_are_one_line(tmp_path, program, case, command):
     assert re.fullmatch(re.escape(f"Error: {message.format(p=str(path))}") + "\n", result.stderr), (
         result.stderr
     )
+
+
+LABELS = {
+    "newline": "W_V_c0_m0_theta\nx",
+    "long": "L" * 60_000,  # near the GDS string limit (65,535 bytes)
+}
+
+
+@pytest.mark.parametrize("case", sorted(LABELS))
+def test_drc_quotes_and_cuts_a_label_off_every_pad(tmp_path, case):
+    """A label off every pad, holding a newline or 60,000 characters long: the one-line
+    error names the file and quotes the label (escaped, cut in the middle)."""
+    from optinc_compiler.guard import quote
+
+    path = _labelled(tmp_path, LABELS[case])
+    result = CliRunner().invoke(main, ["drc", str(path)])
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"Error: {path}: 1 violation(s); first: labels on TEXT at (0.000, 0.000) um: "
+        f"label {quote(LABELS[case])} is not on a pad\n"
+    )
+    assert len(result.stderr) < 500
+
+
+@pytest.mark.parametrize("case", sorted(LABELS))
+def test_unused_pads_are_quoted_and_cut(case):
+    from optinc_compiler.calibration import PadCheck
+    from optinc_compiler.guard import quote
+
+    check = PadCheck(missing=(), unused=(LABELS[case],))
+    assert (
+        check.problem() == f"0 heater(s) without a pad, 1 unused pad(s); pad {quote(LABELS[case])} is unused"
+    )
+    assert "\n" not in check.problem()
+    assert len(check.problem()) < 300
+
+
+def test_program_gds_with_a_long_label_is_one_line(tmp_path, program):
+    path = _labelled(tmp_path, LABELS["long"])
+    result = CliRunner().invoke(
+        main, ["program", str(program), "--gds", str(path), "-o", str(tmp_path / "h.csv")]
+    )
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"Error: {path}: 4 heater(s) without a pad, 1 unused pad(s); "
+        "heater 'W_U_c0_m0_phi' has no pad label\n"
+    )
+    assert not (tmp_path / "h.csv").exists()
+
+
+def _labelled(folder, label):
+    """A GDS of one box and one label (on the label layer, off every pad)."""
+    from pdk import tech
+
+    layout = kdb.Layout()
+    top = layout.create_cell("TOP")
+    top.shapes(layout.layer(1, 0)).insert(kdb.Box(0, 0, 1000, 1000))
+    top.shapes(layout.layer(*tech.LAYERS["TEXT"])).insert(kdb.Text(label, kdb.Trans(0, 0)))
+    path = folder / "x.gds"
+    layout.write(str(path))
+    return path

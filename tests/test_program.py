@@ -297,6 +297,13 @@ def test_hostile_programs_are_one_line_naming_the_value(edit, message):
         prog.from_json(json.dumps(doc), source="p.json")
 
 
+def test_a_key_given_twice_is_refused():
+    with pytest.raises(
+        ProgramFormatError, match=re.escape("p.json: key 'format' appears twice in one object") + "$"
+    ):
+        prog.from_json('{"format": "optinc-phase-program", "format": "x"}', source="p.json")
+
+
 def test_deep_json_is_refused_without_a_recursion_error():
     with pytest.raises(
         ProgramFormatError, match=re.escape("p.json nests deeper than a phase program does") + "$"

@@ -192,8 +192,8 @@ def test_duplicate_and_stray_labels_are_flagged(tmp_path):
     top.shapes(text_layer).insert(kdb.Text("fc1_U_c0_m0_theta", kdb.Trans(-5_000_000, -5_000_000)))
     layout.write(str(tmp_path / "labels.gds"))
     details = [v.detail for v in check_gds(tmp_path / "labels.gds").violations if v.rule == "labels"]
-    assert "pad label fc1_U_c0_m0_theta appears twice" in details
-    assert "label fc1_U_c0_m0_theta is not on a pad" in details
+    assert "pad label 'fc1_U_c0_m0_theta' appears twice" in details
+    assert "label 'fc1_U_c0_m0_theta' is not on a pad" in details
 
 
 def test_ground_labels_are_unique_across_layers(tmp_path):
@@ -218,7 +218,8 @@ def test_drc_cli(tmp_path):
     bad = CliRunner().invoke(main, ["drc", str(tmp_path / "thin.gds")])
     assert bad.exit_code == 3
     assert bad.output.strip().endswith(
-        "Error: 1 violation(s); first: min_width on WG at (10.000, 500.150) um: 0.300 um < 0.4 um"
+        f"Error: {tmp_path / 'thin.gds'}: 1 violation(s); "
+        "first: min_width on WG at (10.000, 500.150) um: 0.300 um < 0.4 um"
     )
     missing = CliRunner().invoke(main, ["drc", str(tmp_path / "nope.gds")])
     assert missing.exit_code == 1

@@ -22,7 +22,7 @@ from optinc_compiler.aggregator.encoding import (
 )
 from optinc_compiler.aggregator.locate import CHECKOUT_DESIGNS, ELECTRONICS_FILE, PROGRAM_FILE, find_design
 from optinc_compiler.errors import InputError, VerificationError
-from optinc_compiler.files import check_output, check_output_folder, make_folder, write_atomic
+from optinc_compiler.files import check_output_folder, check_png_output, make_folder, write_atomic
 from optinc_compiler.report import format_table
 
 #: What ``evaluate.load_design`` reads from a design folder.
@@ -96,7 +96,7 @@ def evaluate_design(
     if plot is not None and not draws:
         raise InputError("--plot needs noise draws; pass --draws 100 (for example)")
     if plot is not None:
-        check_output(plot)
+        check_png_output(plot, what="plot")
     codes = raw_codes(spec, sample, seed)
     folder = default_design(spec) if design is None else find_design(design, needs=DESIGN_FILES)
     chip = ev.load_design(folder)
@@ -215,7 +215,7 @@ def plot_robustness(grid: RobustnessGrid, path: Path, *, title: str) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, metadata={"Software": None}))
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
     plt.close(fig)
     return path
 

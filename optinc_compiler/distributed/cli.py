@@ -137,7 +137,7 @@ def ddp_experiment_command(
 def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
     """Final accuracies of experiment RUNS side by side (the first is the reference)."""
     from optinc_compiler.distributed.compare import MAX_RUNS, plot_runs, summarise
-    from optinc_compiler.files import check_output, path_kind, write_atomic
+    from optinc_compiler.files import check_png_output, path_kind, write_atomic
     from optinc_compiler.guard import quote
     from optinc_compiler.report import format_table
 
@@ -150,7 +150,7 @@ def ddp_compare_command(runs: tuple[Path, ...], plot_path: Path | None) -> None:
             raise click.BadParameter(f"run folder {quote(r)} is given twice", param_hint="RUNS")
         seen[key] = r
     if plot_path is not None:
-        check_output(plot_path)
+        check_png_output(plot_path, what="plot")
     loaded = [summarise(r) for r in runs]
     names = [s.name for s, _ in loaded]
     loaded = [  # folders of the same name (seed1/ring, seed2/ring) go by their paths
@@ -252,11 +252,11 @@ def comm_model_command(
 
     ``--servers 4 8 16`` works as written: the values after the first are taken as N..."""
     from optinc_compiler.distributed import comm_model as cm
-    from optinc_compiler.files import check_output, write_atomic
+    from optinc_compiler.files import check_png_output, write_atomic
     from optinc_compiler.report import format_table
 
     if plot_path is not None:
-        check_output(plot_path)
+        check_png_output(plot_path, what="plot")
     params = cm.CommParams(
         gradient_bytes=gradient_bytes if gradient_bytes is not None else cm.PRESETS_BYTES[model],
         link_gbps=link_gbps,
