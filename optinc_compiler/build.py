@@ -38,7 +38,7 @@ from optinc_compiler.io import NamedMatrix
 from optinc_compiler.program import PhaseProgram
 
 if TYPE_CHECKING:
-    from optinc_compiler.calibration import HeaterProgram
+    from optinc_compiler.calibration import Calibration, HeaterProgram
 
 log = logging.getLogger("optinc.build")
 
@@ -141,20 +141,26 @@ def build(
     Size and power warnings (``optinc_compiler.limits``) are logged, kept in the result
     and shown in the report; ``strict`` makes them fail their stage (exit 3) before it
     writes its files."""
+    from optinc_compiler.calibration import load_calibration
+
+    path = design.calibration_path  # read before anything is written: a bad file fails first
+    chip = load_calibration(path) if path is not None else None
     with locked_folder(Path(out_dir), inputs=design_inputs(design)) as out:
-        return _build(design, out, progress=progress, strict=strict)
+        return _build(design, chip, out, progress=progress, strict=strict)
 
 
-def _build(design: Design, out: Path, *, progress: Progress, strict: bool) -> BuildResult:
+def _build(
+    design: Design, chip: Calibration | None, out: Path, *, progress: Progress, strict: bool
+) -> BuildResult:
     from optinc_compiler import build_report
 
     run = _Runner(progress)
-    weights, program = run("compile", lambda: _compile(design, out))
+    weights, program = run("compile", lambda: _compile(design, chip, out))
     gds, png, die_warnings = run("layout", lambda: _layout(design, program, out, strict=strict))
     drc_report = run("drc", lambda: _drc(gds, out))
     lvs_results = run("lvs", lambda: _lvs(gds, program))
-    verification = run("verify", lambda: _verify(design, program, weights, gds, out))
-    heater_stage = run("heaters", lambda: _heaters(design, program, gds, out, strict=strict))
+    verification = run("verify", lambda: _verify(design, chip, program, weights, gds, out))
+    heater_stage = run("heaters", lambda: _heaters(design, chip, program, gds, out, strict=strict))
     heater_prog, heaters, power_warnings = heater_stage if heater_stage is not None else (None, None, ())
     warnings = (*die_warnings, *power_warnings)
     facts = build_report.BuildFacts(
@@ -248,7 +254,8 @@ def _acquire(lock: Path, out: Path) -> Any:
                 handle.write(f"{os.getpid()}\n")
                 handle.flush()
             except OSError as exc:
-                handle.close()
+                with contextlib.suppress(OSError):  # close flushes the write that failed
+                    handle.close()
                 with contextlib.suppress(OSError):
                     lock.unlink()
                 raise InputError(f"cannot write the build lock in {str(out)!r}: {exc.strerror}") from None
@@ -272,8 +279,11 @@ def prepare_folder(out: Path, *, inputs: Sequence[Path] = ()) -> Path:
 # --- the stages: each returns (value, one-line detail) -------------------------------
 
 
-def _compile(design: Design, out: Path) -> tuple[tuple[Sequence[NamedMatrix], PhaseProgram], str]:
+def _compile(
+    design: Design, chip: Calibration | None, out: Path
+) -> tuple[tuple[Sequence[NamedMatrix], PhaseProgram], str]:
     from optinc_compiler import program as prog
+    from optinc_compiler.calibration import check_calibration
     from optinc_compiler.check import check_program
     from optinc_compiler.compiler import CompileOptions, compile_weights
     from optinc_compiler.io import load_weights
@@ -286,6 +296,7 @@ def _compile(design: Design, out: Path) -> tuple[tuple[Sequence[NamedMatrix], Ph
             program = dataclasses.replace(program, layers=tuple(program.layer(n) for n in design.layers))
     else:
         program = compile_weights(loaded.layers, options)
+    check_calibration(chip, program)  # ids of another chip fail before program.json is written
     prog.save(program, out / "program.json")
     # as `optinc check`: each layer rebuilt from the program alone matches its weights
     off = [c.name for c in check_program(program, loaded.layers) if not c.ok]
@@ -350,15 +361,17 @@ def _lvs(gds: Path, program: PhaseProgram) -> tuple[Any, str]:
 
 
 def _verify(
-    design: Design, program: PhaseProgram, weights: Sequence[NamedMatrix], gds: Path, out: Path
+    design: Design,
+    chip: Calibration | None,
+    program: PhaseProgram,
+    weights: Sequence[NamedMatrix],
+    gds: Path,
+    out: Path,
 ) -> tuple[Any, str]:
     from optinc_compiler import simulate, verify
-    from optinc_compiler.calibration import check_calibration, load_calibration
     from optinc_compiler.decompose import as_complex_matrix
 
     spec = design.verify
-    chip = load_calibration(design.calibration_path) if design.calibration_path is not None else None
-    check_calibration(chip, program)
     options = verify.VerifyOptions(
         model_set=spec.models,
         wl_um=spec.wl_um,
@@ -397,7 +410,7 @@ def _forget_chip() -> None:
 
 
 def _heaters(
-    design: Design, program: PhaseProgram, gds: Path, out: Path, *, strict: bool
+    design: Design, chip: Calibration | None, program: PhaseProgram, gds: Path, out: Path, *, strict: bool
 ) -> tuple[tuple[HeaterProgram, Path, tuple[str, ...]] | None, str]:
     """heaters.csv: phase, power, voltage and DAC code per heater (``optinc program``),
     after checking that every heater has its pad label in chip.gds and no pad is unused;
@@ -407,7 +420,6 @@ def _heaters(
     from optinc_compiler.limits import enforce, power_warnings
     from pdk import tech
 
-    chip = cal.load_calibration(design.calibration_path) if design.calibration_path is not None else None
     heaters = cal.heater_program(program, chip, dac_bits=design.dac_bits)
     pads = cal.check_pads(heaters, cal.pad_labels(gds))
     if not pads.ok:

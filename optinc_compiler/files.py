@@ -26,7 +26,7 @@ import re
 import reprlib
 import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from optinc_compiler.errors import InputError
@@ -185,12 +185,34 @@ def write_atomic(path: Path, write: Callable[[Path], object], *, inputs: Iterabl
     return path
 
 
+def write_all_atomic(
+    writers: Sequence[tuple[Path, Callable[[Path], object]]], *, inputs: Iterable[Path | None] = ()
+) -> tuple[Path, ...]:
+    """:func:`write_atomic` for files that belong together (a design folder, a GDS and
+    its PNG): every temporary is filled before the first rename, so a failed write
+    changes none of them and the renames follow each other."""
+    inputs = tuple(inputs)
+    for path, _ in writers:  # every name checked before any work
+        check_output(path, inputs=inputs)
+    if not writers:
+        return ()
+    (path, write), rest = writers[0], writers[1:]
+
+    def write_then_rest(tmp: Path) -> None:
+        write(tmp)
+        write_all_atomic(rest, inputs=inputs)  # the rest renamed once they are all filled
+
+    write_atomic(path, write_then_rest, inputs=inputs)
+    return tuple(p for p, _ in writers)
+
+
 def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path | None] = ()) -> Path:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically."""
-    return write_atomic(path, lambda tmp: _write_text(tmp, text), inputs=inputs)
+    return write_atomic(path, lambda tmp: write_text(tmp, text), inputs=inputs)
 
 
-def _write_text(tmp: Path, text: str) -> None:
+def write_text(tmp: Path, text: str) -> None:
+    """``text`` into ``tmp`` (UTF-8, ``\\n``), synced: the writer :func:`write_text_atomic` uses."""
     with tmp.open("w", encoding="utf-8", newline="\n") as f:
         f.write(text)
         f.flush()

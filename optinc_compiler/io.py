@@ -32,6 +32,7 @@ import numpy.typing as npt
 from optinc_compiler.errors import InputError, MissingDependencyError
 from optinc_compiler.files import check_input_file
 from optinc_compiler.guard import brief, loads_json, quote
+from optinc_compiler.names import MAX_NAME_CHARS, name_problem
 
 SUFFIXES = (".npy", ".npz", ".csv", ".safetensors", ".pt", ".pth")
 
@@ -44,7 +45,7 @@ MAX_ELEMENTS = 16 * MAX_SIDE * MAX_SIDE
 #: Arrays (layers and biases) in one file.
 MAX_ARRAYS = 1024
 #: Characters of an array key (a layer name): it becomes part of every MZI's id.
-MAX_NAME = 200
+MAX_NAME = MAX_NAME_CHARS
 #: Bytes of a CSV file: a 1024 x 1024 complex matrix at full precision is ~55 MB.
 MAX_CSV_BYTES = 128 * 1024 * 1024
 #: Bytes of a .safetensors header (the safetensors library's own limit).
@@ -473,6 +474,9 @@ def _as_layers(arrays: list[tuple[str, np.ndarray]], where: str) -> WeightsFile:
         name = _layer_name(key)
         if not name:
             raise InputError(f"{where}: array key {quote(key)} gives an empty layer name; rename it")
+        problem = name_problem(name, what="layer")
+        if problem is not None:  # named here, with the file, not later in the compiler
+            raise InputError(f"{where}: {problem}")
         layers.append(NamedMatrix(name=name, matrix=arr))
     if not layers:
         only = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")

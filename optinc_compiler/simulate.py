@@ -398,13 +398,13 @@ def fidelity(simulated: Complex, target: Complex, *, scale: float) -> Fidelity:
     and propagation phase, which the electronic gain calibrates out); the insertion loss
     of all paths together (``sum |S|^2`` against ``sum |W|^2``) and per input."""
     fid, err, loss = fidelity_arrays(simulated, target, scale=scale)
-    s = scale * simulated
+    s, w, _ = _normalised(simulated, target, scale)
     return Fidelity(
         fidelity=float(fid),
         max_abs_error=float(err),
         insertion_loss_dB=float(loss),
         path_loss_dB=tuple(
-            float(x) for x in _loss_db(np.sum(np.abs(s) ** 2, -2), np.sum(np.abs(target) ** 2, -2))
+            float(x) for x in _loss_db(np.sum(np.abs(s) ** 2, -2), np.sum(np.abs(w) ** 2, -2))
         ),
         max_column_power=float(np.max(column_power(simulated), initial=0.0)),
     )
@@ -419,7 +419,7 @@ def column_power(simulated: Complex) -> Floats:
 
 def fidelity_arrays(simulated: Complex, target: Complex, *, scale: float) -> tuple[Floats, Floats, Floats]:
     """Fidelity, max element error and insertion loss (dB) of a stack ``(..., out, in)``."""
-    s = scale * simulated
+    s, target, unit = _normalised(simulated, target, scale)
     overlap = np.sum(s.conj() * target, axis=(-2, -1))
     power_s = np.sum(np.abs(s) ** 2, axis=(-2, -1))
     power_w = float(np.sum(np.abs(target) ** 2))
@@ -429,8 +429,16 @@ def fidelity_arrays(simulated: Complex, target: Complex, *, scale: float) -> tup
         fid = np.where(den > 0, np.abs(overlap) ** 2 / np.where(den > 0, den, 1.0), 0.0)
     if power_w == 0:
         fid = np.where(power_s == 0, 1.0, 0.0)
-    err = np.max(np.abs(factor[..., None, None] * s - target), axis=(-2, -1))
+    err = unit * np.max(np.abs(factor[..., None, None] * s - target), axis=(-2, -1))
     return fid, err, _loss_db(power_s, np.full_like(power_s, power_w))
+
+
+def _normalised(simulated: Complex, target: Complex, scale: float) -> tuple[Complex, Complex, float]:
+    """``scale * simulated`` and ``target`` divided by the largest ``|target|`` (returned):
+    the ratios above do not change, and squares of weights near 1e308 stay finite."""
+    target = np.asarray(target)
+    unit = float(np.max(np.abs(target), initial=0.0)) or 1.0
+    return (scale / unit) * np.asarray(simulated), target / unit, unit
 
 
 def _loss_db(power: Floats, ideal_power: Floats) -> Floats:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import optinc_compiler.files as files_module
 from optinc_compiler.aggregator import evaluate as ev
 from optinc_compiler.aggregator import export, pipeline
 from optinc_compiler.aggregator.encoding import MAX_SAMPLE, AggregatorSpec
@@ -115,25 +116,30 @@ def test_lying_design_files_are_one_line_exit_1(tmp_path, files, pattern):
 def test_program_and_electronics_must_describe_the_same_network(tmp_path):
     program = json.loads((DESIGN / "program.json").read_text())
     other = json.loads((ROOT / "designs" / "aggregator_n4_b8" / "program.json").read_text())
-    for doc, pattern in [
-        (with_field(layer_type="svd"), r"layer 'onn1' has method 'ud'; layer type 'svd' compiles to 'svd'"),
-    ]:
-        folder = design_copy(tmp_path / "a", electronics=doc)
-        code, output = invoke("eval", "--design", str(folder))
-        assert (code, bool(re.search(pattern, output))) == (1, True), output
-    folder = design_copy(tmp_path / "b", program=other)  # the N=4, b=8 chip's program
-    code, output = invoke("eval", "--design", str(folder))
-    assert code == 1
-    assert "layer 'preprocess' has shape (1, 32); the electronics (sum, N=4, b=4) need (1, 16)" in output
-    folder = design_copy(tmp_path / "d", electronics=with_field(servers=8))
-    code, output = invoke("eval", "--design", str(folder))
-    assert code == 1
-    assert re.search(r"layer 'preprocess' has shape \(1, 16\); the electronics .* need \(1, 32\)", output), (
-        output
-    )
     no_pre = {**program, "layers": [x for x in program["layers"] if x["name"] != "preprocess"]}
-    folder = design_copy(tmp_path / "c", program=no_pre)
-    assert invoke("eval", "--design", str(folder))[0] == 1
+    cases = [
+        (
+            {"electronics": with_field(layer_type="svd")},
+            "program.json layer 'onn1' has method 'ud'; layer type 'svd' compiles to 'svd'",
+        ),
+        (
+            {"program": other},  # the N=4, b=8 chip's program
+            "program.json layer 'preprocess' has shape (1, 32); the electronics (sum, N=4, b=4) need (1, 16)",
+        ),
+        (
+            {"electronics": with_field(servers=8)},
+            "program.json layer 'preprocess' has shape (1, 16); the electronics (sum, N=8, b=4) need (1, 32)",
+        ),
+        ({"program": no_pre}, "program.json has no layer 'preprocess'"),
+        (
+            {"program": {**program, "layers": program["layers"][:-1]}},
+            "program.json has 0 ONN layer(s); electronics.json says 1",
+        ),
+    ]
+    for k, (files, message) in enumerate(cases):
+        folder = design_copy(tmp_path / str(k), **files)
+        code, output = invoke("eval", "--design", str(folder))
+        assert (code, output) == (1, f"Error: {str(folder)!r}: {message}\n")
 
 
 def _electronics_docs() -> st.SearchStrategy[object]:
@@ -323,3 +329,38 @@ def test_300_character_design_names_are_one_line(name):
     assert code == 1
     assert output.count("\n") == 1
     assert "(300 characters" in output or "characters): File name too long" in output
+
+
+def test_a_design_below_100_percent_is_not_written_over_a_design(tmp_path, monkeypatch):
+    out = tmp_path / "agg"
+    shutil.copytree(DESIGN, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    failing = ev.Accuracy(what="reduced", inputs=8, correct=7, min_margin=-0.1)
+    monkeypatch.setattr(pipeline.ev, "reduced_accuracy", lambda chip, matrices: failing)
+    code, output = invoke("train", "-n", "2", "-b", "1", "--steps", "250", "--restarts", "1", "-o", str(out))
+    assert code == 3
+    assert output.endswith(
+        f"Error: aggregator is not bit-exact: reduced 87.50% (1 wrong); {str(out)!r} keeps the design"
+        " it holds (more --restarts or --steps may reach 100%)\n"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_design_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A full disk at the last file (the lookup table) leaves the folder's design as it was."""
+    out = tmp_path / "agg"
+    shutil.copytree(DESIGN, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    chip = ev.load_design(DESIGN)
+    real = files_module.write_text
+
+    def full_at_the_lut(tmp: Path, text: str) -> None:
+        if text == "{}":  # the lookup table of this call
+            raise OSError(28, "No space left on device")
+        real(tmp, text)
+
+    monkeypatch.setattr(files_module, "write_text", full_at_the_lut)
+    weights = {"other": np.eye(2, dtype=complex)}  # not the folder's: a write would show
+    with pytest.raises(InputError, match=re.escape(f"cannot write {str(out / 'lut.json')!r}: No space left")):
+        export.write_design(out, chip.program, chip.electronics, "{}", weights)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -357,7 +357,7 @@ def test_heaters_stage_checks_the_pads_of_the_chip(built, tmp_path):
     design = load_design(write_design(tmp_path))
     other = compile_weights([NamedMatrix("other", np.eye(2))], CompileOptions())
     with pytest.raises(BuildCheckError) as info:
-        build_module._heaters(design, other, root / "a" / "chip.gds", tmp_path, strict=False)
+        build_module._heaters(design, None, other, root / "a" / "chip.gds", tmp_path, strict=False)
     assert str(info.value) == (
         "heaters failed: 4 heater(s) without a pad, 40 unused pad(s);"
         " heater 'other_U_c0_m0_phi' has no pad label"
@@ -408,7 +408,7 @@ def test_a_design_with_trained_phases_builds_them_as_they_are(tmp_path):
     assert design.program_path == tmp_path / "program.json"
     out = tmp_path / "out"
     out.mkdir()
-    (_, program), detail = build_module._compile(design, out)
+    (_, program), detail = build_module._compile(design, None, out)
     assert detail == "2 layer(s), 30 MZIs -> program.json"
     original = prog_load(tmp_path / "program.json")
     for a, b in zip(program.layers, original.layers, strict=True):
@@ -418,7 +418,7 @@ def test_a_design_with_trained_phases_builds_them_as_they_are(tmp_path):
         write_design(tmp_path, "version: 1\nweights: other.npz\nprogram: program.json\n", weights=False)
     )
     with pytest.raises(BuildCheckError, match=r"the program does not rebuild layer\(s\)"):
-        build_module._compile(other, out)
+        build_module._compile(other, None, out)
     missing = write_design(tmp_path / "m", "version: 1\nweights: w.npz\nprogram: nope.json\n")
     with pytest.raises(InputError, match=r"program file 'nope\.json' does not exist"):
         load_design(missing)
@@ -456,3 +456,23 @@ def test_a_pytorch_sequential_mlp_builds_and_verifies_from_its_gds(tmp_path):
     fidelities = {r["layer"]: r["nominal"]["fidelity"] for r in verification["layers"]}
     assert set(fidelities) == {"0", "2"}
     assert min(fidelities.values()) >= 0.999
+
+
+@pytest.mark.parametrize(
+    ("calibration", "message"),
+    [
+        ('{"format": ', "{cal!r} is not valid JSON (Expecting value, line 1)"),
+        (
+            json.dumps({"format": "optinc-calibration", "version": 1, "heaters": {"other_U_c0_m0_phi": {}}}),
+            "calibration 'c.json' names 1 heater id(s) that the program does not have: 'other_U_c0_m0_phi'",
+        ),
+    ],
+)
+def test_a_broken_calibration_fails_the_build_before_it_writes(tmp_path, calibration, message):
+    """Read before the out folder is made; its ids checked before program.json is written."""
+    (tmp_path / "c.json").write_text(calibration)
+    path = write_design(tmp_path, SMALL + "calibration: c.json\n")
+    with pytest.raises(InputError) as info:
+        build(load_design(path), tmp_path / "out")
+    assert str(info.value) == message.format(cal=str(tmp_path / "c.json"))
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -292,3 +292,39 @@ def test_a_build_killed_mid_write_is_cleaned_up_by_the_next(tmp_path):
     assert ".optinc-build.lock" not in names  # the killed build's lock went with the next build
     for name in names:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_a_full_disk_at_the_build_lock_is_one_error_naming_the_folder(tmp_path, monkeypatch):
+    """Writing the pid fails, and so does the close that flushes it: the first error wins."""
+    import io
+
+    from optinc_compiler import build as build_module
+
+    out = tmp_path / "out"
+    out.mkdir()
+    real = (out / build_module.LOCK_FILE).open("a+")  # the lock's inode, for flock and stat
+
+    class FullDisk(io.StringIO):
+        def fileno(self) -> int:
+            return real.fileno()
+
+        def flush(self) -> None:
+            raise OSError(28, "No space left on device")
+
+        def close(self) -> None:  # as a buffered file: close flushes first
+            try:
+                self.flush()
+            finally:
+                super().close()
+
+    original = Path.open
+    monkeypatch.setattr(
+        Path,
+        "open",
+        lambda self, *a, **k: FullDisk() if self.name == build_module.LOCK_FILE else original(self, *a, **k),
+    )
+    with pytest.raises(InputError) as info, build_module.locked_folder(out):
+        pass
+    real.close()
+    assert str(info.value) == f"cannot write the build lock in {str(out)!r}: No space left on device"
+    assert not (out / build_module.LOCK_FILE).exists()

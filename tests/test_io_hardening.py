@@ -394,3 +394,13 @@ def test_fuzz_mutated_valid_files(tmp_path, suffix):
         _only_own_errors(tmp_path / f"f{suffix}", data)
 
     check()
+
+
+def test_a_layer_name_with_a_newline_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "n.npz"
+    np.savez(path, **{"a\nb": np.eye(2)})
+    with pytest.raises(InputError) as info:
+        load_weights(path)
+    assert (
+        str(info.value) == f"{str(path)!r}: layer name 'a\\nb' holds a control character (newline, tab, ...)"
+    )

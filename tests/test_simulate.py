@@ -326,3 +326,19 @@ def test_loss_matched_bypasses_keep_a_large_svd_layer_undistorted(monkeypatch):
     monkeypatch.setattr(tech, "LOSS_MATCH", tech.LossMatch(balanced=False))
     sim._jitted_models.cache_clear()
     assert fidelity() < 0.999
+
+
+@pytest.mark.parametrize("unit", [1e-300, 1.0, 1e300])
+def test_fidelity_does_not_depend_on_the_unit_of_the_weights(unit):
+    """Squares of weights near 1e308 overflow float64: the metric works on ratios."""
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    s = 0.9 * w / np.linalg.norm(w, 2) + 1e-3 * rng.normal(size=(3, 3))
+    scale = float(np.linalg.norm(w, 2))
+    reference = sim.fidelity(s, w, scale=scale)
+    scaled = sim.fidelity(s, unit * w, scale=unit * scale)
+    assert scaled.fidelity == pytest.approx(reference.fidelity, rel=1e-12)
+    assert scaled.max_abs_error == pytest.approx(unit * reference.max_abs_error, rel=1e-9)
+    assert scaled.insertion_loss_dB == pytest.approx(reference.insertion_loss_dB, abs=1e-9)
+    assert scaled.path_loss_dB == pytest.approx(reference.path_loss_dB, abs=1e-9)
+    assert 0.9 < reference.fidelity < 1.0

@@ -109,22 +109,27 @@ def check_design(chip: Chip, where: str) -> None:
     e = chip.electronics
     names = [x.name for x in chip.program.layers]
     if "preprocess" not in names:
-        raise InputError(f"{where}: the program has no layer 'preprocess'")
+        raise InputError(f"{where}: {PROGRAM_FILE} has no layer 'preprocess'")
     if len(chip.onn_layers) != e.depth:
-        raise InputError(f"{where}: program has {len(chip.onn_layers)} ONN layers, electronics {e.depth}")
+        raise InputError(
+            f"{where}: {PROGRAM_FILE} has {len(chip.onn_layers)} ONN layer(s); "
+            f"{ELECTRONICS_FILE} says {e.depth}"
+        )
     pre = chip.program.layer("preprocess")
     if pre.shape != (e.ports, e.spec.channels):
         raise InputError(
-            f"{where}: layer 'preprocess' has shape {pre.shape}; the electronics ({e.preprocessing}, "
-            f"N={e.spec.servers}, b={e.spec.bits}) need {(e.ports, e.spec.channels)}"
+            f"{where}: {PROGRAM_FILE} layer 'preprocess' has shape {pre.shape}; the electronics "
+            f"({e.preprocessing}, N={e.spec.servers}, b={e.spec.bits}) need {(e.ports, e.spec.channels)}"
         )
     method = LAYER_METHODS[e.layer_type]
     for x in chip.onn_layers:
         if x.shape != (e.width, e.width):
-            raise InputError(f"{where}: layer {quote(x.name)} has shape {x.shape}; the width K = {e.width}")
+            raise InputError(
+                f"{where}: {PROGRAM_FILE} layer {quote(x.name)} has shape {x.shape}; the width K = {e.width}"
+            )
         if x.method != method:
             raise InputError(
-                f"{where}: layer {quote(x.name)} has method {quote(x.method)}; "
+                f"{where}: {PROGRAM_FILE} layer {quote(x.name)} has method {quote(x.method)}; "
                 f"layer type {e.layer_type!r} compiles to {method!r}"
             )
 

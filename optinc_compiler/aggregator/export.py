@@ -27,6 +27,7 @@ each trained mesh's matrix is decomposed again with :func:`optinc_compiler.decom
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,6 @@ from optinc_compiler.program import (
     PhaseProgram,
     Stage,
     mzi_ids,
-    write_text_atomic,
 )
 
 WEIGHTS_FILE = "weights.npz"
@@ -425,16 +425,23 @@ def write_design(
     lut_text: str,
     weights: dict[str, npt.NDArray[np.complex128]],
 ) -> Path:
-    """Write program, electronics, weights and lookup table atomically (each file) into
-    ``folder``; everything is computed before the first file is written."""
-    from optinc_compiler.files import write_atomic
+    """Write program, electronics, weights and lookup table into ``folder``: all four or
+    none (:func:`files.write_all_atomic`), everything computed before the first write."""
+    from optinc_compiler.files import write_all_atomic, write_text
     from optinc_compiler.program import to_json
 
     if not folder.is_dir():
         raise InputError(f"design folder {str(folder)!r} does not exist; create it first")
     arrays: dict[str, Any] = dict(weights)
-    write_atomic(folder / WEIGHTS_FILE, lambda tmp: np.savez(tmp, **arrays))  # deterministic bytes
-    write_text_atomic(folder / PROGRAM_FILE, to_json(program))
-    write_text_atomic(folder / ELECTRONICS_FILE, electronics_to_json(electronics))
-    write_text_atomic(folder / LUT_FILE, lut_text)
+    texts = {
+        PROGRAM_FILE: to_json(program),
+        ELECTRONICS_FILE: electronics_to_json(electronics),
+        LUT_FILE: lut_text,
+    }
+    write_all_atomic(  # all four or none: a failed write never leaves a mix of two designs
+        [
+            (folder / WEIGHTS_FILE, lambda tmp: np.savez(tmp, **arrays)),  # deterministic bytes
+            *((folder / name, functools.partial(write_text, text=text)) for name, text in texts.items()),
+        ]
+    )
     return folder

@@ -23,6 +23,7 @@ from optinc_compiler.aggregator.encoding import (
 from optinc_compiler.aggregator.locate import CHECKOUT_DESIGNS, ELECTRONICS_FILE, PROGRAM_FILE, find_design
 from optinc_compiler.errors import InputError, VerificationError
 from optinc_compiler.files import check_output_folder, check_png_output, make_folder, write_atomic
+from optinc_compiler.guard import quote
 from optinc_compiler.report import format_table
 
 #: What ``evaluate.load_design`` reads from a design folder.
@@ -290,10 +291,18 @@ def train_design(
     chip = ev.Chip(program=program, electronics=electronics)
     keys, codes = ev.lookup_table(chip)
     lut = export.lut_to_json(spec, preprocessing, keys, codes)
+    accuracy = ev.reduced_accuracy(chip, ev.layer_matrices(chip))
+    files = (export.WEIGHTS_FILE, PROGRAM_FILE, ELECTRONICS_FILE, export.LUT_FILE)
+    existing = [name for name in files if (output / name).exists()]
+    if accuracy.correct < accuracy.inputs and existing:  # never a failed design over a design
+        raise VerificationError(
+            f"aggregator is not bit-exact: {accuracy.what} {accuracy.percent:.2f}% "
+            f"({accuracy.inputs - accuracy.correct} wrong); {quote(output)} keeps the design it holds "
+            "(more --restarts or --steps may reach 100%)"
+        )
     make_folder(output)
     weights = export.trained_matrices(spec, preprocessing, result.params, layer_type)
     export.write_design(output, program, electronics, lut, weights)
-    accuracy = ev.reduced_accuracy(chip, ev.layer_matrices(chip))
     robust = ev.robustness(
         chip, noise_rad=0.002, dac_bits=12, draws=100, seed=seed, include_preprocessing=True
     )
