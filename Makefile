@@ -1,15 +1,20 @@
 # Set-up and checks. `make demo` and `make test` work on a fresh machine: they create
 # .venv, install the pinned versions (requirements/lock-pyX.Y.txt) and run.
-PYTHON ?= python3
+# Python 3.12 (the pinned one; tools/find-python looks on PATH and in pyenv's versions).
+PYTHON ?= $(shell tools/find-python)
+ifeq ($(strip $(PYTHON)),)
+$(error no Python >= 3.12 found; install one or pass PYTHON=/path/to/python3.12)
+endif
 VENV ?= .venv
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ifeq ($(filter 3.12 3.13,$(PYVER)),)
+$(error PYTHON=$(PYTHON) is Python $(or $(PYVER),unknown); allowed: 3.12 (pinned) or 3.13)
+endif
 LOCK := requirements/lock-py$(PYVER).txt
 STAMP := $(VENV)/.installed-py$(PYVER)
 BIN := $(VENV)/bin
-# PyTorch (for .pt weights) only where its CPU build is pinned: the 3.11 lock has
-# torch==2.13.0 from local disk; elsewhere pip would download a CUDA build of several GB.
-comma := ,
-EXTRAS := dev$(if $(filter 3.11,$(PYVER)),$(comma)torch$(comma)distributed,)
+# PyTorch (.pt weights, ddp-experiment): torch 2.14.1, pinned in the lock, runs on the CPU.
+EXTRAS := dev,torch,distributed
 # Small matrices: one BLAS thread is much faster on these 2-core machines (docs/architecture.md).
 export OPENBLAS_NUM_THREADS ?= 1
 DEMO_OUT ?= build/demo

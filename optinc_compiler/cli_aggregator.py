@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from optinc_compiler.clickutil import domain_errors, finite
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group("aggregator")
@@ -29,7 +27,7 @@ spec_options = [
 ]
 
 
-def _spec_options(func: F) -> F:
+def _spec_options[F: Callable[..., Any]](func: F) -> F:
     for option in reversed(spec_options):
         func = option(func)
     return func

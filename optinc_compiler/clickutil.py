@@ -6,14 +6,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from optinc_compiler.errors import InputError, OptincError
 from optinc_compiler.files import shorten
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class OptincClickError(click.ClickException):
@@ -24,7 +22,7 @@ class OptincClickError(click.ClickException):
         self.exit_code = error.exit_code  # type: ignore[misc]  # click declares a ClassVar
 
 
-def domain_errors(func: F) -> F:
+def domain_errors[F: Callable[..., Any]](func: F) -> F:
     """Turn :class:`OptincError` into a one-line message and its exit code."""
 
     @functools.wraps(func)
