@@ -50,7 +50,7 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import read_text, shorten
-from optinc_compiler.guard import quote, unique_object
+from optinc_compiler.guard import parse_int, quote, unique_object
 from optinc_compiler.limits import DAC_BITS_RANGE
 from optinc_compiler.names import check_name
 from optinc_compiler.netlist import (
@@ -211,7 +211,7 @@ def load_calibration(path: str | Path) -> Calibration:
     if p.suffix.lower() == ".csv":
         return _calibration_from_csv(text, name=p.name)
     try:
-        doc = json.loads(text, object_pairs_hook=unique_object)
+        doc = json.loads(text, parse_int=parse_int, object_pairs_hook=unique_object)
     except InputError as exc:
         raise InputError(f"{str(p)!r}: {exc}") from None
     except json.JSONDecodeError as exc:

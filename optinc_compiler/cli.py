@@ -27,6 +27,7 @@ from optinc_compiler.files import (
     write_stdout,
 )
 from optinc_compiler.gds import LAYOUT_SUFFIXES
+from optinc_compiler.guard import brief
 from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -280,6 +281,15 @@ def check_command(
     loaded = load_weights(weights, layers=layers)
     checks = check_program(program, loaded.layers, rtol=rtol, max_relative_error=max_rel_error)
     click.echo(format_checks(checks))
+    checked = {c.name for c in checks} | {program.layer(c.name).name for c in checks}
+    unchecked = [x.name for x in program.layers if x.name not in checked]
+    if unchecked and not layers:  # the weights file has fewer layers than the program
+        log.warning(
+            "note: %d layer(s) of the program are not in %s and were not checked: %s",
+            len(unchecked),
+            weights,
+            brief(", ".join(unchecked)),
+        )
     failed = [c.name for c in checks if not c.ok]
     if failed:
         raise VerificationError(f"{len(failed)} of {len(checks)} layer(s) off: {', '.join(failed)}")

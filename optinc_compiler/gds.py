@@ -7,6 +7,10 @@ check would run for hours. Errors are one line naming the file and what is allow
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,25 @@ MAX_EXTENT_UM = 200_000.0
 LAYOUT_SUFFIXES = (".gds", ".oas")
 
 
+#: KLayout's reader messages that name its source code, in the user's terms.
+_READ_REASONS = {"topological_sort": "its cells place each other in a loop, so no cell is the top"}
+
+
+@contextlib.contextmanager
+def _klayout_log_hidden() -> Iterator[None]:
+    """KLayout's C++ code logs internal errors to the process's stderr (file descriptor
+    2, past Python's ``sys.stderr``) before it raises; the raised error is reported."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def read_layout(path: Path) -> tuple[Any, Any]:
     """``(klayout.db.Layout, its one top cell)`` of a layout file; InputError unless it
     reads, has exactly one top cell and spans at most ``MAX_EXTENT_UM``."""
@@ -27,10 +50,12 @@ def read_layout(path: Path) -> tuple[Any, Any]:
     check_input_file(path, what="layout file")
     layout = kdb.Layout()
     try:
-        layout.read(str(path))
+        with _klayout_log_hidden():
+            layout.read(str(path))
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "unreadable"
-        raise InputError(f"{str(path)!r} is not a readable GDS/OASIS file ({first})") from None
+        why = next((text for key, text in _READ_REASONS.items() if key in first), first)
+        raise InputError(f"{str(path)!r} is not a readable GDS/OASIS file ({why})") from None
     tops = layout.top_cells()
     if not tops:
         raise InputError(f"{str(path)!r} has no top cell (an empty layout); a chip has one")

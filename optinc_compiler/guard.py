@@ -8,6 +8,7 @@ message of the error it raises states it. Nothing here imports numpy or click.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,15 @@ def _reject_constant(name: str) -> float:
     raise InputError(f"{name}; allowed: finite numbers")
 
 
+def parse_int(text: str) -> int:
+    """``parse_int`` for :func:`json.loads`: an integer past Python's digit limit for
+    text (4,300 digits) is an InputError, not the ValueError that advises a sys call."""
+    digits = len(text.lstrip("-"))
+    if digits > sys.get_int_max_str_digits():
+        raise InputError(f"an integer of {digits:,} digits; allowed: -2^63 .. 2^63 - 1")
+    return int(text)
+
+
 def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``object_pairs_hook`` for :func:`json.loads`: a key given twice in one object is
     an InputError (json keeps the last silently, so a typo'd file would mean the other)."""
@@ -79,13 +89,13 @@ def loads_json(data: bytes | str, *, source: str) -> Any:
             f"{source} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from None
     try:
-        doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_object)
+        doc = json.loads(
+            text, parse_constant=_reject_constant, parse_int=parse_int, object_pairs_hook=unique_object
+        )
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{source} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except ValueError:  # an integer of more than 4,300 digits
-        raise InputError(f"{source} holds an integer beyond int64; allowed: -2^63 .. 2^63 - 1") from None
     except RecursionError:
         raise InputError(f"{source} nests lists or objects too deep; allowed: {MAX_JSON_DEPTH}") from None
     return doc

@@ -155,7 +155,8 @@ def _read_npy_stream(f: IO[bytes], key: str, budget: _Budget, kind: str) -> np.n
         else:
             raise InputError(f"{bad} (format version {version}; allowed: 1.0, 2.0)")
     except (ValueError, EOFError, SyntaxError, TypeError, OverflowError, RecursionError, TokenError) as exc:
-        raise InputError(f"{bad} ({_reason(exc)})") from None
+        why = "its header is not a dict of literals" if "malformed node" in str(exc) else _reason(exc)
+        raise InputError(f"{bad} ({why})") from None
     _check_dtype(dtype, f"{budget.where}: array {quote(key)}")
     budget.take(key, tuple(shape))
     nbytes = math.prod(shape) * dtype.itemsize
@@ -394,7 +395,7 @@ def _read_torch(p: Path, where: str) -> list[tuple[str, np.ndarray]]:
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 -- torch raises many types for bad files
-        raise InputError(f"{bad} ({_reason(exc)})") from None
+        raise InputError(f"{bad} ({_torch_reason(exc)})") from None
     if isinstance(obj, torch.Tensor):
         obj = {p.stem: obj}
     if not isinstance(obj, dict):
@@ -448,6 +449,19 @@ _READERS = {
     ".pt": _read_torch,
     ".pth": _read_torch,
 }
+
+
+#: torch.load's messages that advise what a user must not do or name its internals, in
+#: the user's terms (a fragment of torch's message -> what it means).
+_TORCH_REASONS = {
+    "Weights only load failed": "it holds Python objects besides tensors; they were not unpickled, "
+    "since unpickling can run code: save the model's state_dict()",
+    "failed finding central directory": "a truncated or damaged zip archive",
+}
+
+
+def _torch_reason(exc: BaseException) -> str:
+    return next((why for key, why in _TORCH_REASONS.items() if key in str(exc)), _reason(exc))
 
 
 def _reason(exc: BaseException | None) -> str:

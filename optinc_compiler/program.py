@@ -39,7 +39,7 @@ import numpy.typing as npt
 from optinc_compiler import __version__
 from optinc_compiler.errors import InputError, ProgramFormatError
 from optinc_compiler.files import read_text, shorten, write_text_atomic
-from optinc_compiler.guard import unique_object
+from optinc_compiler.guard import brief, parse_int, quote, unique_object
 from optinc_compiler.mzi import TWO_PI, Mesh, apply_mesh
 from optinc_compiler.names import name_problem
 
@@ -223,8 +223,8 @@ class PhaseProgram:
         for layer in self.layers:
             if layer.id == name:
                 return layer
-        known = ", ".join(repr(x.name) for x in self.layers)
-        raise InputError(f"no layer {name!r} in the program; layers: {known}")
+        known = brief(", ".join(repr(x.name) for x in self.layers))
+        raise InputError(f"no layer {quote(name)} in the program; layers: {known}")
 
 
 def layer_naming_problem(names_and_ids: Sequence[tuple[str, str]]) -> str | None:
@@ -405,7 +405,11 @@ def from_json(text: str, *, source: str = "<string>") -> PhaseProgram:
     """Parse v1 JSON text; ProgramFormatError with the JSON path of the first problem."""
     try:
         doc = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=unique_object
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=parse_int,
+            object_pairs_hook=unique_object,
         )
     except InputError as exc:
         raise ProgramFormatError(f"{source}: {exc}") from None

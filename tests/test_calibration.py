@@ -650,6 +650,11 @@ def _cal_json(tmp_path: Path, **doc) -> Path:
             "'{path}': key 'p_pi_mW' appears twice in one object",
         ),
         (
+            '{"format": "optinc-calibration", "version": ' + "9" * 5000 + "}",
+            ".json",
+            "'{path}': an integer of 5,000 digits; allowed: -2^63 .. 2^63 - 1",
+        ),
+        (
             "id,p_pi_mW,resistance_ohm,phase_offset_rad,kappa2_1,kappa2_2\nh,25,,,,\n# note\nh,30,,,,\n",
             ".csv",
             "c.csv line 4: id 'h' appears twice (first on line 2)",

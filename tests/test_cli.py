@@ -287,3 +287,21 @@ def test_subnormal_weights_compile(tmp_path):
     np.save(tmp_path / "tiny.npy", np.array([[1e-320, 0.0], [0.0, 2e-320]]))
     result = CliRunner().invoke(main, ["compile", str(tmp_path / "tiny.npy"), "-o", str(tmp_path / "p.json")])
     assert result.exit_code == 0, result.output
+
+
+def test_check_says_which_program_layers_the_weights_do_not_have(tmp_path):
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "w.npz", fc1=rng.normal(size=(3, 3)), fc2=rng.normal(size=(2, 3)))
+    np.savez(tmp_path / "one.npz", fc1=np.load(tmp_path / "w.npz")["fc1"])
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["compile", str(tmp_path / "w.npz"), "-o", str(tmp_path / "p.json")]).exit_code
+        == 0
+    )
+    result = runner.invoke(main, ["check", str(tmp_path / "p.json"), "--against", str(tmp_path / "one.npz")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"note: 1 layer(s) of the program are not in {tmp_path / 'one.npz'} and were not checked: fc2\n"
+    )
+    chosen = ["check", str(tmp_path / "p.json"), "--against", str(tmp_path / "w.npz"), "--layer", "fc1"]
+    assert runner.invoke(main, chosen).stderr == ""  # --layer chose them: nothing to say

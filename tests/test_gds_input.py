@@ -126,3 +126,32 @@ def _labelled(folder, label):
     path = folder / "x.gds"
     layout.write(str(path))
     return path
+
+
+def test_cells_that_place_each_other_are_one_line_without_klayouts_log(tmp_path, capfd):
+    """KLayout logs "ERROR: src/db/db/dbLayout.cc ... topological_sort" on fd 2 and raises
+    an "Internal error": the user sees one line about the file."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    tools = Path(__file__).resolve().parents[1] / "tools" / "attack_cli.py"
+    spec = importlib.util.spec_from_file_location("attack_cli_gds", tools)
+    assert spec is not None
+    assert spec.loader is not None
+    ac = importlib.util.module_from_spec(spec)
+    sys.modules["attack_cli_gds"] = ac
+    spec.loader.exec_module(ac)
+    path = tmp_path / "x.gds"
+    path.write_bytes(ac.gds_library([ac.gds_structure("A", refs=["B"]), ac.gds_structure("B", refs=["A"])]))
+    from optinc_compiler.errors import InputError
+    from optinc_compiler.gds import read_layout
+
+    capfd.readouterr()
+    with pytest.raises(InputError) as info:
+        read_layout(path)
+    assert str(info.value) == (
+        f"{str(path)!r} is not a readable GDS/OASIS file "
+        "(its cells place each other in a loop, so no cell is the top)"
+    )
+    assert capfd.readouterr() == ("", "")

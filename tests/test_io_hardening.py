@@ -404,3 +404,50 @@ def test_a_layer_name_with_a_newline_is_refused_naming_the_file(tmp_path):
     assert (
         str(info.value) == f"{str(path)!r}: layer name 'a\\nb' holds a control character (newline, tab, ...)"
     )
+
+
+class _Touch:
+    """Unpickling this would create ``path``: a stand-in for code in a hostile .pt."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_a_pt_with_objects_is_refused_without_unpickling_them(tmp_path):
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "ran"
+    torch.save({"w": torch.eye(2), "hook": _Touch(marker)}, tmp_path / "m.pt")
+    with pytest.raises(InputError) as info:
+        load_weights(tmp_path / "m.pt")
+    assert str(info.value) == (
+        f"{str(tmp_path / 'm.pt')!r} is not a readable PyTorch file (it holds Python objects besides "
+        "tensors; they were not unpickled, since unpickling can run code: save the model's state_dict())"
+    )
+    assert not marker.exists()
+
+
+def test_a_truncated_pt_names_the_damage(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save({"w": torch.eye(8)}, tmp_path / "m.pt")
+    data = (tmp_path / "m.pt").read_bytes()
+    (tmp_path / "m.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as info:
+        load_weights(tmp_path / "m.pt")
+    assert str(info.value) == (
+        f"{str(tmp_path / 'm.pt')!r} is not a readable PyTorch file (a truncated or damaged zip archive)"
+    )
+
+
+def test_an_npy_header_with_code_is_not_evaluated(tmp_path):
+    header = b"{'descr': __import__('os').getcwd(), 'fortran_order': False, 'shape': (2, 2), }"
+    header += b" " * (118 - len(header)) + b"\n"
+    (tmp_path / "w.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    with pytest.raises(InputError) as info:
+        load_weights(tmp_path / "w.npy")
+    assert (
+        str(info.value)
+        == f"{str(tmp_path / 'w.npy')!r} is not a readable .npy file (its header is not a dict of literals)"
+    )

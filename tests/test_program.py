@@ -304,8 +304,22 @@ def test_a_key_given_twice_is_refused():
         prog.from_json('{"format": "optinc-phase-program", "format": "x"}', source="p.json")
 
 
+def test_an_integer_past_the_digit_limit_is_refused_naming_the_file():
+    with pytest.raises(ProgramFormatError) as info:
+        prog.from_json('{"version": ' + "9" * 5000 + "}", source="p.json")
+    assert str(info.value) == "p.json: an integer of 5,000 digits; allowed: -2^63 .. 2^63 - 1"
+
+
 def test_deep_json_is_refused_without_a_recursion_error():
     with pytest.raises(
         ProgramFormatError, match=re.escape("p.json nests deeper than a phase program does") + "$"
     ):
         prog.from_json("[" * 100_000, source="p.json")
+
+
+def test_an_unknown_layer_name_is_quoted_short():
+    (layer,) = compile_weights([NamedMatrix("fc1", np.eye(2))], CompileOptions()).layers
+    with pytest.raises(InputError) as info:
+        prog.PhaseProgram(layers=(layer,)).layer("n" * 100_000)
+    quoted = "'" + "n" * 132 + "..." + "n" * 49 + "' (100,000 characters)"
+    assert str(info.value) == f"no layer {quoted} in the program; layers: 'fc1'"

@@ -23,7 +23,7 @@ from typing import Any
 from optinc_compiler.aggregator.encoding import MAX_SEED
 from optinc_compiler.distributed.lookup import DEFAULT_SCALE_CHUNK
 from optinc_compiler.errors import InputError, OptincError
-from optinc_compiler.files import make_folder, path_kind
+from optinc_compiler.files import check_output_names, make_folder, path_kind
 from optinc_compiler.guard import (
     as_bool,
     as_dict,
@@ -156,6 +156,8 @@ def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
         from optinc_compiler.distributed.lookup import noisy_chip_sampler
 
         noisy_chip_sampler(Path(config.design), noise_rad=config.phase_noise_rad)
+    # before training: a run file may not be one of the run's inputs (--lookup run/config.json)
+    check_output_names(out_dir, RUN_FILES, inputs=_inputs(config), what="run file")
     prepare_out_dir(out_dir)
     queue = mp.get_context("spawn").SimpleQueue()
     try:
@@ -171,6 +173,11 @@ def run(config: ExperimentConfig, out_dir: Path) -> list[EpochMetrics]:
     metrics = [EpochMetrics(**m) for m in queue.get()]
     write_metrics(config, metrics, out_dir)
     return metrics
+
+
+def _inputs(config: ExperimentConfig) -> tuple[Path, ...]:
+    """The files a run reads, which its run files must not replace."""
+    return (Path(config.lookup_file),) if config.lookup_file is not None else ()
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
@@ -196,10 +203,13 @@ def write_metrics(config: ExperimentConfig, metrics: list[EpochMetrics], out_dir
     writer = csv.DictWriter(text, fieldnames=list(doc[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(doc)
-    write_text_atomic(out_dir / "metrics.csv", text.getvalue())
-    write_text_atomic(out_dir / "metrics.json", json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    inputs = _inputs(config)
+    write_text_atomic(out_dir / "metrics.csv", text.getvalue(), inputs=inputs)
+    write_text_atomic(
+        out_dir / "metrics.json", json.dumps(doc, indent=1, allow_nan=False) + "\n", inputs=inputs
+    )
     config_text = json.dumps(asdict(config), indent=1, sort_keys=True, allow_nan=False) + "\n"
-    write_text_atomic(out_dir / "config.json", config_text)
+    write_text_atomic(out_dir / "config.json", config_text, inputs=inputs)
 
 
 #: EpochMetrics fields: (kind, lo, hi); rates and accuracies are fractions.
