@@ -1,14 +1,20 @@
 # Set-up and checks. `make demo` and `make test` work on a fresh machine: they create
-# .venv, install the pinned versions (requirements/lock-pyX.Y.txt) and run.
-# Python 3.12 (the pinned one; tools/find-python looks on PATH and in pyenv's versions).
-PYTHON ?= $(shell tools/find-python)
-ifeq ($(strip $(PYTHON)),)
-$(error no Python >= 3.12 found; install one or pass PYTHON=/path/to/python3.12)
+# .venv, install the pinned versions (requirements/lock-py3.12.txt) and run.
+ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+# Python 3.12, the version the lock pins: tools/find-python looks on PATH and in pyenv's
+# versions (where the python3.12 shim on PATH fails); PYTHON=/path/to/python3.12 overrides.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell $(ROOT)tools/find-python 2>/dev/null)
 endif
 VENV ?= .venv
+ifneq ($(MAKECMDGOALS),clean)
+ifeq ($(strip $(PYTHON)),)
+$(error no Python 3.12 found (tried python3.12, pyenv's 3.12 versions, python3); install it or pass PYTHON=/path/to/python3.12)
+endif
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-ifeq ($(filter 3.12 3.13,$(PYVER)),)
-$(error PYTHON=$(PYTHON) is Python $(or $(PYVER),unknown); allowed: 3.12 (pinned) or 3.13)
+ifneq ($(PYVER),3.12)
+$(error PYTHON=$(PYTHON) is Python $(or $(PYVER),unknown); allowed: 3.12, the version requirements/lock-py3.12.txt pins)
+endif
 endif
 LOCK := requirements/lock-py$(PYVER).txt
 STAMP := $(VENV)/.installed-py$(PYVER)

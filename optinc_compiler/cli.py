@@ -27,7 +27,7 @@ from optinc_compiler.files import (
     write_stdout,
 )
 from optinc_compiler.gds import LAYOUT_SUFFIXES
-from optinc_compiler.guard import brief
+from optinc_compiler.guard import brief, quote
 from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -287,7 +287,7 @@ def check_command(
         log.warning(
             "note: %d layer(s) of the program are not in %s and were not checked: %s",
             len(unchecked),
-            weights,
+            quote(weights),
             brief(", ".join(unchecked)),
         )
     failed = [c.name for c in checks if not c.ok]
@@ -400,8 +400,8 @@ def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool) -
     if not result.clean:
         first = result.violations[0]
         raise VerificationError(
-            f"{layout_file}: {len(result.violations)} violation(s); first: {first.rule} on {first.layer} at "
-            f"({first.x_um:.3f}, {first.y_um:.3f}) um: {first.detail}"
+            f"{quote(layout_file)}: {len(result.violations)} violation(s); first: {first.rule} on "
+            f"{first.layer} at ({first.x_um:.3f}, {first.y_um:.3f}) um: {first.detail}"
         )
 
 
@@ -512,7 +512,7 @@ def program_command(
     if gds_file is not None:
         pads = cal.check_pads(heaters, cal.pad_labels(gds_file))
         if not pads.ok:
-            raise VerificationError(f"{gds_file}: {pads.problem()}")
+            raise VerificationError(f"{quote(gds_file)}: {pads.problem()}")
     realised = cal.quantised_matrices(heaters, program, calibration)
     click.echo(format_table(*cal.summary(heaters, program, realised)))
     budget = cal.power_budget(heaters)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ import numpy as np
 
 from optinc_compiler.errors import InputError
 from optinc_compiler.files import read_text, shorten
+from optinc_compiler.guard import brief
 from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES, SWEEP_POINTS_RANGE
 from optinc_compiler.names import MAX_NAME_CHARS, name_problem
 
@@ -320,8 +322,14 @@ def parse_design(text: str, *, source: Path) -> Design:
         doc = yaml.load(text, Loader=_design_loader())
     except RecursionError:
         raise InputError(f"design {source}: nests deeper than a design file does") from None
-    except ValueError:  # int() of more than 4,300 digits
-        raise InputError(f"design {source}: holds an integer of more than 4,300 digits") from None
+    except ValueError as exc:  # int() past the digit limit, a date like 2020-13-45
+        if "integer string conversion" in str(exc):
+            why = (
+                f"an integer of more than {sys.get_int_max_str_digits():,} digits; allowed: -2^63 .. 2^63 - 1"
+            )
+        else:
+            why = brief(exc)
+        raise InputError(f"design {source}: {why}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -26,7 +26,7 @@ import re
 import reprlib
 import stat
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from optinc_compiler.errors import InputError
@@ -162,16 +162,47 @@ def temporary_for(path: Path) -> Path:
 
 
 def write_atomic(path: Path, write: Callable[[Path], object], *, inputs: Iterable[Path | None] = ()) -> Path:
-    """Let ``write`` fill a temporary sibling of ``path``, then rename it onto ``path``:
-    no partial file on failure, and the failure reported (the first error wins over a
-    failed clean-up). ``inputs``: the command's input files, which ``path`` must not be."""
-    check_output(path, inputs=inputs)
-    tmp = temporary_for(path)
+    """Let ``write`` fill a temporary sibling of ``path`` (:func:`temporary_for`), then
+    rename it onto ``path``: no partial file on failure, and the failure reported (the
+    first error wins over a failed clean-up). ``inputs``: the command's input files,
+    which ``path`` must not be."""
+    return write_all_atomic([(path, write)], inputs=inputs)[0]
+
+
+def write_all_atomic(
+    writers: Sequence[tuple[Path, Callable[[Path], object]]], *, inputs: Iterable[Path | None] = ()
+) -> tuple[Path, ...]:
+    """:func:`write_atomic` for files that belong together (a design folder, a GDS and
+    its PNG): every temporary is filled and checked before the first rename, so a failed
+    write changes none of the files and the renames follow each other."""
+    inputs = tuple(inputs)
+    paths = [path for path, _ in writers]
+    for k, path in enumerate(paths):  # every name checked before any work
+        check_output(path, inputs=inputs)
+        if any(_same_file(path, other) or path.resolve() == other.resolve() for other in paths[:k]):
+            raise InputError(f"{quote(path)} is named twice among the files written together")
+    temporaries = [temporary_for(path) for path in paths]
     try:
-        write(tmp)
-        if not tmp.is_file():
-            raise InputError(f"cannot write {quote(path)}: the writer produced no file")
-        os.replace(tmp, path)
+        for (path, write), tmp in zip(writers, temporaries, strict=True):
+            with _write_errors(path):
+                write(tmp)
+                if not tmp.is_file():
+                    raise InputError(f"cannot write {quote(path)}: the writer produced no file")
+        for path, tmp in zip(paths, temporaries, strict=True):
+            with _write_errors(path):
+                os.replace(tmp, path)
+    finally:
+        for tmp in temporaries:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    return tuple(paths)
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """OSError, and klayout's RuntimeError carrying an errno, as one InputError."""
+    try:
+        yield
     except OSError as exc:
         raise InputError(f"cannot write {quote(path)}: {exc.strerror or exc}") from None
     except RuntimeError as exc:  # klayout's writers (GDS, PNG, marker database)
@@ -179,31 +210,6 @@ def write_atomic(path: Path, write: Callable[[Path], object], *, inputs: Iterabl
         if match is None:
             raise
         raise InputError(f"cannot write {quote(path)}: {os.strerror(int(match.group(1)))}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    return path
-
-
-def write_all_atomic(
-    writers: Sequence[tuple[Path, Callable[[Path], object]]], *, inputs: Iterable[Path | None] = ()
-) -> tuple[Path, ...]:
-    """:func:`write_atomic` for files that belong together (a design folder, a GDS and
-    its PNG): every temporary is filled before the first rename, so a failed write
-    changes none of them and the renames follow each other."""
-    inputs = tuple(inputs)
-    for path, _ in writers:  # every name checked before any work
-        check_output(path, inputs=inputs)
-    if not writers:
-        return ()
-    (path, write), rest = writers[0], writers[1:]
-
-    def write_then_rest(tmp: Path) -> None:
-        write(tmp)
-        write_all_atomic(rest, inputs=inputs)  # the rest renamed once they are all filled
-
-    write_atomic(path, write_then_rest, inputs=inputs)
-    return tuple(p for p, _ in writers)
 
 
 def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path | None] = ()) -> Path:

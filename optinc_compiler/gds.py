@@ -30,9 +30,14 @@ _READ_REASONS = {"topological_sort": "its cells place each other in a loop, so n
 @contextlib.contextmanager
 def _klayout_log_hidden() -> Iterator[None]:
     """KLayout's C++ code logs internal errors to the process's stderr (file descriptor
-    2, past Python's ``sys.stderr``) before it raises; the raised error is reported."""
+    2, past Python's ``sys.stderr``) before it raises; the raised error is reported. Its
+    warnings on a read that succeeds are hidden too (and any thread's fd-2 output meanwhile)."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to hide from
+        yield
+        return
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)

@@ -59,8 +59,8 @@ def _reject_constant(name: str) -> float:
 def parse_int(text: str) -> int:
     """``parse_int`` for :func:`json.loads`: an integer past Python's digit limit for
     text (4,300 digits) is an InputError, not the ValueError that advises a sys call."""
-    digits = len(text.lstrip("-"))
-    if digits > sys.get_int_max_str_digits():
+    digits, limit = len(text.lstrip("-")), sys.get_int_max_str_digits()  # limit 0: none
+    if limit and digits > limit:
         raise InputError(f"an integer of {digits:,} digits; allowed: -2^63 .. 2^63 - 1")
     return int(text)
 

@@ -95,7 +95,12 @@ def load_weights(path: str | os.PathLike[str], *, layers: Sequence[str] = ()) ->
             raise InputError(f"{where} does not fit in memory") from None
         except OSError as exc:
             raise InputError(f"cannot read weights file {where}: {exc.strerror or exc}") from None
-    return _select(_as_layers(arrays, where), layers, where)
+    chosen = _select(_as_layers(arrays, where), layers, where)
+    for w in chosen.layers:  # named here, with the file, not later in the compiler
+        problem = name_problem(w.name, what="layer")
+        if problem is not None:
+            raise InputError(f"{where}: {problem}")
+    return chosen
 
 
 class _Budget:
@@ -488,9 +493,6 @@ def _as_layers(arrays: list[tuple[str, np.ndarray]], where: str) -> WeightsFile:
         name = _layer_name(key)
         if not name:
             raise InputError(f"{where}: array key {quote(key)} gives an empty layer name; rename it")
-        problem = name_problem(name, what="layer")
-        if problem is not None:  # named here, with the file, not later in the compiler
-            raise InputError(f"{where}: {problem}")
         layers.append(NamedMatrix(name=name, matrix=arr))
     if not layers:
         only = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import gdsfactory as gf
 
 from optinc_compiler.errors import InputError
-from optinc_compiler.files import check_output, write_atomic
+from optinc_compiler.files import check_output, temporary_for, write_all_atomic
 from optinc_compiler.gds import LAYOUT_SUFFIXES
 from optinc_compiler.limits import die_warnings, enforce, report_progress
 from optinc_compiler.netlist import TWO_ROW, IoSpec, Netlist, add_io, add_terminators, layer_netlist, strip_io
@@ -305,12 +306,13 @@ def write_layout(
     aspect = chip.ysize / chip.xsize if chip.xsize > 0 else 1.0
     height_px = int(min(1600, max(300, 1600 * aspect)))
 
-    def write(tmp_gds: Path) -> None:
-        chip.write_gds(tmp_gds, with_metadata=True)  # ports, for LVS
-        if png is not None:  # from the GDS's temporary: a PNG that fails leaves no GDS either
-            write_atomic(png, lambda tmp: render_png(tmp_gds, tmp, width_px=1600, height_px=height_px))
-
-    write_atomic(gds, write)
+    writers: list[tuple[Path, Callable[[Path], object]]] = [
+        (gds, lambda tmp: chip.write_gds(tmp, with_metadata=True))  # ports, for LVS
+    ]
+    if png is not None:  # rendered from the GDS's temporary: both files or neither
+        render = partial(render_png, temporary_for(gds), width_px=1600, height_px=height_px)
+        writers.append((png, render))
+    write_all_atomic(writers)
     n_instances = sum(ref.cell.info.get("n_instances", 0) for ref in chip.insts)
     return LayoutResult(
         gds_path=gds,

@@ -141,8 +141,9 @@ def test_the_mlp_design_file_reads():
         ),
         (
             "version: 1\nweights: w.npz\ndac_bits: " + "9" * 5000 + "\n",
-            "holds an integer of more than 4,300 digits",
+            "an integer of more than 4,300 digits; allowed: -2^63 .. 2^63 - 1",
         ),
+        ("version: 1\nweights: w.npz\nname: 2020-13-45\n", "month must be in 1..12"),
         (
             "version: 1\nweights: !!python/object/apply:os.system [ls]\n",
             "not valid YAML at line 2, column 10: could not determine a constructor for the tag "
@@ -459,20 +460,22 @@ def test_a_pytorch_sequential_mlp_builds_and_verifies_from_its_gds(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("calibration", "message"),
+    ("calibration", "message", "folder"),
     [
-        ('{"format": ', "{cal!r} is not valid JSON (Expecting value, line 1)"),
+        ('{"format": ', "{cal!r} is not valid JSON (Expecting value, line 1)", []),  # no folder made
         (
             json.dumps({"format": "optinc-calibration", "version": 1, "heaters": {"other_U_c0_m0_phi": {}}}),
             "calibration 'c.json' names 1 heater id(s) that the program does not have: 'other_U_c0_m0_phi'",
+            ["out"],  # locked, then no program.json
         ),
     ],
 )
-def test_a_broken_calibration_fails_the_build_before_it_writes(tmp_path, calibration, message):
+def test_a_broken_calibration_fails_the_build_before_it_writes(tmp_path, calibration, message, folder):
     """Read before the out folder is made; its ids checked before program.json is written."""
     (tmp_path / "c.json").write_text(calibration)
     path = write_design(tmp_path, SMALL + "calibration: c.json\n")
     with pytest.raises(InputError) as info:
         build(load_design(path), tmp_path / "out")
     assert str(info.value) == message.format(cal=str(tmp_path / "c.json"))
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    assert [p.name for p in tmp_path.glob("out")] == folder
+    assert not folder or not list((tmp_path / "out").iterdir())

@@ -592,7 +592,7 @@ def test_program_cli_checks_pads_against_the_gds(program_file, tmp_path):
     wrong = runner.invoke(main, ["program", str(other), "-o", str(tmp_path / "x.csv"), "--gds", str(chip)])
     assert wrong.exit_code == 3
     assert wrong.output.strip().endswith(
-        f"Error: {chip}: 16 heater(s) without a pad, 16 unused pad(s); "
+        f"Error: {str(chip)!r}: 16 heater(s) without a pad, 16 unused pad(s); "
         "heater 'fc2_U_c0_m0_phi' has no pad label"
     )
 

@@ -301,7 +301,8 @@ def test_check_says_which_program_layers_the_weights_do_not_have(tmp_path):
     result = runner.invoke(main, ["check", str(tmp_path / "p.json"), "--against", str(tmp_path / "one.npz")])
     assert result.exit_code == 0, result.output
     assert result.stderr == (
-        f"note: 1 layer(s) of the program are not in {tmp_path / 'one.npz'} and were not checked: fc2\n"
+        f"note: 1 layer(s) of the program are not in {str(tmp_path / 'one.npz')!r} and were not checked:"
+        " fc2\n"
     )
     chosen = ["check", str(tmp_path / "p.json"), "--against", str(tmp_path / "w.npz"), "--layer", "fc1"]
     assert runner.invoke(main, chosen).stderr == ""  # --layer chose them: nothing to say

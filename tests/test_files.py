@@ -328,3 +328,35 @@ def test_a_full_disk_at_the_build_lock_is_one_error_naming_the_folder(tmp_path, 
     real.close()
     assert str(info.value) == f"cannot write the build lock in {str(out)!r}: No space left on device"
     assert not (out / build_module.LOCK_FILE).exists()
+
+
+def test_files_written_together_change_all_or_none(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text("old a")
+    b.write_text("old b")
+
+    def nothing(tmp: Path) -> None:
+        pass
+
+    def full(tmp: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    def new(text: str):
+        return lambda tmp: tmp.write_text(text)
+
+    with pytest.raises(InputError) as info:
+        files.write_all_atomic([(a, nothing), (b, new("new b"))])
+    assert str(info.value) == f"cannot write {str(a)!r}: the writer produced no file"
+    with pytest.raises(InputError) as info:
+        files.write_all_atomic([(a, new("new a")), (b, full)])
+    assert str(info.value) == f"cannot write {str(b)!r}: No space left on device"
+    with pytest.raises(InputError) as info:
+        files.write_all_atomic([(a, new("x")), (tmp_path / "." / "a.json", new("y"))])
+    assert (
+        str(info.value)
+        == f"{str(tmp_path / '.' / 'a.json')!r} is named twice among the files written together"
+    )
+    assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]  # no temporaries left
+    assert files.write_all_atomic([(a, new("new a")), (b, new("new b"))]) == (a, b)
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")

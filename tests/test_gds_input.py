@@ -83,7 +83,7 @@ def test_drc_quotes_and_cuts_a_label_off_every_pad(tmp_path, case):
     result = CliRunner().invoke(main, ["drc", str(path)])
     assert result.exit_code == 3
     assert result.stderr == (
-        f"Error: {path}: 1 violation(s); first: labels on TEXT at (0.000, 0.000) um: "
+        f"Error: {str(path)!r}: 1 violation(s); first: labels on TEXT at (0.000, 0.000) um: "
         f"label {quote(LABELS[case])} is not on a pad\n"
     )
     assert len(result.stderr) < 500
@@ -109,7 +109,7 @@ def test_program_gds_with_a_long_label_is_one_line(tmp_path, program):
     )
     assert result.exit_code == 3
     assert result.stderr == (
-        f"Error: {path}: 4 heater(s) without a pad, 1 unused pad(s); "
+        f"Error: {str(path)!r}: 4 heater(s) without a pad, 1 unused pad(s); "
         "heater 'W_U_c0_m0_phi' has no pad label\n"
     )
     assert not (tmp_path / "h.csv").exists()

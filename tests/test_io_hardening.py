@@ -451,3 +451,9 @@ def test_an_npy_header_with_code_is_not_evaluated(tmp_path):
         str(info.value)
         == f"{str(tmp_path / 'w.npy')!r} is not a readable .npy file (its header is not a dict of literals)"
     )
+
+
+def test_a_bad_name_of_a_layer_not_chosen_does_not_matter(tmp_path):
+    path = tmp_path / "n.npz"
+    np.savez(path, **{"a\nb": np.eye(2), "fc1": np.eye(3)})
+    assert [w.name for w in load_weights(path, layers=["fc1"]).layers] == ["fc1"]

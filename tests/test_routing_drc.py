@@ -218,7 +218,7 @@ def test_drc_cli(tmp_path):
     bad = CliRunner().invoke(main, ["drc", str(tmp_path / "thin.gds")])
     assert bad.exit_code == 3
     assert bad.output.strip().endswith(
-        f"Error: {tmp_path / 'thin.gds'}: 1 violation(s); "
+        f"Error: {str(tmp_path / 'thin.gds')!r}: 1 violation(s); "
         "first: min_width on WG at (10.000, 500.150) um: 0.300 um < 0.4 um"
     )
     missing = CliRunner().invoke(main, ["drc", str(tmp_path / "nope.gds")])

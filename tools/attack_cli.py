@@ -1945,9 +1945,9 @@ def attacks_check(fx: Fixtures) -> list[Attack]:
         atk(
             cmd,
             "against-missing-layer",
-            "weights without the program's fc2 (exit 0 leaves fc2 unchecked)",
+            "weights without the program's fc2 (checks fc1; a note names fc2 as not checked)",
             lambda c: Case(base(c, _one_layer(fx, c))),
-            SHOULD_REFUSE,
+            ACCEPT,
         ),
         atk(
             cmd,
@@ -2910,7 +2910,7 @@ def attacks_aggregator_train(fx: Fixtures) -> list[Attack]:
     attacks += opt("--steps", [("0", REFUSE), ("251", REFUSE), (str(HUGE), EITHER)], verdict=REVIEW)
     attacks += opt("--noise-rad", [("nan", REFUSE), ("inf", REFUSE), ("-1", REFUSE)])
     attacks += opt("--dac-bits", [("0", REFUSE), ("25", REFUSE)])
-    attacks += opt("--margin", [("nan", REFUSE), ("-1", REFUSE), ("1", SHOULD_REFUSE)])
+    attacks += opt("--margin", [("nan", REFUSE), ("-1", REFUSE), ("1", ACCEPT), ("1.01", REFUSE)])  # 0..1
     attacks += opt("--input-noise", [("nan", REFUSE), ("inf", REFUSE), ("-1", REFUSE)])
     attacks += opt("--seed", [("-1", EITHER), (str(2**70), EITHER)])
     attacks += opt("--block-size", [("2", SHOULD_REFUSE)])
