@@ -479,3 +479,15 @@ def test_a_broken_calibration_fails_the_build_before_it_writes(tmp_path, calibra
     assert str(info.value) == message.format(cal=str(tmp_path / "c.json"))
     assert [p.name for p in tmp_path.glob("out")] == folder
     assert not folder or not list((tmp_path / "out").iterdir())
+
+
+@pytest.mark.slow
+def test_the_committed_mlp_design_builds_as_the_readme_says(tmp_path):
+    """``optinc build designs/mlp_demo/design.yaml``: every stage passes, its Monte Carlo
+    yields included (the design states what it needs)."""
+    result = CliRunner().invoke(
+        main, ["build", str(ROOT / "designs" / "mlp_demo" / "design.yaml"), "--out", str(tmp_path / "mlp")]
+    )
+    assert result.exit_code == 0, result.output
+    options = json.loads((tmp_path / "mlp" / "verify.json").read_text())["options"]
+    assert (options["min_yield"], options["mc_min_fidelity"]) == (0.85, 0.995)
