@@ -71,3 +71,10 @@ def check_program(
             )
         )
     return tuple(results)
+
+
+def unchecked_layers(program: PhaseProgram, weights: Sequence[NamedMatrix]) -> tuple[str, ...]:
+    """Names of the program's layers that no matrix of ``weights`` names (by name or id),
+    which :func:`check_program` therefore leaves unchecked."""
+    matched = {program.layer(w.name).name for w in weights}
+    return tuple(x.name for x in program.layers if x.name not in matched)

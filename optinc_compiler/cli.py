@@ -266,7 +266,7 @@ def check_command(
     the same name in the weights file (relative Frobenius error).
     """
     from optinc_compiler import program as prog
-    from optinc_compiler.check import check_program
+    from optinc_compiler.check import check_program, unchecked_layers
     from optinc_compiler.errors import VerificationError
     from optinc_compiler.io import load_weights
     from optinc_compiler.report import format_checks
@@ -281,8 +281,7 @@ def check_command(
     loaded = load_weights(weights, layers=layers)
     checks = check_program(program, loaded.layers, rtol=rtol, max_relative_error=max_rel_error)
     click.echo(format_checks(checks))
-    checked = {c.name for c in checks} | {program.layer(c.name).name for c in checks}
-    unchecked = [x.name for x in program.layers if x.name not in checked]
+    unchecked = unchecked_layers(program, loaded.layers)
     if unchecked and not layers:  # the weights file has fewer layers than the program
         log.warning(
             "note: %d layer(s) of the program are not in %s and were not checked: %s",
