@@ -20,19 +20,21 @@ LOCK := requirements/lock-py$(PYVER).txt
 STAMP := $(VENV)/.installed-py$(PYVER)
 BIN := $(VENV)/bin
 # PyTorch (.pt weights, ddp-experiment): torch 2.14.1, pinned in the lock, runs on the CPU.
-EXTRAS := dev,torch,distributed
+# foundry: the CORNERSTONE flow's model tables; cspdk itself from requirements/foundry.txt.
+EXTRAS := dev,torch,distributed,foundry
 # Small matrices: one BLAS thread is much faster on these 2-core machines (docs/architecture.md).
 export OPENBLAS_NUM_THREADS ?= 1
 DEMO_OUT ?= build/demo
 
 .PHONY: demo test test-fast bench lint lock clean
 
-$(STAMP): pyproject.toml $(wildcard $(LOCK))
+$(STAMP): pyproject.toml $(wildcard $(LOCK)) requirements/foundry.txt
 	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
 		echo "$(VENV) has another Python; recreating it for $(PYVER)"; rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(if $(wildcard $(LOCK)),--constraint $(LOCK),) -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/foundry.txt
 	@rm -f $(VENV)/.installed-py*
 	touch $@
 

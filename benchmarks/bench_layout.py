@@ -1,7 +1,7 @@
-"""Layout speed and memory, printed as a table (not a timed test).
+"""Layout speed and memory, printed as tables (not a timed test).
 
     python benchmarks/bench_layout.py [--sizes 8 16 32 64] [--io grating|edge|none]
-                                      [--pads auto|edge|bumps]
+                                      [--pads auto|edge|bumps] [--foundry-only]
 
 For each N, a Haar-random N x N unitary is compiled (Clements), then ``optinc layout``
 draws it with its I/O couplers (``--io``, grating by default) and every heater routed
@@ -12,6 +12,12 @@ One BLAS thread.
 
 Targets (layout issue): N=16 routed chip <= 10 s with start-up; N=64 with all 4,096
 heaters routed <= 120 s and 4 GB; DRC of the N=64 chip <= 60 s.
+
+The second table: the foundry designs (designs/clements4_cornerstone and the same
+unitary on a Reck mesh) on CORNERSTONE SOI 220 (``--pdk cornerstone-si220``) against
+the same designs on our own PDK, in the same run: ``optinc layout``, ``optinc drc``
+(the foundry's: rules, connectivity and its submission check) and ``optinc build``,
+whole processes, with the foundry / own ratio.
 """
 
 from __future__ import annotations
@@ -62,16 +68,55 @@ def _pad_kind(gds: Path) -> str:
     return "bumps" if has_bumps else "edge"
 
 
+ROOT = Path(__file__).resolve().parents[1]
+FOUNDRY_DESIGN = ROOT / "designs" / "clements4_cornerstone" / "design.yaml"
+
+
+def _design(tmp: Path, mesh: str, pdk: str) -> Path:
+    """The foundry design with another mesh and PDK, its weights by absolute path."""
+    text = FOUNDRY_DESIGN.read_text()
+    text = text.replace("mesh: clements", f"mesh: {mesh}").replace("pdk: cornerstone-si220", f"pdk: {pdk}")
+    text = text.replace("weights: weights.npz", f"weights: {FOUNDRY_DESIGN.parent / 'weights.npz'}")
+    path = tmp / f"{mesh}_{pdk}" / "design.yaml"
+    path.parent.mkdir()
+    path.write_text(text)
+    return path
+
+
+def foundry_table(exe: str, tmp: Path) -> str:
+    """Layout, DRC and build of the foundry designs on both PDKs, with ratios."""
+    rows = []
+    for mesh in ("clements", "reck"):
+        times = {}
+        for pdk in ("optinc", "cornerstone-si220"):
+            design = _design(tmp, mesh, pdk)
+            out = design.parent / "build"
+            t_build, mb_build = run([exe, "-q", "build", str(design), "--out", str(out)])
+            gds = design.parent / "chip.gds"
+            t_layout, _ = run([exe, "-q", "layout", str(out / "program.json"), "--pdk", pdk, "-o", str(gds)])
+            t_drc, _ = run([exe, "-q", "drc", str(gds)])
+            times[pdk] = (t_layout, t_drc, t_build, mb_build)
+        own, cs = times["optinc"], times["cornerstone-si220"]
+        for pdk, t in times.items():
+            rows.append([f"4x4 {mesh}", pdk, *(f"{v:.1f}" for v in t[:3]), f"{t[3]:.0f}"])
+        ratio = [f"{c / o:.2f}x" for c, o in zip(cs[:3], own[:3], strict=True)]
+        rows.append([f"4x4 {mesh}", "ratio foundry / own", *ratio, ""])
+    headers = ["design", "pdk", "layout_s", "drc_s", "build_s", "build_peak_MB"]
+    return format_table(headers, rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--io", choices=["grating", "edge", "none"], default="grating")
     parser.add_argument("--pads", choices=["auto", "edge", "bumps"], default="auto")
+    parser.add_argument("--foundry-only", action="store_true", help="Only the foundry table.")
     args = parser.parse_args()
     exe = shutil.which("optinc") or str(Path(sys.executable).with_name("optinc"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.sizes:
+        foundry = foundry_table(exe, Path(tmp))
+        for n in [] if args.foundry_only else args.sizes:
             u = Path(tmp) / f"u{n}.npy"
             np.save(u, unitary_group.rvs(n, random_state=n))
             program, gds = Path(tmp) / f"p{n}.json", Path(tmp) / f"chip{n}.gds"
@@ -92,8 +137,12 @@ def main() -> None:
                 ]
             )
     headers = ["N", "MZIs", "pads", "layout_s", "layout_peak_MB", "gds_MB", "drc_s", "drc_peak_MB"]
-    print(f"OPENBLAS_NUM_THREADS=1; --io {args.io}; times are whole processes (start-up included)")
-    print(format_table(headers, rows))
+    print("OPENBLAS_NUM_THREADS=1; times are whole processes (start-up included)")
+    if rows:
+        print(f"--io {args.io}")
+        print(format_table(headers, rows))
+        print()
+    print(foundry)
 
 
 if __name__ == "__main__":

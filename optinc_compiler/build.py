@@ -157,8 +157,8 @@ def _build(
     run = _Runner(progress)
     weights, program = run("compile", lambda: _compile(design, chip, out))
     gds, png, die_warnings = run("layout", lambda: _layout(design, program, out, strict=strict))
-    drc_report = run("drc", lambda: _drc(gds, out))
-    lvs_results = run("lvs", lambda: _lvs(gds, program))
+    drc_report = run("drc", lambda: _drc(gds, out, design.pdk))
+    lvs_results = run("lvs", lambda: _lvs(gds, program, design.pdk))
     verification = run("verify", lambda: _verify(design, chip, program, weights, gds, out))
     heater_stage = run("heaters", lambda: _heaters(design, chip, program, gds, out, strict=strict))
     heater_prog, heaters, power_warnings = heater_stage if heater_stage is not None else (None, None, ())
@@ -309,11 +309,10 @@ def _compile(
 def _layout(
     design: Design, program: PhaseProgram, out: Path, *, strict: bool
 ) -> tuple[tuple[Path, Path, tuple[str, ...]], str]:
-    from optinc_compiler import layout
+    from optinc_compiler import pdk_flow
 
-    layout.activate_pdk(design.pdk)
-    result = layout.write_layout(
-        program, out / "chip.gds", png_path=out / "chip.png", io=design.io, strict=strict
+    result = pdk_flow.write_layout(
+        program, out / "chip.gds", pdk=design.pdk, png_path=out / "chip.png", io=design.io, strict=strict
     )
     assert result.png_path is not None
     _warn(result.warnings)
@@ -329,12 +328,14 @@ def _warn(warnings: Sequence[str]) -> None:
         log.warning("warning: %s", warning)
 
 
-def _drc(gds: Path, out: Path) -> tuple[Any, str]:
-    from optinc_compiler import drc
+def _drc(gds: Path, out: Path, pdk: str) -> tuple[Any, str]:
+    from optinc_compiler import drc, pdk_flow
     from optinc_compiler.files import write_atomic
 
-    report = drc.check_gds(gds)
-    write_atomic(out / "drc.lyrdb", lambda tmp: drc.write_marker_db(report, tmp))
+    report = pdk_flow.drc(gds, pdk=pdk)
+    write_atomic(
+        out / "drc.lyrdb", lambda tmp: drc.write_marker_db(report, tmp, top_cell=pdk_flow.top_cell(pdk))
+    )
     if not report.clean:
         first = report.violations[0]
         raise BuildCheckError(
@@ -345,9 +346,26 @@ def _drc(gds: Path, out: Path) -> tuple[Any, str]:
     return report, f"clean, {report.n_heaters} heaters, {report.n_signal_nets} signal nets -> drc.lyrdb"
 
 
-def _lvs(gds: Path, program: PhaseProgram) -> tuple[Any, str]:
+def _lvs(gds: Path, program: PhaseProgram, pdk: str) -> tuple[Any, str]:
     from optinc_compiler import lvs
 
+    if pdk != "optinc":
+        from optinc_compiler import pdk_flow
+
+        found = pdk_flow.foundry_lvs(gds, program)
+        result = lvs.LvsResult(
+            layer=found.layer,
+            n_instances=found.n_cells,
+            n_connections=found.n_heaters,
+            wiring_mismatches=found.mismatches,
+        )
+        if not result.ok:
+            raise BuildCheckError(
+                "lvs", f"layout differs from the program in layer {found.layer}: {result.first_difference}"
+            )
+        return [
+            result
+        ], f"layer {found.layer}: {found.n_cells} cells and {found.n_heaters} heaters' pads match"
     _forget_chip()
     results = lvs.lvs_gds(gds, program)
     bad = [r for r in results if not r.ok]
@@ -368,12 +386,13 @@ def _verify(
     gds: Path,
     out: Path,
 ) -> tuple[Any, str]:
-    from optinc_compiler import simulate, verify
+    from optinc_compiler import pdk_flow, simulate, verify
     from optinc_compiler.decompose import as_complex_matrix
 
     spec = design.verify
+    models = pdk_flow.model_set(spec.models, design.pdk)
     options = verify.VerifyOptions(
-        model_set=spec.models,
+        model_set=models,
         wl_um=spec.wl_um,
         min_fidelity=spec.min_fidelity,
         sweep_wl_um=design.sweep.wavelengths_um(),
@@ -387,7 +406,7 @@ def _verify(
     )
     matrices = {w.name: as_complex_matrix(w.matrix, what=f"layer {w.name!r}") for w in weights}
     _forget_chip()
-    targets = verify.layout_targets(gds, program, program.layers, matrices)
+    targets = pdk_flow.layout_targets(gds, program, program.layers, matrices, models=models)
     result = verify.verify_targets(targets, options, source="layout")
     verify.write_report(result, out)
     failure = result.failure()
@@ -416,14 +435,18 @@ def _heaters(
     after checking that every heater has its pad label in chip.gds and no pad is unused;
     the heater program too (the report's power budget is its)."""
     from optinc_compiler import calibration as cal
+    from optinc_compiler import pdk_flow
     from optinc_compiler.files import write_text_atomic
     from optinc_compiler.limits import enforce, power_warnings
     from pdk import tech
 
-    heaters = cal.heater_program(program, chip, dac_bits=design.dac_bits)
-    pads = cal.check_pads(heaters, cal.pad_labels(gds))
-    if not pads.ok:
-        raise BuildCheckError("heaters", pads.problem())
+    heaters = cal.heater_program(
+        program, chip or pdk_flow.default_calibration(design.pdk), dac_bits=design.dac_bits
+    )
+    if design.pdk == "optinc":  # foundry chips carry no text labels: LVS traced their pads
+        pads = cal.check_pads(heaters, cal.pad_labels(gds))
+        if not pads.ok:
+            raise BuildCheckError("heaters", pads.problem())
     power_mW = cal.power_budget(heaters).total_power_mW
     budget = design.heater_power_budget_mW or tech.LIMITS.heater_power_budget_mW
     warnings = enforce(power_warnings(power_mW, budget_mW=budget), strict=strict)

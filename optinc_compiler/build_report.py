@@ -317,9 +317,13 @@ def _verify_section(v: Any, out: Path) -> str:
     return "".join(parts)
 
 
-def _power_section(heater_prog: HeaterProgram | None, drawn_heaters: int) -> str:
+def _power_section(heater_prog: HeaterProgram | None, drawn_heaters: int, pdk: str = "optinc") -> str:
     """The heater power budget: ``calibration.power_budget`` of the heater program (the
-    numbers of heaters.csv), per layer and in all."""
+    numbers of heaters.csv), per layer and in all; ``pdk`` gives the heater model."""
+    from optinc_compiler.pdks import get
+
+    model = get(pdk).heater
+    source = "" if pdk == "optinc" else f" ({html.escape(model.source)})"
     head = "<h2>Heater power budget</h2>"
     if heater_prog is None:
         return (
@@ -357,8 +361,8 @@ def _power_section(heater_prog: HeaterProgram | None, drawn_heaters: int) -> str
         "The same numbers as heaters.csv.</p>"
         + _table(["layer", "heaters", "free", "power_mW", "max_heater_power_mW"], rows)
         + f'<p class="note">The powers of the heater program (heaters.csv) with calibration '
-        f"{html.escape(repr(heater_prog.calibration))} (P_pi = {tech.HEATER.p_pi_mW:g} mW and "
-        f"{tech.HEATER.resistance_ohm:g} &Omega; per heater, the PDK's, unless it measured them; V_max = "
+        f"{html.escape(repr(heater_prog.calibration))} (P_pi = {model.p_pi_mW:g} mW and "
+        f"{model.resistance_ohm:g} &Omega; per heater, the PDK's{source}, unless it measured them; V_max = "
         f"{heater_prog.v_max_V:g} V), {crosstalk}. A target within {atol} rad of a multiple of 2&pi; "
         "drives 0. Free heaters are output phase shifters whose phase no read output sees (their rows "
         "end in terminators): they are drawn, set to 0 mW and listed with the phase their neighbours' "
@@ -400,7 +404,7 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
         "<code>c1</code>, ... of its mesh) and of each attenuator (<code>att</code>), and the phase "
         "of each output phase shifter (<code>out</code>).</p>",
         *(_image(path, f"phase maps of {path.stem}") for path in phase_maps),
-        _power_section(facts.heater_program, facts.drc.n_heaters),
+        _power_section(facts.heater_program, facts.drc.n_heaters, facts.design.pdk),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -418,9 +422,16 @@ def detail_box_um(gds: Path, layer_id: str) -> tuple[float, float, float, float]
 
     layout = kdb.Layout()
     layout.read(str(gds))
-    wg = layout.layer(*tech.LAYERS["WG"])
+    top = layout.top_cells()[0]
     grid = f"{layer_id}_grid"
-    box = next(i.dbbox(wg) for i in layout.top_cells()[0].each_inst() if i.cell.name == grid)
+    found = [i.dbbox() for i in top.each_inst() if i.cell.name == grid]
+    if found:
+        box = next(i.dbbox(layout.layer(*tech.LAYERS["WG"])) for i in top.each_inst() if i.cell.name == grid)
+    else:  # a foundry chip: the mesh is its cs_* cells
+        box = kdb.DBox()
+        for inst in top.each_inst():
+            if inst.cell.name.startswith("cs_"):
+                box += inst.dbbox()
     height = box.height() + 500.0
     width = min(2.0 * height, box.width() + 100.0)
     return (box.left - 50.0, box.bottom - 250.0, box.left - 50.0 + width, box.top + 250.0)

@@ -104,6 +104,8 @@ class Calibration:
     heaters: Mapping[str, HeaterCal] = field(default_factory=dict)
     splitters: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     crosstalk: tuple[tuple[str, str, float], ...] = ()
+    #: row pitch of the chip's grid, for the distance model (``pdk.tech.THERMAL``)
+    row_pitch_um: float = tech.GRID.row_pitch_um
 
     def splitter_triples(self) -> tuple[tuple[str, float, float], ...]:
         """The measured splitters as ``(mzi id, kappa2_1, kappa2_2)``, sorted (what
@@ -396,7 +398,7 @@ def crosstalk_matrix(heaters: Sequence[HeaterSpec], calibration: Calibration) ->
     measured coefficients."""
     import scipy.sparse as sp
 
-    th, pitch = tech.THERMAL, tech.GRID.row_pitch_um
+    th, pitch = tech.THERMAL, calibration.row_pitch_um
     index = {h.id: k for k, h in enumerate(heaters)}
     groups: dict[tuple[str, int, str], list[int]] = {}
     for k, h in enumerate(heaters):

@@ -8,6 +8,7 @@ Command bodies import their stage lazily so ``optinc --help`` starts fast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from optinc_compiler.files import (
 from optinc_compiler.gds import LAYOUT_SUFFIXES
 from optinc_compiler.guard import brief, quote
 from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES
+from optinc_compiler.pdks import DEFAULT_PDK, PDK_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("optinc")
@@ -97,6 +99,15 @@ def calibration_option(what: str) -> Callable[[F], F]:
         help=what,
     )
 
+
+pdk_check_option = click.option(
+    "--pdk",
+    "pdk_name",
+    type=click.Choice(("auto", *PDK_NAMES)),
+    default="auto",
+    show_default=True,
+    help="PDK of the layout; auto: the PDK that drew it (its top cell's name).",
+)
 
 strict_option = click.option(
     "--strict",
@@ -307,7 +318,14 @@ def check_command(
     "--png", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also render a PNG."
 )
 @layers_option("Lay out")
-@click.option("--pdk", "pdk_name", default="optinc", show_default=True, help="PDK to draw with.")
+@click.option(
+    "--pdk",
+    "pdk_name",
+    type=click.Choice(PDK_NAMES),
+    default=DEFAULT_PDK,
+    show_default=True,
+    help="PDK to draw with (optinc pdks lists them).",
+)
 @click.option("--no-route", is_flag=True, help="Draw the meshes without heater wiring and pads.")
 @click.option(
     "--pads",
@@ -351,11 +369,18 @@ def layout_command(
     program = prog.load(program_file)
     for name in layers:
         program.layer(name)  # unknown names fail before gdsfactory loads
-    from optinc_compiler import layout
+    from optinc_compiler import pdk_flow
 
-    layout.activate_pdk(pdk_name)
-    result = layout.write_layout(
-        program, output, png_path=png, layer_names=layers, route=not no_route, io=io, pads=pads, strict=strict
+    result = pdk_flow.write_layout(
+        program,
+        output,
+        pdk=pdk_name,
+        png_path=png,
+        layer_names=layers,
+        route=not no_route,
+        io=io,
+        pads=pads,
+        strict=strict,
     )
     for warning in result.warnings:
         log.warning("warning: %s", warning)
@@ -375,24 +400,33 @@ def layout_command(
 @click.option(
     "--no-connectivity", is_flag=True, help="Widths and spaces only (layouts drawn with --no-route)."
 )
+@pdk_check_option
 @domain_errors
-def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool) -> None:
-    """Check widths, spaces and heater connectivity of LAYOUT; exit 3 on violations."""
-    from optinc_compiler import drc
+def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool, pdk_name: str) -> None:
+    """Check widths, spaces and heater connectivity of LAYOUT with its PDK's rules (and,
+    for a foundry, its submission check); exit 3 on violations."""
+    from optinc_compiler import drc, pdk_flow
     from optinc_compiler.errors import VerificationError
     from optinc_compiler.report import format_table
 
     if report is not None:
         check_output(report, inputs=[layout_file], what="report")
-    result = drc.check_gds(layout_file, connectivity=not no_connectivity)
+    pdk_name = pdk_flow.resolve(pdk_name, layout_file)
+    result = pdk_flow.drc(layout_file, pdk=pdk_name, connectivity=not no_connectivity)
     rows = [
         [r.rule, r.layer, r.limit, str(len(r.violations)), "ok" if not r.violations else "FAIL"]
         for r in result.results
     ]
     click.echo(format_table(["rule", "layer", "limit", "violations", "status"], rows))
-    click.echo(
-        f"nets: {result.n_signal_nets} signal, {result.n_ground_nets} ground; heaters: {result.n_heaters}"
-    )
+    if pdk_name == "optinc":
+        click.echo(
+            f"nets: {result.n_signal_nets} signal, {result.n_ground_nets} ground; heaters: {result.n_heaters}"
+        )
+    else:
+        click.echo(
+            f"PDK {pdk_name}: {result.n_signal_nets + result.n_ground_nets} heater nets on pads "
+            f"({result.n_ground_nets} shared returns); heaters: {result.n_heaters}"
+        )
     if report is not None:
         write_atomic(report, lambda tmp: drc.write_marker_db(result, tmp), inputs=[layout_file])
         log.info("wrote %s", report)
@@ -408,10 +442,11 @@ def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool) -
 @click.argument("layout_file", metavar="LAYOUT", type=click.Path(dir_okay=False, path_type=Path))
 @program_argument
 @layers_option("Check")
+@pdk_check_option
 @domain_errors
-def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) -> None:
+def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...], pdk_name: str) -> None:
     """Compare the netlist drawn in LAYOUT with PROGRAM's; exit 3 if they differ."""
-    from optinc_compiler import lvs
+    from optinc_compiler import lvs, pdk_flow
     from optinc_compiler import program as prog
     from optinc_compiler.errors import VerificationError
     from optinc_compiler.report import format_table
@@ -419,6 +454,18 @@ def lvs_command(layout_file: Path, program_file: Path, layers: tuple[str, ...]) 
     program = prog.load(program_file)
     for name in layers:
         program.layer(name)
+    if pdk_flow.resolve(pdk_name, layout_file) != "optinc":
+        found = pdk_flow.foundry_lvs(layout_file, program, layers)
+        first = found.mismatches[0] if found.mismatches else ""
+        status = "ok" if found.equal else "FAIL"
+        row = [found.layer, str(found.n_cells), str(found.n_heaters), status, first]
+        click.echo(format_table(["layer", "cells", "heaters", "status", "first difference"], [row]))
+        if not found.equal:
+            n = len(found.mismatches)
+            raise VerificationError(
+                f"layout differs from the program in layer {found.layer}: {n} difference(s)"
+            )
+        return
     results = lvs.lvs_gds(layout_file, program, layer_names=layers)
     rows = [
         [r.layer, str(r.n_instances), str(r.n_connections), "ok" if r.ok else "FAIL", r.first_difference]
@@ -479,6 +526,14 @@ Examples:
     callback=finite,
     help="Warn above this total heater power (default: the PDK's budget).",
 )
+@click.option(
+    "--pdk",
+    "pdk_name",
+    type=click.Choice(("auto", *PDK_NAMES)),
+    default="auto",
+    show_default=True,
+    help="PDK whose heater model is the default; auto: the PDK that drew --gds, else optinc.",
+)
 @strict_option
 @domain_errors
 def program_command(
@@ -490,6 +545,7 @@ def program_command(
     crosstalk: bool,
     gds_file: Path | None,
     power_budget_mW: float | None,
+    pdk_name: str,
     strict: bool,
 ) -> None:
     """Heater settings of PROGRAM for the lab: phase, power, voltage and DAC code per heater."""
@@ -503,15 +559,26 @@ def program_command(
     check_output(output, inputs=[program_file, calibration_file, gds_file])
     if output.suffix.lower() not in (".csv", ".json"):
         raise click.BadParameter(f"{output}: allowed suffixes .csv and .json", param_hint="'-o'")
+    from optinc_compiler import pdk_flow
+
     program = prog.load(program_file)
-    calibration = cal.load_calibration(calibration_file) if calibration_file is not None else None
+    if pdk_name == "auto":
+        pdk_name = pdk_flow.detect(gds_file) if gds_file is not None else DEFAULT_PDK
+    if calibration_file is not None:
+        calibration = cal.load_calibration(calibration_file)
+    else:
+        calibration = pdk_flow.default_calibration(pdk_name)
     heaters = cal.heater_program(
         program, calibration, dac_bits=dac_bits, rounding=rounding, crosstalk=crosstalk
     )
-    if gds_file is not None:
+    if gds_file is not None and pdk_name == "optinc":
         pads = cal.check_pads(heaters, cal.pad_labels(gds_file))
         if not pads.ok:
             raise VerificationError(f"{quote(gds_file)}: {pads.problem()}")
+    elif gds_file is not None:  # foundry chips: their heaters traced to the pads
+        found = pdk_flow.foundry_lvs(gds_file, program)
+        if not found.equal:
+            raise VerificationError(f"{quote(gds_file)}: not this program's chip: {found.mismatches[0]}")
     realised = cal.quantised_matrices(heaters, program, calibration)
     click.echo(format_table(*cal.summary(heaters, program, realised)))
     budget = cal.power_budget(heaters)
@@ -716,7 +783,11 @@ def verify_command(
     chosen = [program.layer(n) for n in layers] if layers else list(program.layers)
     matrices = _verify_targets(program, chosen, weights)
     if is_layout:
-        targets = verify.layout_targets(source_file, program, chosen, matrices)
+        from optinc_compiler import pdk_flow
+
+        models = pdk_flow.model_set(model_set, pdk_flow.detect(source_file))
+        options = dataclasses.replace(options, model_set=models)
+        targets = pdk_flow.layout_targets(source_file, program, chosen, matrices, models=models)
     else:
         targets = [verify.Target(layer, layer_netlist(layer), matrices[layer.name]) for layer in chosen]
     result = verify.verify_targets(targets, options, source="layout" if is_layout else "program")
@@ -729,6 +800,37 @@ def verify_command(
     failure = result.failure()
     if failure is not None:
         raise VerificationError(failure)
+
+
+@main.command("pdks")
+def pdks_command() -> None:
+    """List the PDKs: installed or not, die, pads, metals, heater model, cells by role."""
+    from optinc_compiler import pdks
+    from optinc_compiler.report import format_table
+
+    rows = []
+    for info in pdks.all_pdks():
+        die = f"{info.die.size_um[0]:,.0f} x {info.die.size_um[1]:,.0f} um" if info.die.size_um else "reticle"
+        rows.append(
+            [
+                info.name,
+                "yes" if info.installed else "no",
+                die,
+                str(info.die.pads) if info.die.pads is not None else "any",
+                str(info.die.metals),
+                f"{info.heater.p_pi_mW:g} mW, {info.heater.resistance_ohm:g} ohm",
+            ]
+        )
+    click.echo(format_table(["pdk", "installed", "die", "pads", "metals", "heater P_pi, R"], rows))
+    for info in pdks.all_pdks():
+        click.echo(f"\n{info.name}: {info.title}")
+        if not info.installed:
+            click.echo(f"  not installed: {info.install}")
+        for role, cell in info.roles.items():
+            click.echo(f"  {role:<22} {cell}")
+        click.echo(f"  heater model           {info.heater.source}")
+        for note in info.notes:
+            click.echo(f"  note                   {note}")
 
 
 BUILD_EXAMPLES = """\b

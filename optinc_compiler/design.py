@@ -10,14 +10,14 @@ A design file, version 1, with every key and its default (only ``version`` and
     method: auto               # auto | unitary | svd | ud | ud-segmented
     mesh: clements             # clements | reck
     block_size: 8              # tile size of ud-segmented (>= 1)
-    pdk: optinc                # only optinc
+    pdk: optinc                # optinc | cornerstone-si220 (optinc pdks lists them)
     io: grating                # I/O couplers: grating | edge (one layer per chip) | none
     sweep:                     # wavelength sweep of the verification
       start_um: 1.50
       stop_um: 1.60
       points: 101              # 2 .. 10001
     verify:
-      models: pdk              # pdk | ideal
+      models: pdk              # pdk (the chosen PDK's models) | ideal
       wl_um: 1.55              # design wavelength: the fidelity threshold applies here
       min_fidelity: 0.999      # 0 .. 1
       monte_carlo_samples: 200 # 0 turns the Monte Carlo off
@@ -55,11 +55,12 @@ from optinc_compiler.files import read_text, shorten
 from optinc_compiler.guard import brief
 from optinc_compiler.limits import DAC_BITS_RANGE, MAX_MONTE_CARLO_SAMPLES, SWEEP_POINTS_RANGE
 from optinc_compiler.names import MAX_NAME_CHARS, name_problem
+from optinc_compiler.pdks import PDK_NAMES
 
 VERSION = 1
 METHODS = ("auto", "unitary", "svd", "ud", "ud-segmented")
 MESHES = ("clements", "reck")
-PDKS = ("optinc",)
+PDKS = PDK_NAMES
 IO_KINDS = ("grating", "edge", "none")
 MODEL_SETS = ("pdk", "ideal")
 
@@ -103,7 +104,7 @@ class Design:
         weights: weights file as written in the design (relative to ``source``'s folder).
         layers: layer names to compile, in order; empty: every layer.
         method, mesh, block_size: compile options (``CompileOptions``).
-        pdk: PDK to draw with (only ``optinc``).
+        pdk: PDK to draw with (``optinc_compiler.pdks.PDK_NAMES``).
         io: I/O coupler kind, ``grating``, ``edge`` or ``none`` (``optinc layout --io``).
         sweep: wavelength sweep of the verification.
         verify: verification models, thresholds and Monte Carlo settings.

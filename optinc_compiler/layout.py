@@ -330,15 +330,16 @@ def render_png(
     width_px: int = 1600,
     height_px: int = 900,
     box_um: tuple[float, float, float, float] | None = None,
+    floorplan: tuple[int, int] = tech.LAYERS["FLOORPLAN"],
 ) -> None:
     """Headless render of a GDS file with klayout (all hierarchy levels): the whole
-    chip, or the window ``box_um`` = (left, bottom, right, top)."""
+    chip, or the window ``box_um`` = (left, bottom, right, top); ``floorplan``: the die
+    outline's layer, drawn hollow."""
     import klayout.lay as lay
 
     view = lay.LayoutView()
     view.load_layout(str(gds_path), True)
     view.set_config("text-visible", "false")  # pad labels: readable in KLayout, clutter here
-    floorplan = tech.LAYERS["FLOORPLAN"]
     it = view.begin_layers()
     while not it.at_end():
         props = it.current()

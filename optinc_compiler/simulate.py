@@ -35,7 +35,9 @@ from optinc_compiler.netlist import TWO_ROW, Instance, Netlist, layer_netlist
 from optinc_compiler.program import Layer
 from pdk.tech import PORTS
 
-MODEL_SETS = ("ideal", "pdk")
+#: ``pdk``: our PDK's models (``pdk.models``); ``cornerstone-si220``: the foundry's, for
+#: our CORNERSTONE cells (``optinc_compiler.cornerstone.models``; cells carry ``slots``).
+MODEL_SETS = ("ideal", "pdk", "cornerstone-si220")
 #: Cells with two rows (upper = mode m, lower = m+1); every other cell has one row.
 TWO_BY_TWO = TWO_ROW
 #: Settings a Monte Carlo sample perturbs, per cell kind (``pdk.models`` declares them);
@@ -57,6 +59,10 @@ Ints = npt.NDArray[np.int64]
 def _models(model_set: str) -> dict[str, Callable[..., Any]]:
     if model_set not in MODEL_SETS:
         raise InputError(f"unknown model set {model_set!r}; allowed: {', '.join(MODEL_SETS)}")
+    if model_set == "cornerstone-si220":
+        from optinc_compiler.cornerstone.models import models as foundry_models
+
+        return foundry_models()
     from pdk.models import models
 
     return models(ideal=model_set == "ideal")

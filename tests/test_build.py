@@ -105,7 +105,10 @@ def test_the_mlp_design_file_reads():
         ),
         ("version: 1\nweights: w.npz\nmesh: hex\n", "mesh is 'hex'; expected one of clements, reck"),
         ("version: 1\nweights: w.npz\nio: fibre\n", "io is 'fibre'; expected one of grating, edge, none"),
-        ("version: 1\nweights: w.npz\npdk: cspdk\n", "pdk is 'cspdk'; expected one of optinc"),
+        (
+            "version: 1\nweights: w.npz\npdk: cspdk\n",
+            "pdk is 'cspdk'; expected one of optinc, cornerstone-si220",
+        ),
         (
             "version: 1\nweights: w.npz\nsweep: 1.5\n",
             "sweep is 1.5; expected a mapping of start_um, stop_um, points",

@@ -219,7 +219,7 @@ def test_write_layout_gds_png_and_oasis(tmp_path):
     ("args", "code", "message"),
     [
         (["-o", "{tmp}/x.gds", "--layer", "nope"], 1, "no layer 'nope' in the program; layers: 'fc1'"),
-        (["-o", "{tmp}/x.gds", "--pdk", "foo"], 1, "unknown PDK 'foo'; allowed: optinc"),
+        (["-o", "{tmp}/x.gds", "--pdk", "foo"], 2, "'foo' is not one of 'optinc', 'cornerstone-si220'."),
         (["-o", "{tmp}/missing/x.gds"], 1, "does not exist; create it first"),
         (["-o", "{tmp}/x.txt"], 1, "must end in .gds or .oas"),
         ([], 2, "Missing option '-o'"),

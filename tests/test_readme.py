@@ -38,6 +38,7 @@ def test_readme_commands_run_in_order(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     np.savez("model.npz", **{"fc1.weight": rng.normal(size=(6, 4)), "fc2.weight": rng.normal(size=(3, 6))})
     np.save("U.npy", haar(6, 1))
+    np.save("U4.npy", haar(4, 2))
     commands = readme_commands()
     assert any(c.startswith("optinc layout") for c in commands)
     for command in commands:

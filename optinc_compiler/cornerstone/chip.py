@@ -1,0 +1,550 @@
+"""A unitary mesh on CORNERSTONE's MPW die, its heaters routed on the one metal.
+
+The plan (``plan_chip``) is computed before anything is drawn, so a program that needs
+more pads or gratings than the die has is refused with the counts:
+
+1. Columns from the layer's grid netlist: MZI or phase-shifter columns of the
+   ``cells`` cells, each as many heater slots wide as its deepest heater needs. Rows
+   above the middle route up, the rest down; a heater's *depth* is the number of heaters
+   of its column between it and its edge, so its wires rise through slots where those
+   rows hold plain waveguide: no wire crosses a heater or another wire.
+2. Wires on PAD (the only metal, no via): each heater contact rises straight to the edge
+   of the mesh; an MZI of depth 0 joins its phi and theta returns, which face each other
+   across the coupler, into one wire (the planar sharing; deeper MZIs cannot share
+   without crossing). Above (below) the mesh a monotone staircase takes the wires, in x
+   order, to a block of the die's pads: wires moving left turn lower the further left
+   they are, wires moving right likewise, so nothing crosses.
+3. I/O: each row to one of the die's grating couplers (the central ones of each side)
+   on an S-bend of the foundry's ``bend_s`` and a straight.
+
+Each used pad carries its net (heater id or ``GND_...``) as text drawn on LBL (100/0),
+as polygons: the foundry's submission check refuses GDS text objects on 100/0 (cspdk
+2.1 counts any text as outside the outline). ``lvs`` needs no label: it finds the cells
+by grid position and traces the heaters to the pads ``plan_chip`` assigns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optinc_compiler.cornerstone import tech
+from optinc_compiler.errors import InputError
+from optinc_compiler.netlist import TWO_ROW, Instance, Netlist, heater_roles, layer_netlist
+from optinc_compiler.program import Layer, PhaseProgram
+from pdk.tech import PORTS
+
+#: Netlist cells this PDK draws (unitary meshes: MZIs, output phase shifters, bypasses).
+DRAWN_CELLS = frozenset({"mzi", "mzi_bypass", "phase_shifter", "phase_shifter_bypass"})
+#: Centre of the mesh on the die (the pad rows' centre in x).
+MESH_CENTRE_UM = (tech.PAD_ROW_X0_UM, 0.0)
+#: Clearance from the mesh's outermost row to the wires' first turn.
+EDGE_CLEARANCE_UM = tech.ROW_PITCH_UM
+#: Shortest x length of the I/O S-bends, and x length per um of their height.
+IO_MIN_DX_UM = 200.0
+IO_DX_PER_DY = 1.6
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where one mesh cell goes: its cell parameters and its origin (o2 or o1 port)."""
+
+    instance: Instance
+    slots: int
+    depth: int
+    down: bool
+    origin_um: Point
+
+
+@dataclass(frozen=True)
+class Wire:
+    """A Manhattan centreline on PAD (``tech.WIRE_WIDTH_UM`` wide) ending in a pad."""
+
+    net: str
+    points: tuple[Point, ...]
+    #: further straight segments of the net (a shared return's bar)
+    branches: tuple[tuple[Point, Point], ...] = ()
+
+
+@dataclass(frozen=True)
+class PadUse:
+    """A die pad and the net it carries."""
+
+    net: str
+    side: str  # "N" or "S"
+    index: int
+    centre_um: Point
+
+
+@dataclass(frozen=True)
+class ChipPlan:
+    """Everything ``draw_chip`` draws for one layer."""
+
+    layer: Layer
+    netlist: Netlist
+    sites: tuple[Site, ...]
+    column_x_um: tuple[float, ...]
+    row_y_um: tuple[float, ...]
+    wires: tuple[Wire, ...]
+    pads: tuple[PadUse, ...]
+    gratings_in: tuple[int, ...]
+    gratings_out: tuple[int, ...]
+
+    @property
+    def mesh_dx_um(self) -> float:
+        """x extent of the mesh."""
+        return self.column_x_um[-1] - self.column_x_um[0]
+
+
+# --- the die's fixed geometry (cspdk.si220.cells.die_with_pads defaults) ----------------
+
+
+def pad_x_um(index: int) -> float:
+    """x of pad ``index`` (0 = west) of either pad row."""
+    return tech.PAD_ROW_X0_UM + (index - (tech.PADS_PER_SIDE - 1) / 2) * tech.PAD_PITCH_UM
+
+
+def pad_centre_y_um(side: str) -> float:
+    """y of the pad row's centre."""
+    y = tech.DIE_SIZE_UM[1] / 2 - tech.PAD_EDGE_UM - tech.PAD_SIZE_UM[1] / 2
+    return y if side == "N" else -y
+
+
+def grating_y_um(index: int) -> float:
+    """y of grating ``index`` (0 = south) of either side."""
+    return (index - (tech.GRATINGS_PER_SIDE - 1) / 2) * tech.GRATING_PITCH_UM
+
+
+def usable_gratings() -> tuple[int, ...]:
+    """The gratings of a side that are not part of the loopback, south to north."""
+    return tuple(range(1, tech.GRATINGS_PER_SIDE - 1))
+
+
+# --- the plan ---------------------------------------------------------------------------
+
+
+def check_layer(layer: Layer) -> Netlist:
+    """The layer's grid netlist, if this PDK draws it (InputError naming what it has)."""
+    netlist = layer_netlist(layer)
+    other = sorted({i.component for i in netlist.instances} - DRAWN_CELLS)
+    if other:
+        raise InputError(
+            f"PDK {tech.NAME!r} draws unitary meshes (MZIs and output phase shifters); layer "
+            f"{layer.name!r} also needs {', '.join(other)}; lay it out with --pdk optinc"
+        )
+    if netlist.n_modes > len(usable_gratings()):
+        raise InputError(
+            f"layer {layer.name!r} has {netlist.n_modes} rows; the {tech.NAME} die has "
+            f"{len(usable_gratings())} grating couplers per side"
+        )
+    return netlist
+
+
+def _heater_rows(netlist: Netlist) -> dict[int, list[Instance]]:
+    """Instances with heaters per column."""
+    by_column: dict[int, list[Instance]] = defaultdict(list)
+    for inst in netlist.instances:
+        if heater_roles(inst.component):
+            by_column[inst.column].append(inst)
+    return by_column
+
+
+def depths(netlist: Netlist, split: int) -> dict[str, int]:
+    """Each heater-carrying instance's depth: the heaters of its column between its row
+    and the edge it routes to (rows above ``split`` route up)."""
+    out = {}
+    for column in _heater_rows(netlist).values():
+        rows = [i.mode for i in column]
+        for inst in column:
+            up = inst.mode < split
+            same = [r for r in rows if (r < split) == up]
+            out[inst.name] = sum(1 for r in same if (r < inst.mode if up else r > inst.mode))
+    return out
+
+
+def _column_kinds(netlist: Netlist) -> list[str]:
+    kinds = ["mzi"] * netlist.n_columns
+    for inst in netlist.instances:
+        kinds[inst.column] = "phase_shifter" if inst.component.startswith("phase_shifter") else "mzi"
+    return kinds
+
+
+def _sites(netlist: Netlist, split: int) -> tuple[list[Site], list[float], list[float]]:
+    from optinc_compiler.cornerstone.cells import column_dx_um
+
+    depth = depths(netlist, split)
+    slots = [1] * netlist.n_columns
+    for inst in netlist.instances:
+        if inst.name in depth:
+            slots[inst.column] = max(slots[inst.column], depth[inst.name] + 1)
+    kinds = _column_kinds(netlist)
+    widths = [column_dx_um(kind, s) for kind, s in zip(kinds, slots, strict=True)]
+    x0 = round(MESH_CENTRE_UM[0] - sum(widths) / 2, 3)
+    xs = [x0]
+    for w in widths:
+        xs.append(round(xs[-1] + w, 3))
+    n = netlist.n_modes
+    ys = [round(MESH_CENTRE_UM[1] + ((n - 1) / 2 - r) * tech.ROW_PITCH_UM, 3) for r in range(n)]
+    sites = [
+        Site(
+            instance=inst,
+            slots=slots[inst.column],
+            depth=depth.get(inst.name, 0),
+            down=inst.mode >= split,
+            origin_um=(xs[inst.column], ys[inst.mode]),
+        )
+        for inst in netlist.instances
+    ]
+    return sites, xs, ys
+
+
+def _cell(site: Site) -> Any:
+    """The drawn cell of a site."""
+    from optinc_compiler.cornerstone import cells
+
+    kind = site.instance.component
+    if kind == "mzi":
+        return cells.cs_mzi(slots=site.slots, depth=site.depth, down=site.down)
+    if kind == "phase_shifter":
+        slot = site.slots - 1 - site.depth
+        return cells.cs_phase_shifter(slots=site.slots, slot=slot, down=site.down)
+    if kind == "mzi_bypass":
+        return cells.cs_mzi_bypass(slots=site.slots)
+    return cells.cs_phase_shifter_bypass(slots=site.slots)
+
+
+def _anchor(kind: str) -> str:
+    return PORTS.upper_in if kind in TWO_ROW else PORTS.through_in
+
+
+def _contacts(site: Site) -> dict[str, Point]:
+    """The site's heater contacts (``<role>_l`` / ``_r``) in chip coordinates: the outer
+    edge centre of each contact pad."""
+    cell = _cell(site)
+    anchor = cell.ports[_anchor(site.instance.component)].center
+    dx, dy = site.origin_um[0] - anchor[0], site.origin_um[1] - anchor[1]
+    return {
+        p.name: (round(p.center[0] + dx, 3), round(p.center[1] + dy, 3))
+        for p in cell.ports
+        if p.port_type == "electrical"
+    }
+
+
+Riser = tuple[str, str, list[Point], tuple[tuple[Point, Point], ...]]
+
+
+def _risers(sites: Sequence[Site], y_up: float, y_down: float) -> list[Riser]:
+    """(side, net, points, branches) of each wire from its heater contact(s) to the
+    mesh edge."""
+    overlap = 10.0  # into the contact pad (its full height)
+    out: list[Riser] = []
+    for site in sites:
+        roles = heater_roles(site.instance.component)
+        if not roles:
+            continue
+        c = _contacts(site)
+        side, edge, sign = ("S", y_down, -1.0) if site.down else ("N", y_up, 1.0)
+
+        def rise(point: Point, sign: float = sign, edge: float = edge) -> list[Point]:
+            return [(point[0], point[1] - sign * overlap), (point[0], edge)]
+
+        name = site.instance.name
+        if site.instance.component == "mzi":
+            phi_l, phi_r, th_l, th_r = c["phi_l"], c["phi_r"], c["theta_l"], c["theta_r"]
+            out.append((side, f"{name}_phi", rise(phi_l), ()))
+            out.append((side, f"{name}_theta", rise(th_r), ()))
+            if site.depth == 0:  # phi and theta returns face each other: one wire
+                y_bar = phi_r[1] - sign * tech.WIRE_WIDTH_UM / 2
+                mid = (round((phi_r[0] + th_l[0]) / 2, 3), y_bar)
+                bar = ((phi_r[0], y_bar), (th_l[0], y_bar))
+                out.append((side, f"GND_{name}", [mid, (mid[0], edge)], (bar,)))
+            else:
+                out.append((side, f"GND_{name}_phi", rise(phi_r), ()))
+                out.append((side, f"GND_{name}_theta", rise(th_l), ()))
+        else:
+            out.append((side, f"{name}_phase", rise(c["phase_l"]), ()))
+            out.append((side, f"GND_{name}_phase", rise(c["phase_r"]), ()))
+    return out
+
+
+def _fan_out(
+    risers: list[tuple[str, list[Point], tuple[tuple[Point, Point], ...]]], side: str, y_start: float
+) -> tuple[list[Wire], list[PadUse]]:
+    """Wires from the risers' tops to a block of pads of one side (module docstring)."""
+    sign = 1.0 if side == "N" else -1.0
+    risers = sorted(risers, key=lambda r: r[1][-1][0])
+    n = len(risers)
+    if n == 0:
+        return [], []
+    xs = [points[-1][0] for _, points, _ in risers]
+    median = xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+    nearest = min(range(tech.PADS_PER_SIDE), key=lambda i: abs(pad_x_um(i) - median))
+    first = min(max(nearest - n // 2, 0), tech.PADS_PER_SIDE - n)
+    pad_y = pad_centre_y_um(side)
+    pad_edge = pad_y - sign * tech.PAD_SIZE_UM[1] / 2
+    wires, pads = [], []
+    left = [k for k in range(n) if pad_x_um(first + k) < xs[k]]
+    right = [k for k in range(n) if pad_x_um(first + k) > xs[k]]
+    level = {k: j for j, k in enumerate(left)}  # leftmost turns first
+    level.update({k: j for j, k in enumerate(reversed(right))})  # rightmost turns first
+    for k, (net, points, branches) in enumerate(risers):
+        px = round(pad_x_um(first + k), 3)
+        end = (px, round(pad_edge + sign * tech.PAD_OVERLAP_UM, 3))
+        if k in level:
+            y = round(y_start + sign * level[k] * tech.WIRE_PITCH_UM, 3)
+            path = [*points[:-1], (points[-1][0], y), (px, y), end]
+        else:
+            path = [*points[:-1], end]
+        wires.append(Wire(net=net, points=tuple(path), branches=branches))
+        pads.append(PadUse(net=net, side=side, index=first + k, centre_um=(px, pad_y)))
+    return wires, pads
+
+
+def pad_counts(netlist: Netlist, split: int) -> tuple[int, int]:
+    """Pads the layer needs on the (north, south) rows when rows above ``split`` route up."""
+    sites, _, ys = _sites(netlist, split)
+    risers = _risers(sites, ys[0] + EDGE_CLEARANCE_UM, ys[-1] - EDGE_CLEARANCE_UM)
+    north = sum(1 for side, *_ in risers if side == "N")
+    return north, len(risers) - north
+
+
+def _topology(layer: Layer) -> str:
+    """``clements`` or ``reck``: the mesh of the layer's (unitary) stages."""
+    meshes = [getattr(stage, "mesh", None) for block in layer.blocks for stage in block.stages]
+    return next((m.topology for m in meshes if m is not None), "clements")
+
+
+def best_split(netlist: Netlist) -> tuple[Netlist, int]:
+    """The netlist and the row split (rows above it route up) that need the fewest pads
+    on the fuller side (then the fewest in all; ties: the split nearest the middle)."""
+    n = netlist.n_modes
+
+    def cost(split: int) -> tuple[int, int, float]:
+        north, south = pad_counts(netlist, split)
+        return max(north, south), north + south, abs(split - n / 2)
+
+    return netlist, min(range(n + 1), key=cost)
+
+
+def _largest_fitting(layer: Layer) -> int:
+    """The largest square mesh of the layer's topology whose pads fit the die."""
+    import numpy as np
+
+    from optinc_compiler.compiler import CompileOptions, compile_layer
+
+    topology = _topology(layer)
+    best = 1
+    for n in range(2, len(usable_gratings()) + 1):
+        probe = compile_layer("probe", np.eye(n), CompileOptions(topology=topology))
+        if max(pad_counts(*best_split(layer_netlist(probe)))) > tech.PADS_PER_SIDE:
+            break
+        best = n
+    return best
+
+
+def plan_chip(layer: Layer) -> ChipPlan:
+    """The whole chip of one layer, or InputError when the die cannot take it."""
+    netlist = check_layer(layer)
+    netlist, split = best_split(netlist)
+    sites, xs, ys = _sites(netlist, split)
+    north, south = pad_counts(netlist, split)
+    if max(north, south) > tech.PADS_PER_SIDE:
+        fit = _largest_fitting(layer)
+        raise InputError(
+            f"layer {layer.name!r} needs {north + south} heater pads ({north} north, {south} south); "
+            f"the {tech.NAME} die has {tech.PADS_PER_SIDE} per side ({2 * tech.PADS_PER_SIDE} in all): "
+            f"a {_topology(layer)} mesh of up to {fit} x {fit} fits"
+        )
+    io_dx = _io_dx_um(netlist.n_modes)
+    room = 2 * (tech.GRATING_PORT_X_UM - io_dx) - (xs[-1] - xs[0])
+    if room < 0:
+        raise InputError(
+            f"layer {layer.name!r} is {xs[-1] - xs[0]:,.0f} um long; between the {tech.NAME} die's "
+            f"gratings and their S-bends there are {xs[-1] - xs[0] + room:,.0f} um"
+        )
+    gratings = _gratings(netlist.n_modes)
+    y_io = max(abs(grating_y_um(g)) for g in gratings)
+    y_up = ys[0] + EDGE_CLEARANCE_UM
+    y_down = ys[-1] - EDGE_CLEARANCE_UM
+    risers = _risers(sites, y_up, y_down)
+    wires, pads = [], []
+    for side, edge in (("N", y_up), ("S", y_down)):
+        sign = 1.0 if side == "N" else -1.0
+        start = sign * max(abs(edge), y_io + 2 * tech.WIRE_PITCH_UM)
+        w, p = _fan_out([(net, pts, br) for s, net, pts, br in risers if s == side], side, start)
+        wires += w
+        pads += p
+    return ChipPlan(
+        layer=layer,
+        netlist=netlist,
+        sites=tuple(sites),
+        column_x_um=tuple(xs),
+        row_y_um=tuple(ys),
+        wires=tuple(wires),
+        pads=tuple(pads),
+        gratings_in=gratings,
+        gratings_out=gratings,
+    )
+
+
+def _gratings(n_rows: int) -> tuple[int, ...]:
+    """The central ``n_rows`` usable gratings, north first (row 0 is the top row)."""
+    usable = usable_gratings()
+    first = (len(usable) - n_rows) // 2
+    return tuple(reversed(usable[first : first + n_rows]))
+
+
+def _io_dx_um(n_rows: int) -> float:
+    """x length of every I/O S-bend of a mesh of ``n_rows``."""
+    ys = [round(((n_rows - 1) / 2 - r) * tech.ROW_PITCH_UM, 3) for r in range(n_rows)]
+    largest = max(abs(y - grating_y_um(g)) for y, g in zip(ys, _gratings(n_rows), strict=True))
+    return float(max(IO_MIN_DX_UM, math.ceil(IO_DX_PER_DY * largest)))
+
+
+# --- drawing ----------------------------------------------------------------------------
+
+
+def _fresh(name: str) -> Any:
+    import gdsfactory as gf
+
+    if gf.kcl.layout.has_cell(name):
+        gf.kcl[name].delete()
+    return gf.Component(name=name)
+
+
+def _draw_wire(c: Any, wire: Wire) -> None:
+    """Each segment as a rectangle on PAD, extended by half the width at both ends."""
+    h = tech.WIRE_WIDTH_UM / 2
+    segments = [*zip(wire.points, wire.points[1:], strict=False), *wire.branches]
+    for (x0, y0), (x1, y1) in segments:
+        if x0 != x1 and y0 != y1:
+            raise AssertionError(f"wire {wire.net}: segment ({x0}, {y0}) -> ({x1}, {y1}) is not Manhattan")
+        xa, xb, ya, yb = min(x0, x1) - h, max(x0, x1) + h, min(y0, y1) - h, max(y0, y1) + h
+        c.add_polygon([(xa, ya), (xb, ya), (xb, yb), (xa, yb)], layer=tech.LAYERS["PAD"])
+
+
+def draw_chip(plan: ChipPlan) -> Any:
+    """The gdsfactory top cell ``tech.TOP_CELL`` of a plan."""
+    from optinc_compiler.cornerstone import cells
+
+    c_cells = cells._cells()
+    chip = _fresh(tech.TOP_CELL)
+    die = chip.add_ref(c_cells.die_with_pads(), name="die")
+    west = sorted(
+        (p for p in die.ports if p.port_type == "optical" and p.center[0] < 0), key=lambda p: p.center[1]
+    )
+    east = sorted(
+        (p for p in die.ports if p.port_type == "optical" and p.center[0] > 0), key=lambda p: p.center[1]
+    )
+    if abs(west[0].center[0]) != tech.GRATING_PORT_X_UM:
+        raise AssertionError(
+            f"die_with_pads' gratings at x = {west[0].center[0]}, not -{tech.GRATING_PORT_X_UM}"
+        )
+    lbl = tech.LAYERS["LBL"]
+    refs = {}
+    for site in plan.sites:
+        ref = chip.add_ref(_cell(site), name=site.instance.name)
+        anchor = ref.ports[_anchor(site.instance.component)].center
+        ref.dmove((site.origin_um[0] - anchor[0], site.origin_um[1] - anchor[1]))
+        refs[site.instance.name] = ref
+    io_dx = _io_dx_um(plan.netlist.n_modes)
+    by_port = dict(plan.netlist.ports)
+    for side, gratings, ports in (("in", plan.gratings_in, west), ("out", plan.gratings_out, east)):
+        for row, g in enumerate(gratings):
+            target = by_port[f"{side}{row}"]
+            inst, port = target.split(",")
+            mesh_port = refs[inst].ports[port]
+            die_port = ports[g - 1]  # the die's ports skip the loopback grating 0
+            _io_route(chip, die_port, mesh_port, io_dx, name=f"io_{side}{row}")
+    for wire in plan.wires:
+        _draw_wire(chip, wire)
+    for pad in plan.pads:
+        _pad_label(chip, pad, lbl)
+    chip.info["n_instances"] = len(plan.sites)
+    return chip
+
+
+#: Height of the pad labels' letters (um); longer nets get smaller letters to fit the pad.
+LABEL_SIZE_UM = 12.0
+
+
+def _pad_label(chip: Any, pad: PadUse, layer: tuple[int, int]) -> None:
+    """The pad's net as polygon text on LBL, rotated along the pad's long side."""
+    import gdsfactory as gf
+
+    size = min(LABEL_SIZE_UM, 0.8 * tech.PAD_SIZE_UM[1] / max(1, len(pad.net)) / 0.75)
+    text = chip.add_ref(gf.components.text(text=pad.net, size=round(size, 1), layer=layer, justify="center"))
+    text.rotate(90)
+    text.dmove((pad.centre_um[0] - text.x, pad.centre_um[1] - text.y))
+
+
+def _io_route(chip: Any, die_port: Any, mesh_port: Any, dx_um: float, *, name: str) -> None:
+    """A grating and a mesh row joined: an S-bend at the grating, a straight to the mesh."""
+    from optinc_compiler.cornerstone import cells
+
+    c_cells = cells._cells()
+    (gx, gy), (mx, my) = die_port.center, mesh_port.center
+    if mx > gx:  # an input: grating, bend, straight, mesh
+        bend = chip.add_ref(c_cells.bend_s(size=(dx_um, round(my - gy, 3))), name=f"{name}_bend")
+        bend.connect("o1", die_port)
+        wg = chip.add_ref(c_cells.straight(length=round(mx - gx - dx_um, 3)), name=f"{name}_wg")
+        wg.connect("o1", bend.ports["o2"])
+    else:  # an output: mesh, straight, bend, grating
+        wg = chip.add_ref(c_cells.straight(length=round(gx - dx_um - mx, 3)), name=f"{name}_wg")
+        wg.connect("o1", mesh_port)
+        bend = chip.add_ref(c_cells.bend_s(size=(dx_um, round(gy - my, 3))), name=f"{name}_bend")
+        bend.connect("o1", wg.ports["o2"])
+
+
+def chip_component(program: PhaseProgram, *, layer_names: Sequence[str] = ()) -> Any:
+    """The chip of the program's one layer (or the one named)."""
+    layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
+    if len(layers) != 1:
+        names = ", ".join(layer.name for layer in layers)
+        raise InputError(
+            f"the {tech.NAME} die takes one layer; the program has {len(layers)} ({names}): "
+            "pick one with --layer NAME"
+        )
+    plan = plan_chip(layers[0])
+    from optinc_compiler.cornerstone.cells import activate
+
+    activate()
+    return draw_chip(plan)
+
+
+def write_chip(
+    program: PhaseProgram,
+    gds_path: str | os.PathLike[str],
+    *,
+    png_path: str | os.PathLike[str] | None = None,
+    layer_names: Sequence[str] = (),
+) -> Any:
+    """Build the chip and write its GDS (and PNG) atomically; the LayoutResult."""
+    from functools import partial
+
+    from optinc_compiler.files import temporary_for, write_all_atomic
+    from optinc_compiler.layout import LayoutResult, render_png
+
+    gds, png = Path(gds_path), Path(png_path) if png_path is not None else None
+    chip = chip_component(program, layer_names=layer_names)
+    writers: list[Any] = [(gds, lambda tmp: chip.write_gds(tmp, with_metadata=False))]
+    if png is not None:
+        render = partial(
+            render_png, temporary_for(gds), width_px=1600, height_px=700, floorplan=tech.LAYERS["FLOORPLAN"]
+        )
+        writers.append((png, render))
+    write_all_atomic(writers)
+    return LayoutResult(
+        gds_path=gds,
+        png_path=png,
+        n_instances=int(chip.info["n_instances"]),
+        size_um=(chip.xsize, chip.ysize),
+        warnings=(),
+    )
