@@ -291,9 +291,16 @@ def _checks_section(facts: BuildFacts) -> str:
         (r.layer, r.n_instances, r.n_connections, "ok" if r.ok else "FAIL", r.first_difference or "-")
         for r in facts.lvs
     ]
+    if facts.design.pdk == "optinc":
+        nets = f"{drc.n_signal_nets} signal nets, {drc.n_ground_nets} ground nets"
+    else:
+        nets = (
+            f"{drc.n_signal_nets + drc.n_ground_nets} heater nets on pads ({drc.n_ground_nets} shared "
+            f"returns), the {html.escape(facts.design.pdk)} rules and its submission check"
+        )
     return (
         f"<h2>DRC {_status(drc.clean)}</h2>"
-        f"<p>{drc.n_heaters} heaters, {drc.n_signal_nets} signal nets, {drc.n_ground_nets} ground nets; "
+        f"<p>{drc.n_heaters} heaters, {nets}; "
         "markers (none when clean) in <code>drc.lyrdb</code>.</p>"
         + _table(["rule", "layer", "limit", "violations", "status"], drc_rows)
         + f"<h2>LVS {_status(all(r.ok for r in facts.lvs))}</h2>"
@@ -427,11 +434,8 @@ def detail_box_um(gds: Path, layer_id: str) -> tuple[float, float, float, float]
     found = [i.dbbox() for i in top.each_inst() if i.cell.name == grid]
     if found:
         box = next(i.dbbox(layout.layer(*tech.LAYERS["WG"])) for i in top.each_inst() if i.cell.name == grid)
-    else:  # a foundry chip: the mesh is its cs_* cells
-        box = kdb.DBox()
-        for inst in top.each_inst():
-            if inst.cell.name.startswith("cs_"):
-                box += inst.dbbox()
+    else:  # a foundry chip: the layer's mesh cell
+        box = next(i.dbbox() for i in top.each_inst() if i.cell.name == f"{layer_id}_mesh")
     height = box.height() + 500.0
     width = min(2.0 * height, box.width() + 100.0)
     return (box.left - 50.0, box.bottom - 250.0, box.left - 50.0 + width, box.top + 250.0)

@@ -104,8 +104,9 @@ class Calibration:
     heaters: Mapping[str, HeaterCal] = field(default_factory=dict)
     splitters: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     crosstalk: tuple[tuple[str, str, float], ...] = ()
-    #: row pitch of the chip's grid, for the distance model (``pdk.tech.THERMAL``)
-    row_pitch_um: float = tech.GRID.row_pitch_um
+    #: the PDK's distance model (``pdk.tech.THERMAL`` on our grid) added to ``crosstalk``;
+    #: off where ``crosstalk`` already holds the chip's own distances (a foundry chip)
+    distance_model: bool = True
 
     def splitter_triples(self) -> tuple[tuple[str, float, float], ...]:
         """The measured splitters as ``(mzi id, kappa2_1, kappa2_2)``, sorted (what
@@ -398,13 +399,13 @@ def crosstalk_matrix(heaters: Sequence[HeaterSpec], calibration: Calibration) ->
     measured coefficients."""
     import scipy.sparse as sp
 
-    th, pitch = tech.THERMAL, calibration.row_pitch_um
+    th, pitch = tech.THERMAL, tech.GRID.row_pitch_um
     index = {h.id: k for k, h in enumerate(heaters)}
     groups: dict[tuple[str, int, str], list[int]] = {}
     for k, h in enumerate(heaters):
         groups.setdefault((h.layer, h.column, h.position), []).append(k)
     rows, cols, vals = list(range(len(heaters))), list(range(len(heaters))), [1.0] * len(heaters)
-    for members in groups.values():
+    for members in groups.values() if calibration.distance_model else ():
         for i in members:
             for j in members:
                 d_rows = abs(heaters[i].row - heaters[j].row)

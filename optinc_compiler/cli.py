@@ -428,7 +428,8 @@ def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool, p
             f"({result.n_ground_nets} shared returns); heaters: {result.n_heaters}"
         )
     if report is not None:
-        write_atomic(report, lambda tmp: drc.write_marker_db(result, tmp), inputs=[layout_file])
+        top = pdk_flow.top_cell(pdk_name)
+        write_atomic(report, lambda tmp: drc.write_marker_db(result, tmp, top_cell=top), inputs=[layout_file])
         log.info("wrote %s", report)
     if not result.clean:
         first = result.violations[0]
@@ -567,7 +568,7 @@ def program_command(
     if calibration_file is not None:
         calibration = cal.load_calibration(calibration_file)
     else:
-        calibration = pdk_flow.default_calibration(pdk_name)
+        calibration = pdk_flow.default_calibration(pdk_name, program)
     heaters = cal.heater_program(
         program, calibration, dac_bits=dac_bits, rounding=rounding, crosstalk=crosstalk
     )

@@ -368,6 +368,10 @@ def parse_design(text: str, *, source: Path) -> Design:
         calibration=top.text("calibration", None),
         program=top.text("program", None),
     )
+    if design.pdk == "cornerstone-si220" and design.io != "grating":
+        raise top.error(
+            f"io is {design.io!r}; the cornerstone-si220 die has grating couplers only: expected grating"
+        )
     _check_files(design, top)
     return design
 

@@ -30,10 +30,17 @@ def detect(gds_path: str | os.PathLike[str]) -> str:
 
 
 def resolve(name: str, gds_path: str | os.PathLike[str] | None = None) -> str:
-    """``name``, or with ``auto`` the PDK of ``gds_path``; InputError for unknown names."""
+    """``name``, or with ``auto`` the PDK of ``gds_path``; InputError for unknown names
+    and for our PDK's checks on a foundry chip (they would find none of its layers)."""
     if name == AUTO and gds_path is not None:
         return detect(gds_path)
-    return pdks.check_name(name)
+    pdks.check_name(name)
+    if gds_path is not None and name == "optinc" and (drawn := detect(gds_path)) != name:
+        raise InputError(
+            f"{str(gds_path)!r} is a {drawn} chip (top cell Cell0_...); our PDK's checks see none of its "
+            f"layers: use --pdk auto or --pdk {drawn}"
+        )
+    return name
 
 
 def model_set(requested: str, pdk: str) -> str:
@@ -69,19 +76,21 @@ def write_layout(
             pads=pads,
             strict=strict,
         )
-    for given, allowed, option in ((io, "grating", "--io"), (pads, "auto", "--pads")):
-        if given != allowed:
-            raise InputError(
-                f"{option} {given}: the {pdk} die has grating couplers and edge pads only; allowed: {allowed}"
-            )
+    if io != "grating":
+        raise InputError(f"I/O couplers {io!r}: the {pdk} die has grating couplers only; allowed: grating")
+    if pads not in ("auto", "edge"):
+        raise InputError(f"pads {pads!r}: the {pdk} die has edge pad rows only; allowed: auto, edge")
     if not route:
         raise InputError(f"--no-route: the {pdk} flow always wires its heaters to the die's pads")
     from optinc_compiler.cornerstone.chip import write_chip
     from optinc_compiler.files import check_output
+    from optinc_compiler.gds import LAYOUT_SUFFIXES
 
     for path in (gds_path, png_path):
         if path is not None:
             check_output(Path(path))
+    if Path(gds_path).suffix.lower() not in LAYOUT_SUFFIXES:
+        raise InputError(f"layout file {str(gds_path)!r} must end in .gds or .oas")
     return write_chip(program, gds_path, png_path=png_path, layer_names=layer_names)
 
 
@@ -96,23 +105,25 @@ def top_cell(pdk: str) -> str:
     return tech.TOP_CELL
 
 
-def default_calibration(pdk: str) -> Any:
+def default_calibration(pdk: str, program: PhaseProgram) -> Any:
     """The heater program's calibration when none is given: the PDK's heater model
-    (``pdks.PdkInfo.heater``; its ``source`` names it) and the PDK's row pitch for the
-    thermal-crosstalk distance model; ``None`` for our PDK (the calibration module's
-    defaults are its numbers)."""
+    (``pdks.PdkInfo.heater``; its ``source`` names it) and its thermal crosstalk;
+    ``None`` for our PDK (the calibration module's defaults are its numbers). On the
+    foundry chip the crosstalk links come from the drawn heaters' distances
+    (``cornerstone.chip.crosstalk_links``), not from our grid's distance model."""
     from optinc_compiler.calibration import Calibration, HeaterCal
 
     if pdks.check_name(pdk) == "optinc":
         return None
-    from optinc_compiler.cornerstone import tech
+    from optinc_compiler.cornerstone.chip import crosstalk_links, plan_chip
 
     h = pdks.get(pdk).heater
     return Calibration(
         name=f"{pdk}-default",
         v_max_V=h.v_max_V,
         default=HeaterCal(p_pi_mW=h.p_pi_mW, resistance_ohm=h.resistance_ohm),
-        row_pitch_um=tech.ROW_PITCH_UM,
+        crosstalk=crosstalk_links(plan_chip(_one_layer(program, ()))),
+        distance_model=False,
     )
 
 
@@ -133,7 +144,7 @@ def _one_layer(program: PhaseProgram, layer_names: Sequence[str]) -> Layer:
     if len(layers) != 1:
         raise InputError(
             f"a cornerstone-si220 chip holds one layer; the program has {len(layers)} "
-            f"({', '.join(layer.name for layer in layers)}): pick it with --layer NAME"
+            f"({', '.join(layer.name for layer in layers)})"
         )
     return layers[0]
 

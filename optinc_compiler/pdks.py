@@ -57,8 +57,8 @@ class PdkInfo:
     Attributes:
         name: the value of ``--pdk`` / ``pdk:``.
         title: one line for people.
-        module: the Python module it needs (``None``: part of this package).
-        install: how to install ``module``.
+        modules: the Python modules it needs beyond this package's own.
+        install: how to install them.
         roles: which cell plays each role (coupler, heater, I/O, pad, die ...).
         layers: GDS (layer, datatype) by name.
         rules: design rules as ``rule name -> um``.
@@ -69,7 +69,7 @@ class PdkInfo:
 
     name: str
     title: str
-    module: str | None
+    modules: tuple[str, ...]
     install: str
     roles: Mapping[str, str]
     layers: Mapping[str, tuple[int, int]]
@@ -80,9 +80,14 @@ class PdkInfo:
     notes: tuple[str, ...] = field(default=())
 
     @property
+    def missing(self) -> tuple[str, ...]:
+        """The modules it needs that cannot be imported here."""
+        return tuple(m for m in self.modules if importlib.util.find_spec(m) is None)
+
+    @property
     def installed(self) -> bool:
-        """Whether the module it needs can be imported here."""
-        return self.module is None or importlib.util.find_spec(self.module) is not None
+        """Whether every module it needs can be imported here."""
+        return not self.missing
 
 
 def _optinc() -> PdkInfo:
@@ -91,7 +96,7 @@ def _optinc() -> PdkInfo:
     return PdkInfo(
         name="optinc",
         title="OptINC reference process (this repository's pdk/): two metals, bumps, any mesh size",
-        module=None,
+        modules=(),
         install="",
         roles={
             "coupler": "directional_coupler (in mzi)",
@@ -154,10 +159,11 @@ def get(name: str) -> PdkInfo:
 def require(name: str) -> PdkInfo:
     """The PDK called ``name``, MissingDependencyError when its module is not installed."""
     info = get(name)
-    if not info.installed:
+    if info.missing:
+        packages = ", ".join(repr(m) for m in info.missing)
         raise MissingDependencyError(
-            f"PDK {name!r} needs the Python package {info.module!r}, which is not installed; "
-            f"install it with: {info.install}"
+            f"PDK {name!r} needs the Python package(s) {packages}, not installed here; "
+            f"install with: {info.install}"
         )
     return info
 

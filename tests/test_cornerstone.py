@@ -88,11 +88,20 @@ def test_fast_models_equal_sax_circuit_of_the_drawn_cells(name, kw, kind, phases
 
     enable_x64()
     cell = getattr(_cells(), name)(**kw)
-    flat = models.flat_circuit(cell, phases)
+    # the heater model's phase is pi (V / vpi)^2 with its vpi of 1 V
+    flat = models.flat_circuit(cell, {k: float(np.sqrt(v / np.pi)) for k, v in phases.items()})
     settings = {"theta": "theta_rad", "phi": "phi_rad", "phase": "phase_rad"}
     fast = models.models()[kind](slots=kw.get("slots", 1), **{settings[k]: v for k, v in phases.items()})
     assert set(fast) <= set(flat)
     assert max(abs(complex(fast[k]) - flat[k]) for k in fast) < 1e-9
+
+
+@pytest.mark.parametrize("size", [(60, 28), (60, -28), (60, 27.721), (200, 11.5)])
+def test_bend_lengths_are_gdsfactorys(size):
+    """The bend length the models use is the drawn bend's (gdsfactory rounds it to 1 nm)."""
+    from optinc_compiler.cornerstone.geometry import bend_length_um
+
+    assert abs(bend_length_um(*size) - _cells()._cells().bend_s(size=size).info["length"]) <= 5e-4
 
 
 def test_bypass_carries_the_phase_of_an_mzi_arm():
@@ -320,14 +329,49 @@ def test_what_the_foundry_flow_does_not_draw_is_refused(tmp_path):
     with pytest.raises(InputError) as err:
         pdk_flow.write_layout(two, tmp_path / "b.gds", pdk="cornerstone-si220")
     assert str(err.value) == (
-        "the cornerstone-si220 die takes one layer; the program has 2 (u4, v): pick one with --layer NAME"
+        "the cornerstone-si220 die takes one layer; the program has 2 (u4, v): pick one (--layer NAME, or a "
+        "design's layers:)"
     )
+    die, flow = "the cornerstone-si220 die has", "the cornerstone-si220 flow"
+    refusals = [
+        ({"io": "edge"}, f"I/O couplers 'edge': {die} grating couplers only; allowed: grating"),
+        ({"pads": "bumps"}, f"pads 'bumps': {die} edge pad rows only; allowed: auto, edge"),
+        ({"route": False}, f"--no-route: {flow} always wires its heaters to the die's pads"),
+    ]
+    for kw, message in refusals:
+        with pytest.raises(InputError) as err:
+            pdk_flow.write_layout(_program("clements"), tmp_path / "c.gds", pdk="cornerstone-si220", **kw)
+        assert str(err.value) == message
     with pytest.raises(InputError) as err:
-        pdk_flow.write_layout(_program("clements"), tmp_path / "c.gds", pdk="cornerstone-si220", io="edge")
-    assert str(err.value) == (
-        "--io edge: the cornerstone-si220 die has grating couplers and edge pads only; allowed: grating"
-    )
+        pdk_flow.write_layout(_program("clements"), tmp_path / "c.txt", pdk="cornerstone-si220")
+    assert str(err.value) == f"layout file {str(tmp_path / 'c.txt')!r} must end in .gds or .oas"
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("topology", "n"), [("clements", 2), ("clements", 3), ("clements", 5), ("reck", 3), ("reck", 5)]
+)
+def test_other_sizes_up_to_the_die_limit_pass_drc_and_lvs(topology, n, tmp_path):
+    program = PhaseProgram(layers=(compile_layer("u", haar(n, n), CompileOptions(topology=topology)),))
+    pdk_flow.write_layout(program, tmp_path / "chip.gds", pdk="cornerstone-si220")
+    assert foundry_drc.check_gds(tmp_path / "chip.gds").clean
+    assert lvs.extract(tmp_path / "chip.gds", program.layers[0]).equal
+
+
+@pytest.mark.parametrize(
+    ("topology", "message"),
+    [
+        ("clements", "layer 'u' needs 60 heater pads (36 north, 24 south)"),
+        ("reck", "layer 'u' is 9,132 um long; between the cornerstone-si220 die's gratings and their"),
+    ],
+)
+def test_the_size_that_fits_is_one_the_die_takes(topology, message):
+    """The refusal of a 6x6 names the largest mesh that fits, and that one is drawn."""
+    with pytest.raises(InputError) as err:
+        chip.plan_chip(compile_layer("u", haar(6, 1), CompileOptions(topology=topology)))
+    assert str(err.value).startswith(message)
+    assert str(err.value).endswith(f": a {topology} mesh of up to 5 x 5 fits")
+    chip.plan_chip(compile_layer("u", haar(5, 1), CompileOptions(topology=topology)))
 
 
 def test_pdk_names_and_a_missing_foundry_package(monkeypatch):
@@ -343,18 +387,30 @@ def test_pdk_names_and_a_missing_foundry_package(monkeypatch):
     with pytest.raises(MissingDependencyError) as err:
         pdks.require("cornerstone-si220")
     assert str(err.value) == (
-        "PDK 'cornerstone-si220' needs the Python package 'cspdk', which is not installed; install it "
-        "with: pip install --no-deps cspdk==2.1.0 h5netcdf h5py"
+        "PDK 'cornerstone-si220' needs the Python package(s) 'cspdk', not installed here; install with: "
+        "pip install --no-deps cspdk==2.1.0 h5netcdf h5py"
     )
 
 
-def test_heater_program_uses_the_foundry_heater_model(chips):
+def test_heater_program_uses_the_foundry_heater_model_and_distances(chips):
     from optinc_compiler.calibration import heater_program
 
     program, _ = chips["clements"]
-    cal = pdk_flow.default_calibration("cornerstone-si220")
-    assert (cal.default.p_pi_mW, cal.default.resistance_ohm, cal.row_pitch_um) == (25.0, 800.0, 60.0)
-    heaters = heater_program(program, cal, crosstalk=False)
+    cal = pdk_flow.default_calibration("cornerstone-si220", program)
+    assert (cal.default.p_pi_mW, cal.default.resistance_ohm, cal.distance_model) == (25.0, 800.0, False)
+    links = {(v, a): c for v, a, c in cal.crosstalk}
+    # rows 1 and 2 of the phase-shifter column share a slot, 60 um apart; rows 0 and 1 do not
+    assert links[("u4_U_ps_m1_phase", "u4_U_ps_m2_phase")] == pytest.approx(0.05 * np.exp(-30 / 20))
+    assert ("u4_U_ps_m0_phase", "u4_U_ps_m1_phase") not in links
+    # column 0: the MZIs on rows 0 and 2, 120 um apart
+    assert links[("u4_U_c0_m0_phi", "u4_U_c0_m2_phi")] == pytest.approx(0.05 * np.exp(-90 / 20))
+    assert len(links) == 10
+    with_links = heater_program(program, cal)
+    without = heater_program(program, cal, crosstalk=False)
+    pairs = zip(with_links.heaters, without.heaters, strict=True)
+    changed = {a.id for a, b in pairs if a.power_mW != b.power_mW}
+    assert {v for v, _ in links} <= changed  # and the joint solve may move others' 2 pi multiples
+    heaters = without
     assert len(heaters.heaters) == 16
     for h in heaters.heaters:
         assert h.power_mW == pytest.approx(25.0 * h.phase_rad / np.pi, rel=1e-2, abs=1e-3)
@@ -397,13 +453,36 @@ def test_cli_pdks_layout_drc_lvs_verify(chips, tmp_path):
     result = CliRunner().invoke(main, ["drc", str(broken)])
     assert result.exit_code == 3
     assert "2 violation(s); first: layer on 1/0" in result.output
+    assert "Cell0_OptINC" in (tmp_path / "drc.lyrdb").read_text()  # markers on the chip's top cell
+    result = CliRunner().invoke(main, ["drc", str(gds), "--pdk", "optinc"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: {str(gds)!r} is a cornerstone-si220 chip (top cell Cell0_...); our PDK's checks see none "
+        "of its layers: use --pdk auto or --pdk cornerstone-si220"
+    )
+    result = _run("program", p, "--gds", gds, "-o", tmp_path / "heaters.csv")
+    assert result.exit_code == 0, result.output
+    assert "calibration 'cornerstone-si220-default'" in result.stderr
+    other = tmp_path / "other.json"
+    prog.save(PhaseProgram(layers=(compile_layer("v", haar(4, 5), CompileOptions(topology="reck")),)), other)
+    result = CliRunner().invoke(main, ["lvs", str(gds), str(other)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: {str(gds)!r} holds no mesh of layer 'v' (cell 'v_mesh'); it holds: u4"
+    )
 
 
-def test_design_files_take_the_foundry_pdk():
-    from optinc_compiler.design import load_design
+def test_design_files_take_the_foundry_pdk(tmp_path):
+    from optinc_compiler.design import load_design, parse_design
 
     design = load_design(Path(__file__).resolve().parents[1] / "designs/clements4_cornerstone/design.yaml")
-    assert design.pdk == "cornerstone-si220"
+    assert (design.pdk, design.mesh, design.layers) == ("cornerstone-si220", "clements", ("u4",))
+    text = "version: 1\nweights: w.npz\npdk: cornerstone-si220\nio: edge\n"
+    with pytest.raises(InputError) as err:
+        parse_design(text, source=tmp_path / "d.yaml")
+    assert str(err.value).endswith(
+        ": io is 'edge'; the cornerstone-si220 die has grating couplers only: expected grating"
+    )
 
 
 @pytest.mark.slow
@@ -413,6 +492,13 @@ def test_build_of_the_foundry_design(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     result = build(load_design(root / "designs/clements4_cornerstone/design.yaml"), tmp_path / "cs4")
+    import json
+
+    layer = json.loads((result.out_dir / "verify.json").read_text())["layers"][0]
+    assert layer["nominal"]["fidelity"] > 0.9999  # the README states 0.99999
+    from optinc_compiler.calibration import power_budget
+
+    assert power_budget(result.heater_program).total_power_mW == pytest.approx(372.0, abs=0.1)
     assert [name for name, _ in result.stage_seconds] == [
         "compile",
         "layout",

@@ -333,8 +333,28 @@ def best_split(netlist: Netlist) -> tuple[Netlist, int]:
     return netlist, min(range(n + 1), key=cost)
 
 
+def _mesh_dx_um(netlist: Netlist, split: int) -> float:
+    _, xs, _ = _sites(netlist, split)
+    return xs[-1] - xs[0]
+
+
+def _room_um(netlist: Netlist) -> float:
+    """x length the die leaves the mesh between its gratings' I/O S-bends."""
+    return 2 * (tech.GRATING_PORT_X_UM - _io_dx_um(netlist.n_modes))
+
+
+def _fits(netlist: Netlist) -> bool:
+    """Whether the die has the pads, gratings and length for the mesh."""
+    if netlist.n_modes > len(usable_gratings()):
+        return False
+    netlist, split = best_split(netlist)
+    return max(pad_counts(netlist, split)) <= tech.PADS_PER_SIDE and _mesh_dx_um(netlist, split) <= _room_um(
+        netlist
+    )
+
+
 def _largest_fitting(layer: Layer) -> int:
-    """The largest square mesh of the layer's topology whose pads fit the die."""
+    """The largest square mesh of the layer's topology that fits the die."""
     import numpy as np
 
     from optinc_compiler.compiler import CompileOptions, compile_layer
@@ -343,7 +363,7 @@ def _largest_fitting(layer: Layer) -> int:
     best = 1
     for n in range(2, len(usable_gratings()) + 1):
         probe = compile_layer("probe", np.eye(n), CompileOptions(topology=topology))
-        if max(pad_counts(*best_split(layer_netlist(probe)))) > tech.PADS_PER_SIDE:
+        if not _fits(layer_netlist(probe)):
             break
         best = n
     return best
@@ -362,12 +382,12 @@ def plan_chip(layer: Layer) -> ChipPlan:
             f"the {tech.NAME} die has {tech.PADS_PER_SIDE} per side ({2 * tech.PADS_PER_SIDE} in all): "
             f"a {_topology(layer)} mesh of up to {fit} x {fit} fits"
         )
-    io_dx = _io_dx_um(netlist.n_modes)
-    room = 2 * (tech.GRATING_PORT_X_UM - io_dx) - (xs[-1] - xs[0])
-    if room < 0:
+    if xs[-1] - xs[0] > _room_um(netlist):
+        fit = _largest_fitting(layer)
         raise InputError(
             f"layer {layer.name!r} is {xs[-1] - xs[0]:,.0f} um long; between the {tech.NAME} die's "
-            f"gratings and their S-bends there are {xs[-1] - xs[0] + room:,.0f} um"
+            f"gratings and their S-bends there are {_room_um(netlist):,.0f} um: a {_topology(layer)} "
+            f"mesh of up to {fit} x {fit} fits"
         )
     gratings = _gratings(netlist.n_modes)
     y_io = max(abs(grating_y_um(g)) for g in gratings)
@@ -408,6 +428,37 @@ def _io_dx_um(n_rows: int) -> float:
     return float(max(IO_MIN_DX_UM, math.ceil(IO_DX_PER_DY * largest)))
 
 
+def heater_centres(plan: ChipPlan) -> dict[str, Point]:
+    """Centre of every heater (by heater id ``{instance}_{role}``) on the chip."""
+    out = {}
+    for site in plan.sites:
+        c = _contacts(site) if heater_roles(site.instance.component) else {}
+        for role in heater_roles(site.instance.component):
+            (xl, _), (xr, _) = c[f"{role}_l"], c[f"{role}_r"]
+            out[f"{site.instance.name}_{role}"] = ((xl + xr) / 2, site.origin_um[1])
+    return out
+
+
+def crosstalk_links(plan: ChipPlan) -> tuple[tuple[str, str, float], ...]:
+    """``(victim, aggressor, coefficient)`` of the heaters side by side on the chip: our
+    PDK's distance model (``pdk.tech.THERMAL``: ``c exp(-(d - 30 um) / decay)`` up to
+    ``cutoff_rows`` x 30 um) on the drawn distances. Heaters in other slots (200 um or
+    more apart along the waveguide) get none. An assumption like the heater model: the
+    foundry states no thermal crosstalk; a calibration file replaces it."""
+    from pdk.tech import GRID, THERMAL
+
+    centres = sorted(heater_centres(plan).items())
+    reach = THERMAL.cutoff_rows * GRID.row_pitch_um
+    links = []
+    for victim, (xv, yv) in centres:
+        for aggressor, (xa, ya) in centres:
+            d = abs(yv - ya)
+            if victim != aggressor and abs(xv - xa) < 1.0 and 0 < d <= reach:
+                c = THERMAL.coefficient_at_pitch * math.exp(-(d - GRID.row_pitch_um) / THERMAL.decay_um)
+                links.append((victim, aggressor, c))
+    return tuple(links)
+
+
 # --- drawing ----------------------------------------------------------------------------
 
 
@@ -430,6 +481,11 @@ def _draw_wire(c: Any, wire: Wire) -> None:
         c.add_polygon([(xa, ya), (xb, ya), (xb, yb), (xa, yb)], layer=tech.LAYERS["PAD"])
 
 
+def mesh_cell_name(layer: Layer) -> str:
+    """The cell holding the layer's mesh cells (so the chip says which layer it holds)."""
+    return f"{layer.id}_mesh"
+
+
 def draw_chip(plan: ChipPlan) -> Any:
     """The gdsfactory top cell ``tech.TOP_CELL`` of a plan."""
     from optinc_compiler.cornerstone import cells
@@ -448,12 +504,14 @@ def draw_chip(plan: ChipPlan) -> Any:
             f"die_with_pads' gratings at x = {west[0].center[0]}, not -{tech.GRATING_PORT_X_UM}"
         )
     lbl = tech.LAYERS["LBL"]
+    mesh = _fresh(mesh_cell_name(plan.layer))
     refs = {}
     for site in plan.sites:
-        ref = chip.add_ref(_cell(site), name=site.instance.name)
+        ref = mesh.add_ref(_cell(site), name=site.instance.name)
         anchor = ref.ports[_anchor(site.instance.component)].center
         ref.dmove((site.origin_um[0] - anchor[0], site.origin_um[1] - anchor[1]))
         refs[site.instance.name] = ref
+    chip.add_ref(mesh, name="mesh")  # at the origin: its coordinates are the chip's
     io_dx = _io_dx_um(plan.netlist.n_modes)
     by_port = dict(plan.netlist.ports)
     for side, gratings, ports in (("in", plan.gratings_in, west), ("out", plan.gratings_out, east)):
@@ -510,13 +568,50 @@ def chip_component(program: PhaseProgram, *, layer_names: Sequence[str] = ()) ->
         names = ", ".join(layer.name for layer in layers)
         raise InputError(
             f"the {tech.NAME} die takes one layer; the program has {len(layers)} ({names}): "
-            "pick one with --layer NAME"
+            "pick one (--layer NAME, or a design's layers:)"
         )
     plan = plan_chip(layers[0])
     from optinc_compiler.cornerstone.cells import activate
 
     activate()
     return draw_chip(plan)
+
+
+def write_canonical(chip: Any, path: Path) -> None:
+    """The chip written (GDS, or OASIS for ``.oas``) from a fresh layout whose cells are
+    created children first, siblings by name, and whose layers are in (layer, datatype)
+    order, without timestamps: the bytes depend on the chip alone, not on the order in
+    which gdsfactory's process-wide library met its cells (other chips built before)."""
+    import klayout.db as kdb
+
+    src = chip.kcl.layout
+    out = kdb.Layout()
+    out.dbu = src.dbu
+    order: list[int] = []
+
+    def visit(index: int) -> None:
+        if index in order:
+            return
+        for child in sorted(src.cell(index).each_child_cell(), key=lambda c: src.cell(c).name):
+            visit(child)
+        order.append(index)
+
+    visit(chip.kdb_cell.cell_index())
+    new = {index: out.create_cell(src.cell(index).name).cell_index() for index in order}
+    infos = sorted(src.layer_indexes(), key=lambda i: (src.get_info(i).layer, src.get_info(i).datatype))
+    layers = {i: out.layer(src.get_info(i).layer, src.get_info(i).datatype) for i in infos}
+    for index in order:
+        cell, target = src.cell(index), out.cell(new[index])
+        for i, j in layers.items():
+            target.shapes(j).insert(cell.shapes(i))
+        for inst in cell.each_inst():
+            array = inst.cell_inst.dup()
+            array.cell_index = new[inst.cell_index]
+            target.insert(array)
+    options = kdb.SaveLayoutOptions()
+    options.format = "OASIS" if path.suffix.lower() == ".oas" else "GDS2"
+    options.gds2_write_timestamps = False
+    out.write(str(path), options)
 
 
 def write_chip(
@@ -534,7 +629,7 @@ def write_chip(
 
     gds, png = Path(gds_path), Path(png_path) if png_path is not None else None
     chip = chip_component(program, layer_names=layer_names)
-    writers: list[Any] = [(gds, lambda tmp: chip.write_gds(tmp, with_metadata=False))]
+    writers: list[Any] = [(gds, lambda tmp: write_canonical(chip, tmp))]
     if png is not None:
         render = partial(
             render_png, temporary_for(gds), width_px=1600, height_px=700, floorplan=tech.LAYERS["FLOORPLAN"]

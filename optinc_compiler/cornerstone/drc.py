@@ -10,7 +10,9 @@ foundry's own submission check.
 * Connectivity on the one metal: merged PAD regions are nets; pad labels (LBL) name
   the die's pads (``die_pads``) end them. Each heater (merged HEATER polygon) joins
   exactly two nets; a net reaches at most one pad (more is a short); a net touching a
-  heater reaches a pad. Nets touching several heaters are the shared returns.
+  heater reaches a pad. The report's ``n_signal_nets`` counts the nets joining one
+  heater (signals and unshared returns), ``n_ground_nets`` those joining several (the
+  shared returns).
 * ``cspdk.si220.submission.check_submission``: file format, designated layers, 1 nm
   grid, one full or half design area on 99/0 containing everything, and the top cell
   ``Cell0_<Institution>``. Its problems are violations of rule ``submission``.

@@ -2,7 +2,8 @@
 
 Read from the GDS with ``klayout.db`` (no label needed):
 
-* the mesh: every instance of a ``cs_*`` cell in the top cell, its kind and slots from
+* the mesh: the layer's mesh cell (``chip.mesh_cell_name``: the chip says which layer it
+  holds) and every ``cs_*`` cell in it, its kind and slots from
   the cell's name and its grid position from its origin (columns by x, rows by y);
   columns must abut (each column starts where the previous one ends);
 * the wiring: each heater (merged HEATER polygon inside a cell, phi before theta) traced
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import klayout.db as kdb
 
-from optinc_compiler.cornerstone.chip import ChipPlan, Site, plan_chip
+from optinc_compiler.cornerstone.chip import ChipPlan, Site, mesh_cell_name, plan_chip
+from optinc_compiler.errors import InputError
 from optinc_compiler.gds import read_layout
 from optinc_compiler.netlist import Instance, Netlist, heater_roles
 from optinc_compiler.program import Layer
@@ -56,12 +58,16 @@ class _Drawn:
     box: kdb.Box
 
 
-def _drawn_cells(layout: kdb.Layout, top: kdb.Cell) -> list[_Drawn]:
+def _drawn_cells(top: kdb.Cell, mesh_name: str) -> list[_Drawn] | None:
+    """The cells of the mesh cell ``mesh_name`` in chip coordinates (None: no such mesh)."""
+    meshes = [inst for inst in top.each_inst() if inst.cell.name == mesh_name]
+    if len(meshes) != 1:
+        return None
     out = []
-    for inst in top.each_inst():
+    for inst in meshes[0].cell.each_inst():
         match = _CELL.match(inst.cell.name)
         if match:
-            d = inst.trans.disp
+            d = (meshes[0].trans * inst.trans).disp
             out.append(_Drawn(match.group(1), int(match.group(2)), d.x, d.y, inst.bbox()))
     return out
 
@@ -70,7 +76,14 @@ def extract(path: str | os.PathLike[str], layer: Layer) -> CornerstoneLvs:
     """Extract the chip in ``path`` and compare it with ``layer``'s plan."""
     layout, top = read_layout(Path(path))
     plan = plan_chip(layer)
-    drawn = _drawn_cells(layout, top)
+    drawn = _drawn_cells(top, mesh_cell_name(layer))
+    if drawn is None:
+        names = (i.cell.name for i in top.each_inst())
+        held = sorted(name.removesuffix("_mesh") for name in names if name.endswith("_mesh"))
+        raise InputError(
+            f"{str(path)!r} holds no mesh of layer {layer.name!r} (cell {mesh_cell_name(layer)!r}); "
+            f"it holds: {', '.join(held) or 'no mesh'}"
+        )
     dbu = layout.dbu
     mismatches: list[str] = []
     xs = sorted({d.x_dbu for d in drawn})

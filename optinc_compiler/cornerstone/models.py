@@ -142,9 +142,9 @@ def models() -> dict[str, Callable[..., SDict]]:
 # --- the independent check: a drawn cell's netlist through sax.circuit ----------------
 
 
-def _leaf_netlist(netlist: dict[str, Any], phases: dict[str, float]) -> dict[str, Any]:
+def _leaf_netlist(netlist: dict[str, Any], volts: dict[str, float]) -> dict[str, Any]:
     """A cell's gdsfactory netlist for sax: each bend gets its drawn length (sax passes
-    models only settings), each heater the voltage of its phase."""
+    models only settings), each heater its voltage (``volts`` by instance name)."""
     from optinc_compiler.cornerstone.geometry import bend_length_um
 
     instances = {}
@@ -154,11 +154,8 @@ def _leaf_netlist(netlist: dict[str, Any], phases: dict[str, float]) -> dict[str
             dx, dy = settings["size"]
             settings = {"length": bend_length_um(float(dx), float(dy))}
         elif component == "straight_heater_metal":
-            phase = float(phases.get(name, 0.0)) % (2 * 3.141592653589793)
-            settings = {
-                "length": settings["length"],
-                "voltage": MODEL_VPI_V * (phase / 3.141592653589793) ** 0.5,
-            }
+            volt = float(volts.get(name, 0.0))
+            settings = {"length": settings["length"], "voltage": volt, "vpi": MODEL_VPI_V}
         elif component == "straight":
             settings = {"length": settings["length"]}
         elif component == "coupler":
@@ -169,13 +166,14 @@ def _leaf_netlist(netlist: dict[str, Any], phases: dict[str, float]) -> dict[str
 
 
 def flat_circuit(
-    component: Any, phases: dict[str, float], wl_um: float = tech.WL_UM
+    component: Any, volts: dict[str, float], wl_um: float = tech.WL_UM
 ) -> dict[tuple[str, str], complex]:
     """S-parameters of a drawn cell (its netlist, the foundry's models, ``sax.circuit``);
-    ``phases`` by heater instance name (``phi``, ``theta``, ``phase``)."""
+    ``volts`` by heater instance name (``phi``, ``theta``, ``phase``), in the foundry
+    model's units (its ``vpi`` is ``MODEL_VPI_V``)."""
     import sax
 
-    netlist = _leaf_netlist(component.get_netlist(), phases)
+    netlist = _leaf_netlist(component.get_netlist(), volts)
     used = {inst["component"] for inst in netlist["instances"].values()}
     circuit, _ = sax.circuit(netlist, models={name: getattr(_m(), name) for name in used})
     s = circuit(wl=wl_um)

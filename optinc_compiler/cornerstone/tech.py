@@ -96,7 +96,7 @@ HEATER = HeaterModel(
 INFO = PdkInfo(
     name=NAME,
     title="CORNERSTONE SOI 220 nm (cspdk 2.1): the foundry's cells, layers and MPW die",
-    module="cspdk",
+    modules=("cspdk", "h5netcdf", "h5py"),
     install="pip install --no-deps cspdk==2.1.0 h5netcdf h5py",
     roles={
         "coupler": "coupler (50:50 length solved from the foundry's model)",
