@@ -74,6 +74,7 @@ COMMANDS = (
     "ddp-experiment",
     "ddp-compare",
     "comm-model",
+    "pdks",
 )
 #: stderr longer than this (without progress lines) is not "short clear line(s)".
 MAX_STDERR_CHARS = 2000
@@ -676,6 +677,8 @@ class Fixtures:
     agg_design: Path
     lookup: Path  # 4 servers, 4 bits
     lookup2: Path  # 2 servers, 4 bits
+    unitary: Path  # a 3 x 3 unitary's program (one layer, u3)
+    foundry_chip: Path  # its chip on cornerstone-si220 (made when the pdks attacks run)
 
     def copy(self, source: Path, case: Path, name: str | None = None) -> Path:
         """``source`` (file or folder) copied into ``case``."""
@@ -3670,6 +3673,115 @@ def attacks_comm_model(fx: Fixtures) -> list[Attack]:
     return attacks
 
 
+def attacks_pdks(fx: Fixtures) -> list[Attack]:
+    """pdks, and the foundry flow (--pdk cornerstone-si220) of layout, drc, lvs, verify
+    and program: programs it cannot draw, options its die does not offer, a foundry chip
+    checked or compared as something else."""
+    cs, t = "cornerstone-si220", 180.0
+
+    def unitary(c: Path) -> str:
+        fx.copy(fx.unitary, c, "u.json")
+        return "u.json"
+
+    def chip(c: Path) -> str:
+        fx.copy(fx.foundry_chip, c, "chip.gds")
+        return "chip.gds"
+
+    def layout(c: Path, *extra: str, program: str | None = None, out: str = "chip.gds") -> Case:
+        name = program or unitary(c)
+        return Case(["layout", name, "--pdk", cs, "-o", out, *extra], outputs=[c / out])
+
+    def two_layers(c: Path) -> str:
+        fx.copy(fx.program, c, "p.json")
+        return "p.json"
+
+    return [
+        atk("pdks", "extra-argument", "optinc pdks extra", lambda c: Case(["pdks", "extra"]), REFUSE, t),
+        atk("pdks", "list", "optinc pdks", lambda c: Case(["pdks"]), ACCEPT, t),
+        atk("pdks", "layout-unitary", "a 3x3 unitary on the die", lambda c: layout(c), ACCEPT, t),
+        atk(
+            "pdks",
+            "layout-two-layers",
+            "a 2-layer SVD program on the one-layer die",
+            lambda c: layout(c, program=two_layers(c)),
+            REFUSE,
+            t,
+        ),
+        atk(
+            "pdks",
+            "layout-svd-layer",
+            "--layer fc1: an SVD layer (attenuators)",
+            lambda c: layout(c, "--layer", "fc1", program=two_layers(c)),
+            REFUSE,
+            t,
+        ),
+        atk("pdks", "layout-no-route", "--no-route", lambda c: layout(c, "--no-route"), REFUSE, t),
+        atk("pdks", "layout-io-edge", "--io edge", lambda c: layout(c, "--io", "edge"), REFUSE, t),
+        atk("pdks", "layout-pads-bumps", "--pads bumps", lambda c: layout(c, "--pads", "bumps"), REFUSE, t),
+        atk("pdks", "layout-txt", "-o chip.txt", lambda c: layout(c, out="chip.txt"), REFUSE, t),
+        atk(
+            "pdks",
+            "layout-over-input",
+            "-o u.json, the program",
+            lambda c: Case(["layout", unitary(c), "--pdk", cs, "-o", "u.json"]),
+            REFUSE,
+            t,
+        ),
+        atk(
+            "pdks",
+            "drc-own-rules",
+            "drc --pdk optinc of a foundry chip",
+            lambda c: Case(["drc", chip(c), "--pdk", "optinc"]),
+            REFUSE,
+            t,
+        ),
+        atk(
+            "pdks",
+            "drc-foundry-rules-on-ours",
+            "drc --pdk cornerstone-si220 of our own chip",
+            lambda c: Case(["drc", fx.copy(fx.chip, c, "ours.gds").name, "--pdk", cs]),
+            REFUSE,
+            t,
+        ),
+        atk("pdks", "drc-foundry", "drc of the foundry chip", lambda c: Case(["drc", chip(c)]), ACCEPT, t),
+        atk(
+            "pdks",
+            "lvs-other-program",
+            "lvs of the foundry chip against a 2-layer program",
+            lambda c: Case(["lvs", chip(c), two_layers(c)]),
+            REFUSE,
+            t,
+        ),
+        atk(
+            "pdks",
+            "verify-other-layer",
+            "verify of the foundry chip with a program of another layer",
+            lambda c: Case(["verify", chip(c), "--program", fx.copy(fx.other_program, c, "o.json").name]),
+            REFUSE,
+            t,
+        ),
+        atk(
+            "pdks",
+            "program-gds-other",
+            "program --gds the foundry chip of another program",
+            lambda c: Case(
+                ["program", fx.copy(fx.other_program, c, "o.json").name, "--gds", chip(c), "-o", "h.csv"],
+                outputs=[c / "h.csv"],
+            ),
+            REFUSE,
+            t,
+        ),
+        atk(
+            "pdks",
+            "program-pdk-svd",
+            "program --pdk cornerstone-si220 of a 2-layer program",
+            lambda c: Case(["program", two_layers(c), "--pdk", cs, "-o", "h.csv"], outputs=[c / "h.csv"]),
+            REFUSE,
+            t,
+        ),
+    ]
+
+
 BUILDERS: dict[str, Callable[[Fixtures], list[Attack]]] = {
     "compile": attacks_compile,
     "inspect": attacks_inspect,
@@ -3685,6 +3797,7 @@ BUILDERS: dict[str, Callable[[Fixtures], list[Attack]]] = {
     "ddp-experiment": attacks_ddp_experiment,
     "ddp-compare": attacks_ddp_compare,
     "comm-model": attacks_comm_model,
+    "pdks": attacks_pdks,
 }
 
 
@@ -3827,6 +3940,11 @@ def build_fixtures(root: Path, env: dict[str, str], needs: set[str]) -> Fixtures
         lookup = {"format": "optinc-lookup", "version": 1, "servers": servers, "bits": 4}
         lookup |= {"preprocessing": "sum", "source": "ideal", "table": table}
         (root / name).write_text(json.dumps(lookup) + "\n")
+    u, _ = np.linalg.qr(rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)))
+    np.savez(root / "u3.npz", u3=u)
+    _run_optinc(["compile", "u3.npz", "-o", "unitary.json"], root, env)
+    if "pdks" in needs:
+        _run_optinc(["layout", "unitary.json", "--pdk", "cornerstone-si220", "-o", "foundry.gds"], root, env)
     return Fixtures(
         root=root,
         code_root=croot,
@@ -3844,6 +3962,8 @@ def build_fixtures(root: Path, env: dict[str, str], needs: set[str]) -> Fixtures
         agg_design=agg,
         lookup=root / "lookup.json",
         lookup2=root / "lookup2.json",
+        unitary=root / "unitary.json",
+        foundry_chip=root / "foundry.gds",
     )
 
 
