@@ -100,14 +100,19 @@ def calibration_option(what: str) -> Callable[[F], F]:
     )
 
 
-pdk_check_option = click.option(
-    "--pdk",
-    "pdk_name",
-    type=click.Choice(("auto", *PDK_NAMES)),
-    default="auto",
-    show_default=True,
-    help="PDK of the layout; auto: the PDK that drew it (its top cell's name).",
-)
+def pdk_auto_option(help_text: str) -> Callable[[F], F]:
+    """``--pdk auto|NAME``: a PDK, or ``auto``, the one that drew a layout."""
+    return click.option(
+        "--pdk",
+        "pdk_name",
+        type=click.Choice(("auto", *PDK_NAMES)),
+        default="auto",
+        show_default=True,
+        help=help_text,
+    )
+
+
+pdk_check_option = pdk_auto_option("PDK of the layout; auto: the PDK that drew it (its top cell's name).")
 
 strict_option = click.option(
     "--strict",
@@ -527,14 +532,7 @@ Examples:
     callback=finite,
     help="Warn above this total heater power (default: the PDK's budget).",
 )
-@click.option(
-    "--pdk",
-    "pdk_name",
-    type=click.Choice(("auto", *PDK_NAMES)),
-    default="auto",
-    show_default=True,
-    help="PDK whose heater model is the default; auto: the PDK that drew --gds, else optinc.",
-)
+@pdk_auto_option("PDK whose heater model is the default; auto: the PDK that drew --gds, else optinc.")
 @strict_option
 @domain_errors
 def program_command(

@@ -93,7 +93,12 @@ def check_gds(path: str | os.PathLike[str], *, connectivity: bool = True) -> Drc
 
 
 def _region(layout: kdb.Layout, top: kdb.Cell, name: str) -> kdb.Region:
-    index = layout.find_layer(*tech.LAYERS[name])
+    return layer_region(layout, top, tech.LAYERS[name])
+
+
+def layer_region(layout: kdb.Layout, top: kdb.Cell, layer: tuple[int, int]) -> kdb.Region:
+    """The merged shapes of ``layer`` (layer, datatype) under ``top`` (empty if absent)."""
+    index = layout.find_layer(*layer)
     if index is None:
         return kdb.Region()
     return kdb.Region(top.begin_shapes_rec(index)).merged()
@@ -108,24 +113,24 @@ def _width_and_space(regions: dict[str, kdb.Region], dbu: float) -> list[RuleRes
             if rule == "min_width":
                 pairs = region.width_check(threshold, ignore_angle=IGNORE_ANGLE_DEG)
             else:
-                pairs = _space_pairs(region, threshold)
+                pairs = space_pairs(region, threshold)
             if rule == "min_width" and layer == "WG":  # inverse tapers: their own rule
                 pairs = pairs.not_inside(regions["TAPER"])
-            out.append(_rule_result(rule, layer, limit, pairs, dbu))
+            out.append(rule_result(rule, layer, limit, pairs, dbu))
     tip = tech.RULES.taper_tip_min_width_um
     # the marker cuts waveguides across (ends at right angles: ignored like bend ends)
     tapers = regions["WG"] & regions["TAPER"]
     pairs = tapers.width_check(round((tip - tol) / dbu), ignore_angle=IGNORE_ANGLE_DEG)
-    out.append(_rule_result("min_width_taper", "WG", tip, pairs, dbu))
+    out.append(rule_result("min_width_taper", "WG", tip, pairs, dbu))
     return out
 
 
 #: Merged polygons are broken into pieces of at most this many vertices and bounding
-#: boxes at most this many times their area before the space check (see _space_pairs).
+#: boxes at most this many times their area before the space check (see space_pairs).
 BREAK_VERTICES, BREAK_AREA_RATIO = 1000, 100.0
 
 
-def _space_pairs(region: kdb.Region, threshold_dbu: int) -> kdb.EdgePairs:
+def space_pairs(region: kdb.Region, threshold_dbu: int) -> kdb.EdgePairs:
     """Space violations of a merged region: inside one polygon (notch) and between two.
 
     A merged waveguide row runs from its input coupler through the whole grid to its
@@ -142,9 +147,9 @@ def _space_pairs(region: kdb.Region, threshold_dbu: int) -> kdb.EdgePairs:
     return pairs.with_distance(1, None, False)
 
 
-def _rule_result(rule: str, layer: str, limit: float, pairs: kdb.EdgePairs, dbu: float) -> RuleResult:
+def rule_result(rule: str, layer: str, limit: float, pairs: kdb.EdgePairs, dbu: float) -> RuleResult:
     violations = tuple(
-        _violation(rule, layer, pair.bbox(), dbu, f"{pair.distance() * dbu:.3f} um < {limit} um")
+        violation_at(rule, layer, pair.bbox(), dbu, f"{pair.distance() * dbu:.3f} um < {limit} um")
         for pair in pairs.each()
     )
     return RuleResult(rule=rule, layer=layer, limit=f">= {limit} um", violations=violations)
@@ -158,9 +163,8 @@ def _enclosures(regions: dict[str, kdb.Region], dbu: float) -> list[RuleResult]:
     out = []
     for inner, outer in ENCLOSURES:
         outside = regions[inner] - regions[outer]
-        violations = tuple(
-            _violation("enclosure", inner, p.bbox(), dbu, f"{inner} outside {outer}") for p in outside.each()
-        )
+        detail = f"{inner} outside {outer}"
+        violations = tuple(violation_at("enclosure", inner, p.bbox(), dbu, detail) for p in outside.each())
         out.append(RuleResult(rule="enclosure", layer=inner, limit=f"inside {outer}", violations=violations))
     return out
 
@@ -294,10 +298,10 @@ def _point(rule: str, point: kdb.Point, dbu: float, detail: str) -> Violation:
 
 
 def _at(rule: str, poly: kdb.Polygon, dbu: float, detail: str) -> Violation:
-    return _violation(rule, "M2", poly.bbox(), dbu, detail)
+    return violation_at(rule, "M2", poly.bbox(), dbu, detail)
 
 
-def _violation(rule: str, layer: str, box: kdb.Box, dbu: float, detail: str) -> Violation:
+def violation_at(rule: str, layer: str, box: kdb.Box, dbu: float, detail: str) -> Violation:
     """A violation marked by a box (database units) on ``layer``."""
     return Violation(
         rule=rule,

@@ -20,9 +20,12 @@ foundry's own submission check.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import klayout.db as kdb
 
@@ -32,10 +35,12 @@ from optinc_compiler.drc import (
     DrcReport,
     RuleResult,
     Violation,
-    _rule_result,
-    _space_pairs,
-    _violation,
+    layer_region,
+    rule_result,
+    space_pairs,
+    violation_at,
 )
+from optinc_compiler.errors import MissingDependencyError
 from optinc_compiler.gds import read_layout
 
 #: Layers the width and space rules cover.
@@ -62,10 +67,7 @@ def check_gds(
 
 
 def _region(layout: kdb.Layout, top: kdb.Cell, name: str) -> kdb.Region:
-    index = layout.find_layer(*tech.LAYERS[name])
-    if index is None:
-        return kdb.Region()
-    return kdb.Region(top.begin_shapes_rec(index)).merged()
+    return layer_region(layout, top, tech.LAYERS[name])
 
 
 def _width_and_space(regions: dict[str, kdb.Region], dbu: float) -> list[RuleResult]:
@@ -74,9 +76,9 @@ def _width_and_space(regions: dict[str, kdb.Region], dbu: float) -> list[RuleRes
         width, space = tech.RULES[f"{layer}.width"], tech.RULES[f"{layer}.space"]
         threshold = round((width - tech.WIDTH_TOLERANCE_UM) / dbu)
         pairs = regions[layer].width_check(threshold, ignore_angle=IGNORE_ANGLE_DEG)
-        out.append(_rule_result("min_width", layer, width, pairs, dbu))
+        out.append(rule_result("min_width", layer, width, pairs, dbu))
         out.append(
-            _rule_result("min_space", layer, space, _space_pairs(regions[layer], round(space / dbu)), dbu)
+            rule_result("min_space", layer, space, space_pairs(regions[layer], round(space / dbu)), dbu)
         )
     return out
 
@@ -86,7 +88,7 @@ def _overlap(regions: dict[str, kdb.Region], dbu: float) -> RuleResult:
     limit = tech.RULES["HEATER.PAD.overlap"]
     overlap = regions["HEATER"] & regions["PAD"]
     pairs = overlap.width_check(round((limit - tech.WIDTH_TOLERANCE_UM) / dbu), ignore_angle=IGNORE_ANGLE_DEG)
-    return _rule_result("min_overlap", "HEATER.PAD", limit, pairs, dbu)
+    return rule_result("min_overlap", "HEATER.PAD", limit, pairs, dbu)
 
 
 def _layers(layout: kdb.Layout, top: kdb.Cell) -> RuleResult:
@@ -101,7 +103,7 @@ def _layers(layout: kdb.Layout, top: kdb.Cell) -> RuleResult:
         detail = f"layer {info.layer}/{info.datatype}; allowed: " + ", ".join(
             f"{name} {number}/{datatype}" for name, (number, datatype) in tech.LAYERS.items()
         )
-        violations.append(_violation("layer", f"{info.layer}/{info.datatype}", box, layout.dbu, detail))
+        violations.append(violation_at("layer", f"{info.layer}/{info.datatype}", box, layout.dbu, detail))
     return RuleResult(rule="layer", layer="all", limit="foundry layers", violations=tuple(violations))
 
 
@@ -149,7 +151,7 @@ def _connectivity(
         if len(joined) != 2:
             what = "is joined to one net (shorted)" if len(joined) == 1 else f"touches {len(joined)} nets"
             heater_faults.append(
-                _violation(
+                violation_at(
                     "heater_nets", "HEATER", poly.bbox(), dbu, f"a heater {what}; a heater joins two nets"
                 )
             )
@@ -157,10 +159,10 @@ def _connectivity(
         names = pads_on.get(k, [])
         if len(names) > 1:
             shorts.append(
-                _violation("short", "PAD", poly.bbox(), dbu, f"one net joins pads {', '.join(names)}")
+                violation_at("short", "PAD", poly.bbox(), dbu, f"one net joins pads {', '.join(names)}")
             )
         if k in touched and not names:
-            floating.append(_violation("open", "PAD", poly.bbox(), dbu, "a heater's net reaches no pad"))
+            floating.append(violation_at("open", "PAD", poly.bbox(), dbu, "a heater's net reaches no pad"))
     shared = sum(1 for k, n in touched.items() if n > 1)
     results = [
         RuleResult("heater_nets", "HEATER", "two nets per heater", tuple(heater_faults)),
@@ -170,11 +172,26 @@ def _connectivity(
     return results, (len(touched) - shared, shared, len(heaters))
 
 
+@functools.cache
+def _submission_module() -> Any:
+    """``cspdk/si220/submission.py`` loaded from its file: importing it through the cspdk
+    package would load gdsfactory and every foundry cell first (about 10 s), and the
+    checker itself needs only ``klayout.db``."""
+    spec = importlib.util.find_spec("cspdk")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError("the submission check needs cspdk: pip install --no-deps cspdk==2.1.0")
+    location = Path(next(iter(spec.submodule_search_locations))) / "si220" / "submission.py"
+    module_spec = importlib.util.spec_from_file_location("optinc_cspdk_submission", location)
+    if module_spec is None or module_spec.loader is None:
+        raise MissingDependencyError(f"cspdk's submission check is missing at {str(location)!r}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
 def _submission(path: Path) -> RuleResult:
     """The foundry's submission check, each problem a violation at the die's centre."""
-    from cspdk.si220.submission import check_submission
-
-    problems = check_submission(path)
+    problems = _submission_module().check_submission(path)
     violations = tuple(
         Violation(rule="submission", layer="all", x_um=0.0, y_um=0.0, detail=problem) for problem in problems
     )
