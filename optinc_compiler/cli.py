@@ -331,6 +331,11 @@ def check_command(
     show_default=True,
     help="PDK to draw with (optinc pdks lists them).",
 )
+@click.option(
+    "--institution",
+    default=None,
+    help="Foundry chips: the top cell is Cell0_<INSTITUTION> (default OptINC), as the foundry asks.",
+)
 @click.option("--no-route", is_flag=True, help="Draw the meshes without heater wiring and pads.")
 @click.option(
     "--pads",
@@ -357,6 +362,7 @@ def layout_command(
     png: Path | None,
     layers: tuple[str, ...],
     pdk_name: str,
+    institution: str | None,
     no_route: bool,
     pads: str,
     io: str,
@@ -386,6 +392,7 @@ def layout_command(
         io=io,
         pads=pads,
         strict=strict,
+        institution=institution,
     )
     for warning in result.warnings:
         log.warning("warning: %s", warning)
@@ -433,7 +440,11 @@ def drc_command(layout_file: Path, report: Path | None, no_connectivity: bool, p
             f"({result.n_ground_nets} shared returns); heaters: {result.n_heaters}"
         )
     if report is not None:
-        top = pdk_flow.top_cell(pdk_name)
+        from optinc_compiler.gds import read_layout
+
+        drawn, top_cell = read_layout(layout_file)  # the chip's own top cell: markers attach to it
+        top = top_cell.name
+        del drawn
         write_atomic(report, lambda tmp: drc.write_marker_db(result, tmp, top_cell=top), inputs=[layout_file])
         log.info("wrote %s", report)
     if not result.clean:

@@ -59,10 +59,14 @@ def write_layout(
     io: str = "grating",
     pads: str = "auto",
     strict: bool = False,
+    institution: str | None = None,
 ) -> Any:
-    """Draw and write the chip with ``pdk``; the ``layout.LayoutResult``."""
+    """Draw and write the chip with ``pdk``; the ``layout.LayoutResult``. ``institution``
+    names a foundry chip's top cell (``Cell0_<institution>``)."""
     pdks.require(pdk)
     if pdk == "optinc":
+        if institution is not None:
+            raise InputError("--institution names the top cell of foundry chips; our PDK's is optinc_chip")
         from optinc_compiler import layout
 
         layout.activate_pdk()
@@ -91,11 +95,14 @@ def write_layout(
             check_output(Path(path))
     if Path(gds_path).suffix.lower() not in LAYOUT_SUFFIXES:
         raise InputError(f"layout file {str(gds_path)!r} must end in .gds or .oas")
-    return write_chip(program, gds_path, png_path=png_path, layer_names=layer_names)
+    from optinc_compiler.cornerstone import tech
+
+    name = institution or tech.INSTITUTION
+    return write_chip(program, gds_path, png_path=png_path, layer_names=layer_names, institution=name)
 
 
 def top_cell(pdk: str) -> str:
-    """The top cell's name on chips of ``pdk``."""
+    """The top cell's name on chips of ``pdk`` (a foundry chip's default)."""
     if pdk == "optinc":
         from optinc_compiler.layout import CHIP_CELL
 

@@ -265,6 +265,26 @@ def test_a_planted_violation_of_each_rule_is_found(chips, tmp_path):
     assert [v.detail for v in submission.violations] == ["layer 1/0 is not a designated MPW-50 layer"]
 
 
+def test_the_top_cell_names_the_institution(tmp_path):
+    gds = tmp_path / "chip.gds"
+    pdk_flow.write_layout(_program("clements"), gds, pdk="cornerstone-si220", institution="TUM_EDA")
+    layout = kdb.Layout()
+    layout.read(str(gds))
+    assert layout.top_cells()[0].name == "Cell0_TUM_EDA"
+    assert foundry_drc.check_gds(gds).clean
+    program = _program("clements")
+    with pytest.raises(InputError) as err:
+        pdk_flow.write_layout(program, tmp_path / "b.gds", pdk="cornerstone-si220", institution="T U")
+    assert str(err.value) == (
+        "institution 'T U': allowed 1 to 64 letters, digits or underscores "
+        "(the top cell is Cell0_<institution>)"
+    )
+    with pytest.raises(InputError) as err:
+        pdk_flow.write_layout(_program("clements"), tmp_path / "c.gds", institution="TUM")
+    assert str(err.value) == "--institution names the top cell of foundry chips; our PDK's is optinc_chip"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chip.gds"]
+
+
 def test_the_submission_check_runs_in_drc(chips, tmp_path):
     _, gds = chips["clements"]
     layout = kdb.Layout()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -486,12 +487,23 @@ def mesh_cell_name(layer: Layer) -> str:
     return f"{layer.id}_mesh"
 
 
-def draw_chip(plan: ChipPlan) -> Any:
+def top_cell_name(institution: str = tech.INSTITUTION) -> str:
+    """``Cell0_<institution>``, the top cell the foundry asks for; InputError unless the
+    institution is letters, digits and underscores (what its submission check accepts)."""
+    if not isinstance(institution, str) or not re.fullmatch(r"\w{1,64}", institution, flags=re.ASCII):
+        raise InputError(
+            f"institution {institution!r}: allowed 1 to 64 letters, digits or underscores "
+            "(the top cell is Cell0_<institution>)"
+        )
+    return f"Cell0_{institution}"
+
+
+def draw_chip(plan: ChipPlan, *, institution: str = tech.INSTITUTION) -> Any:
     """The gdsfactory top cell ``tech.TOP_CELL`` of a plan."""
     from optinc_compiler.cornerstone import cells
 
     c_cells = cells._cells()
-    chip = _fresh(tech.TOP_CELL)
+    chip = _fresh(top_cell_name(institution))
     die = chip.add_ref(c_cells.die_with_pads(), name="die")
     west = sorted(
         (p for p in die.ports if p.port_type == "optical" and p.center[0] < 0), key=lambda p: p.center[1]
@@ -561,8 +573,12 @@ def _io_route(chip: Any, die_port: Any, mesh_port: Any, dx_um: float, *, name: s
         bend.connect("o1", wg.ports["o2"])
 
 
-def chip_component(program: PhaseProgram, *, layer_names: Sequence[str] = ()) -> Any:
-    """The chip of the program's one layer (or the one named)."""
+def chip_component(
+    program: PhaseProgram, *, layer_names: Sequence[str] = (), institution: str = tech.INSTITUTION
+) -> Any:
+    """The chip of the program's one layer (or the one named), top cell
+    ``Cell0_<institution>``."""
+    top_cell_name(institution)
     layers = [program.layer(n) for n in layer_names] if layer_names else list(program.layers)
     if len(layers) != 1:
         names = ", ".join(layer.name for layer in layers)
@@ -574,7 +590,7 @@ def chip_component(program: PhaseProgram, *, layer_names: Sequence[str] = ()) ->
     from optinc_compiler.cornerstone.cells import activate
 
     activate()
-    return draw_chip(plan)
+    return draw_chip(plan, institution=institution)
 
 
 def write_canonical(chip: Any, path: Path) -> None:
@@ -620,6 +636,7 @@ def write_chip(
     *,
     png_path: str | os.PathLike[str] | None = None,
     layer_names: Sequence[str] = (),
+    institution: str = tech.INSTITUTION,
 ) -> Any:
     """Build the chip and write its GDS (and PNG) atomically; the LayoutResult."""
     from functools import partial
@@ -628,7 +645,7 @@ def write_chip(
     from optinc_compiler.layout import LayoutResult, render_png
 
     gds, png = Path(gds_path), Path(png_path) if png_path is not None else None
-    chip = chip_component(program, layer_names=layer_names)
+    chip = chip_component(program, layer_names=layer_names, institution=institution)
     writers: list[Any] = [(gds, lambda tmp: write_canonical(chip, tmp))]
     if png is not None:
         render = partial(

@@ -47,8 +47,9 @@ RULES: dict[str, float] = {
 WIDTH_TOLERANCE_UM = 0.002
 GRID_UM = 0.001
 
-#: The foundry's top-cell rule: ``Cell0_<Name of Institution>``.
-TOP_CELL = "Cell0_OptINC"
+#: The foundry's top-cell rule: ``Cell0_<Name of Institution>``; ``--institution`` sets it.
+INSTITUTION = "OptINC"
+TOP_CELL = f"Cell0_{INSTITUTION}"
 
 # --- the die: cspdk.si220.cells.die_with_pads() defaults ------------------------------
 DIE_SIZE_UM = (11_470.0, 4_900.0)
