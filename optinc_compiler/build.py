@@ -312,7 +312,13 @@ def _layout(
     from optinc_compiler import pdk_flow
 
     result = pdk_flow.write_layout(
-        program, out / "chip.gds", pdk=design.pdk, png_path=out / "chip.png", io=design.io, strict=strict
+        program,
+        out / "chip.gds",
+        pdk=design.pdk,
+        png_path=out / "chip.png",
+        io=design.io,
+        strict=strict,
+        institution=design.institution,
     )
     assert result.png_path is not None
     _warn(result.warnings)

@@ -12,6 +12,7 @@ A design file, version 1, with every key and its default (only ``version`` and
     block_size: 8              # tile size of ud-segmented (>= 1)
     pdk: optinc                # optinc | cornerstone-si220 (optinc pdks lists them)
     io: grating                # I/O couplers: grating | edge (one layer per chip) | none
+    institution: null          # foundry chips: top cell Cell0_<institution> (default OptINC)
     sweep:                     # wavelength sweep of the verification
       start_um: 1.50
       stop_um: 1.60
@@ -106,6 +107,8 @@ class Design:
         method, mesh, block_size: compile options (``CompileOptions``).
         pdk: PDK to draw with (``optinc_compiler.pdks.PDK_NAMES``).
         io: I/O coupler kind, ``grating``, ``edge`` or ``none`` (``optinc layout --io``).
+        institution: foundry chips' top cell is ``Cell0_<institution>`` (``optinc layout
+            --institution``); None: the PDK's default.
         sweep: wavelength sweep of the verification.
         verify: verification models, thresholds and Monte Carlo settings.
         dac_bits: DAC resolution of the heater drivers.
@@ -124,6 +127,7 @@ class Design:
     block_size: int = 8
     pdk: str = "optinc"
     io: str = "grating"
+    institution: str | None = None
     sweep: SweepSpec = field(default_factory=SweepSpec)
     verify: VerifySpec = field(default_factory=VerifySpec)
     dac_bits: int = 12
@@ -157,6 +161,7 @@ TOP_KEYS = (
     "block_size",
     "pdk",
     "io",
+    "institution",
     "sweep",
     "verify",
     "dac_bits",
@@ -361,6 +366,7 @@ def parse_design(text: str, *, source: Path) -> Design:
         block_size=top.integer("block_size", 1, None, 8),
         pdk=top.choice("pdk", PDKS, "optinc"),
         io=top.choice("io", IO_KINDS, "grating"),
+        institution=top.text("institution", None),
         sweep=_sweep(top.section("sweep", SWEEP_KEYS)),
         verify=_verify(top.section("verify", VERIFY_KEYS)),
         dac_bits=top.integer("dac_bits", *DAC_BITS_RANGE, 12),
@@ -368,6 +374,15 @@ def parse_design(text: str, *, source: Path) -> Design:
         calibration=top.text("calibration", None),
         program=top.text("program", None),
     )
+    if design.institution is not None:
+        if design.pdk == "optinc":
+            raise top.error("institution names the top cell of foundry chips; pdk optinc's is optinc_chip")
+        from optinc_compiler.cornerstone.chip import top_cell_name
+
+        try:
+            top_cell_name(design.institution)
+        except InputError as exc:
+            raise top.error(str(exc)) from None
     if design.pdk == "cornerstone-si220" and design.io != "grating":
         raise top.error(
             f"io is {design.io!r}; the cornerstone-si220 die has grating couplers only: expected grating"

@@ -80,7 +80,7 @@ def test_the_mlp_design_file_reads():
         (
             "version: 1\nweights: w.npz\nmesh_kind: reck\n",
             "unknown key 'mesh_kind'; allowed: version, name, weights, layers, method, mesh, block_size, "
-            "pdk, io, sweep, verify, dac_bits, heater_power_budget_mW, calibration, program",
+            "pdk, io, institution, sweep, verify, dac_bits, heater_power_budget_mW, calibration, program",
         ),
         (
             "version: 1\nweights: w.npz\ndac_bits: twelve\n",
@@ -160,7 +160,7 @@ def test_the_mlp_design_file_reads():
         (
             "- 1\n- 2\n",
             "expected a mapping of keys (version, name, weights, layers, method, mesh, block_size, pdk, io, "
-            "sweep, verify, dac_bits, heater_power_budget_mW, calibration, program)",
+            "institution, sweep, verify, dac_bits, heater_power_budget_mW, calibration, program)",
         ),
     ],
 )

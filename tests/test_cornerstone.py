@@ -497,12 +497,26 @@ def test_design_files_take_the_foundry_pdk(tmp_path):
 
     design = load_design(Path(__file__).resolve().parents[1] / "designs/clements4_cornerstone/design.yaml")
     assert (design.pdk, design.mesh, design.layers) == ("cornerstone-si220", "clements", ("u4",))
-    text = "version: 1\nweights: w.npz\npdk: cornerstone-si220\nio: edge\n"
-    with pytest.raises(InputError) as err:
-        parse_design(text, source=tmp_path / "d.yaml")
-    assert str(err.value).endswith(
-        ": io is 'edge'; the cornerstone-si220 die has grating couplers only: expected grating"
-    )
+    where = f"design {tmp_path / 'd.yaml'}: "
+    cases = [
+        (
+            "pdk: cornerstone-si220\nio: edge\n",
+            "io is 'edge'; the cornerstone-si220 die has grating couplers only: expected grating",
+        ),
+        (
+            "institution: TUM\n",
+            "institution names the top cell of foundry chips; pdk optinc's is optinc_chip",
+        ),
+        (
+            "pdk: cornerstone-si220\ninstitution: T U\n",
+            "institution 'T U': allowed 1 to 64 letters, digits or underscores (the top cell is "
+            "Cell0_<institution>)",
+        ),
+    ]
+    for text, message in cases:
+        with pytest.raises(InputError) as err:
+            parse_design("version: 1\nweights: w.npz\n" + text, source=tmp_path / "d.yaml")
+        assert str(err.value) == where + message
 
 
 @pytest.mark.slow
