@@ -441,14 +441,25 @@ def detail_box_um(gds: Path, layer_id: str) -> tuple[float, float, float, float]
     return (box.left - 50.0, box.bottom - 250.0, box.left - 50.0 + width, box.top + 250.0)
 
 
-def write_detail_png(gds: Path, layer_id: str, path: Path, *, width_px: int = 1600) -> Path:
-    """A close-up render of the input end of a layer's mesh (``detail_box_um``)."""
+def write_detail_png(
+    gds: Path,
+    layer_id: str,
+    path: Path,
+    *,
+    width_px: int = 1600,
+    floorplan: tuple[int, int] = tech.LAYERS["FLOORPLAN"],
+) -> Path:
+    """A close-up render of the input end of a layer's mesh (``detail_box_um``), the die
+    outline on ``floorplan`` drawn hollow."""
     from optinc_compiler.layout import render_png
 
     box = detail_box_um(gds, layer_id)
     height_px = round(width_px * (box[3] - box[1]) / (box[2] - box[0]))
     return write_atomic(
-        path, lambda tmp: render_png(gds, tmp, width_px=width_px, height_px=height_px, box_um=box)
+        path,
+        lambda tmp: render_png(
+            gds, tmp, width_px=width_px, height_px=height_px, box_um=box, floorplan=floorplan
+        ),
     )
 
 
@@ -461,6 +472,11 @@ def write_report(facts: BuildFacts, out: Path) -> tuple[Path, ...]:
     from optinc_compiler.build import phase_map_name
 
     maps = [_write_phase_maps(layer, out / phase_map_name(layer.id)) for layer in facts.program.layers]
-    detail = write_detail_png(out / "chip.gds", facts.program.layers[0].id, out / DETAIL_PNG)
+    from optinc_compiler.pdks import get
+
+    floorplan = get(facts.design.pdk).layers["FLOORPLAN"]
+    detail = write_detail_png(
+        out / "chip.gds", facts.program.layers[0].id, out / DETAIL_PNG, floorplan=floorplan
+    )
     page = write_text_atomic(out / "report.html", render_html(facts, out, maps))
     return (page, detail, *maps)

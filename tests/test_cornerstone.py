@@ -20,6 +20,7 @@ from optinc_compiler.compiler import CompileOptions, compile_layer
 from optinc_compiler.cornerstone import chip, lvs, tech
 from optinc_compiler.cornerstone import drc as foundry_drc
 from optinc_compiler.errors import InputError, MissingDependencyError
+from optinc_compiler.netlist import layer_netlist
 from optinc_compiler.program import PhaseProgram
 from optinc_compiler.simulate import enable_x64, flat_smatrix, netlist_smatrix
 from optinc_compiler.verify import VerifyOptions, verify_targets
@@ -329,7 +330,7 @@ def test_a_mesh_needing_more_pads_than_the_die_has_is_refused_before_drawing(tmp
     with pytest.raises(InputError) as err:
         pdk_flow.write_layout(program, gds, pdk="cornerstone-si220")
     assert str(err.value) == (
-        "layer 'big' needs 60 heater pads (36 north, 24 south); the cornerstone-si220 die has 31 per "
+        "layer 'big' needs 66 heater pads (36 north, 30 south); the cornerstone-si220 die has 31 per "
         "side (62 in all): a clements mesh of up to 5 x 5 fits"
     )
     assert not gds.exists()
@@ -381,8 +382,8 @@ def test_other_sizes_up_to_the_die_limit_pass_drc_and_lvs(topology, n, tmp_path)
 @pytest.mark.parametrize(
     ("topology", "message"),
     [
-        ("clements", "layer 'u' needs 60 heater pads (36 north, 24 south)"),
-        ("reck", "layer 'u' is 9,132 um long; between the cornerstone-si220 die's gratings and their"),
+        ("clements", "layer 'u' needs 66 heater pads (36 north, 30 south)"),
+        ("reck", "layer 'u' needs 63 heater pads (31 north, 32 south)"),
     ],
 )
 def test_the_size_that_fits_is_one_the_die_takes(topology, message):
@@ -392,6 +393,20 @@ def test_the_size_that_fits_is_one_the_die_takes(topology, message):
     assert str(err.value).startswith(message)
     assert str(err.value).endswith(f": a {topology} mesh of up to 5 x 5 fits")
     chip.plan_chip(compile_layer("u", haar(5, 1), CompileOptions(topology=topology)))
+
+
+def test_a_mesh_longer_than_the_die_is_refused_with_what_fits(monkeypatch):
+    """A 6x6 Reck mesh is also longer than the room between the gratings' S-bends; with
+    the pad check out of the way the length check refuses it."""
+    netlist = layer_netlist(compile_layer("u", haar(6, 1), CompileOptions(topology="reck")))
+    assert chip._mesh_dx_um(*chip.best_split(netlist)) > chip._room_um(netlist)
+    monkeypatch.setattr(tech, "PADS_PER_SIDE", 60)
+    with pytest.raises(InputError) as err:
+        chip.plan_chip(compile_layer("u", haar(6, 1), CompileOptions(topology="reck")))
+    assert str(err.value) == (
+        "layer 'u' is 9,132 um long; between the cornerstone-si220 die's gratings and their S-bends there "
+        "are 8,326 um: a reck mesh of up to 5 x 5 fits"
+    )
 
 
 def test_pdk_names_and_a_missing_foundry_package(monkeypatch):
@@ -458,7 +473,7 @@ def test_cli_pdks_layout_drc_lvs_verify(chips, tmp_path):
     result = _run("drc", gds, "--report", tmp_path / "drc.lyrdb")
     assert result.exit_code == 0, result.output
     assert "submission   all" in result.output
-    assert "PDK cornerstone-si220: 26 heater nets on pads (6 shared returns); heaters: 16" in result.output
+    assert "PDK cornerstone-si220: 29 heater nets on pads (3 shared returns); heaters: 16" in result.output
     result = _run("lvs", gds, p)
     assert result.exit_code == 0, result.output
     result = _run("verify", gds, "--program", p)

@@ -10,7 +10,7 @@ Heaters sit in *slots* (``tech.SLOT_MARGIN_UM``, heated length, margin) so that 
 wires of deeper heaters in a column rise through slots where the rows between hold
 plain waveguide (``chip``): an MZI's phi heater takes slot ``slots - 1 - depth`` of its
 first section, its theta heater slot ``depth`` of the second, so the depth-0 MZI's phi
-and theta contacts face each other across the coupler and can share one return wire.
+and theta contacts face each other across the coupler and (routed up) share one return.
 ``down`` mirrors the heaters so their contacts face south (rows routed down).
 
 Ports: optical as above; electrical ``<role>_l`` / ``<role>_r`` at the heater contacts'

@@ -9,9 +9,10 @@ more pads or gratings than the die has is refused with the counts:
    of its column between it and its edge, so its wires rise through slots where those
    rows hold plain waveguide: no wire crosses a heater or another wire.
 2. Wires on PAD (the only metal, no via): each heater contact rises straight to the edge
-   of the mesh; an MZI of depth 0 joins its phi and theta returns, which face each other
-   across the coupler, into one wire (the planar sharing; deeper MZIs cannot share
-   without crossing). Above (below) the mesh a monotone staircase takes the wires, in x
+   of the mesh; an MZI of depth 0 routed up joins its phi and theta returns, which face
+   each other across the coupler, into one wire above its row (the planar sharing;
+   deeper MZIs cannot share without crossing, and below the row the bar and its wire
+   would lie over the MZI's own coupler). Above (below) the mesh a monotone staircase takes the wires, in x
    order, to a block of the die's pads: wires moving left turn lower the further left
    they are, wires moving right likewise, so nothing crosses.
 3. I/O: each row to one of the die's grating couplers (the central ones of each side)
@@ -261,7 +262,7 @@ def _risers(sites: Sequence[Site], y_up: float, y_down: float) -> list[Riser]:
             phi_l, phi_r, th_l, th_r = c["phi_l"], c["phi_r"], c["theta_l"], c["theta_r"]
             out.append((side, f"{name}_phi", rise(phi_l), ()))
             out.append((side, f"{name}_theta", rise(th_r), ()))
-            if site.depth == 0:  # phi and theta returns face each other: one wire
+            if site.depth == 0 and not site.down:  # phi and theta returns face each other: one wire
                 y_bar = phi_r[1] - sign * tech.WIRE_WIDTH_UM / 2
                 mid = (round((phi_r[0] + th_l[0]) / 2, 3), y_bar)
                 bar = ((phi_r[0], y_bar), (th_l[0], y_bar))
