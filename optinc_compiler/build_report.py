@@ -324,6 +324,16 @@ def _verify_section(v: Any, out: Path) -> str:
     return "".join(parts)
 
 
+def _detail_legend(pdk: str) -> str:
+    """What the detail render shows, in the PDK's layers and KLayout's colours."""
+    if pdk == "optinc":
+        return "waveguides and MZIs (red), heaters (blue), heater wiring on M2 (purple) to the pad rows."
+    return (
+        "the foundry's waveguides, couplers and heaters, and the heater wiring on PAD, its one metal, "
+        "rising straight to the mesh edge (shared returns joined above their rows)."
+    )
+
+
 def _power_section(heater_prog: HeaterProgram | None, drawn_heaters: int, pdk: str = "optinc") -> str:
     """The heater power budget: ``calibration.power_budget`` of the heater program (the
     numbers of heaters.csv), per layer and in all; ``pdk`` gives the heater model."""
@@ -400,8 +410,7 @@ def render_html(facts: BuildFacts, out: Path, phase_maps: Sequence[Path]) -> str
         "<h2>Layout</h2>",
         _image(out / "chip.png", "layout of the chip"),
         f'<p class="note">Detail (<code>{DETAIL_PNG}</code>): the input end of layer '
-        f"{html.escape(program.layers[0].name)}: waveguides and MZIs (red), heaters (blue), heater "
-        "wiring on M2 (purple) to the pad rows.</p>",
+        f"{html.escape(program.layers[0].name)}: {_detail_legend(facts.design.pdk)}</p>",
         _image(out / DETAIL_PNG, "detail of the first mesh"),
         _checks_section(facts),
         _verify_section(facts.verification, out),

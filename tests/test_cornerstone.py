@@ -562,3 +562,6 @@ def test_build_of_the_foundry_design(tmp_path):
     assert check_submission(result.gds_path) == []
     assert "u4_U_c0_m0_phi" in (result.out_dir / "heaters.csv").read_text()
     assert "cornerstone-si220 models" in (result.out_dir / "verify.md").read_text()
+    report = (result.out_dir / "report.html").read_text()
+    assert "the heater wiring on PAD, its one metal" in report
+    assert "28 heater nets on pads (4 shared returns), the cornerstone-si220 rules" in report
