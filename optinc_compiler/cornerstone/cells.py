@@ -28,14 +28,6 @@ from optinc_compiler.cornerstone import tech
 from optinc_compiler.cornerstone.geometry import geometry
 from pdk.tech import PORTS
 
-#: Our cell name -> the function drawing it (the netlist's cell kinds).
-CELL_NAMES = {
-    "mzi": "cs_mzi",
-    "mzi_bypass": "cs_mzi_bypass",
-    "phase_shifter": "cs_phase_shifter",
-    "phase_shifter_bypass": "cs_phase_shifter_bypass",
-}
-
 
 def activate() -> Any:
     """Activate the foundry's PDK and return it: every cell call does, as a process may

@@ -99,11 +99,6 @@ class ChipPlan:
     gratings_in: tuple[int, ...]
     gratings_out: tuple[int, ...]
 
-    @property
-    def mesh_dx_um(self) -> float:
-        """x extent of the mesh."""
-        return self.column_x_um[-1] - self.column_x_um[0]
-
 
 # --- the die's fixed geometry (cspdk.si220.cells.die_with_pads defaults) ----------------
 

@@ -55,7 +55,6 @@ class _Drawn:
     slots: int
     x_dbu: int
     y_dbu: int
-    box: kdb.Box
 
 
 def _drawn_cells(top: kdb.Cell, mesh_name: str) -> list[_Drawn] | None:
@@ -68,7 +67,7 @@ def _drawn_cells(top: kdb.Cell, mesh_name: str) -> list[_Drawn] | None:
         match = _CELL.match(inst.cell.name)
         if match:
             d = (meshes[0].trans * inst.trans).disp
-            out.append(_Drawn(match.group(1), int(match.group(2)), d.x, d.y, inst.bbox()))
+            out.append(_Drawn(match.group(1), int(match.group(2)), d.x, d.y))
     return out
 
 

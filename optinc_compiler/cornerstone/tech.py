@@ -45,7 +45,6 @@ RULES: dict[str, float] = {
 }
 #: Width checks allow this much below the minimum: curves are discretised on the 1 nm grid.
 WIDTH_TOLERANCE_UM = 0.002
-GRID_UM = 0.001
 
 #: The foundry's top-cell rule: ``Cell0_<Name of Institution>``; ``--institution`` sets it.
 INSTITUTION = "OptINC"
