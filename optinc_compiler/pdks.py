@@ -64,7 +64,7 @@ class PdkInfo:
         rules: design rules as ``rule name -> um``.
         die: die and pads.
         heater: the heater's electrical model.
-        unitary_only: only MZI meshes and phase shifters (no attenuators, crossings).
+        notes: limits in a line each (``optinc pdks`` prints them).
     """
 
     name: str
@@ -76,7 +76,6 @@ class PdkInfo:
     rules: Mapping[str, float]
     die: Die
     heater: HeaterModel
-    unitary_only: bool = False
     notes: tuple[str, ...] = field(default=())
 
     @property

@@ -20,7 +20,7 @@ from optinc_compiler.compiler import CompileOptions, compile_layer
 from optinc_compiler.cornerstone import chip, lvs, tech
 from optinc_compiler.cornerstone import drc as foundry_drc
 from optinc_compiler.errors import InputError, MissingDependencyError
-from optinc_compiler.netlist import layer_netlist
+from optinc_compiler.netlist import heater_roles, layer_netlist
 from optinc_compiler.program import PhaseProgram
 from optinc_compiler.simulate import enable_x64, flat_smatrix, netlist_smatrix
 from optinc_compiler.verify import VerifyOptions, verify_targets
@@ -325,24 +325,25 @@ def test_lvs_finds_a_cut_wire(chips, tmp_path):
 
 
 def test_a_mesh_needing_more_pads_than_the_die_has_is_refused_before_drawing(tmp_path):
-    program = PhaseProgram(layers=(compile_layer("big", haar(6, 3), CompileOptions()),))
+    program = PhaseProgram(layers=(compile_layer("big", haar(7, 3), CompileOptions()),))
     gds = tmp_path / "chip.gds"
     with pytest.raises(InputError) as err:
         pdk_flow.write_layout(program, gds, pdk="cornerstone-si220")
     assert str(err.value) == (
-        "layer 'big' needs 66 heater pads (36 north, 30 south); the cornerstone-si220 die has 31 per "
-        "side (62 in all): a clements mesh of up to 5 x 5 fits"
+        "layer 'big' needs 74 heater pads (38 north, 36 south); the cornerstone-si220 die has 31 per "
+        "side (62 in all): a clements mesh of up to 6 x 6 fits"
     )
     assert not gds.exists()
 
 
 def test_what_the_foundry_flow_does_not_draw_is_refused(tmp_path):
-    svd = PhaseProgram(layers=(compile_layer("fc", np.arange(12.0).reshape(3, 4), CompileOptions()),))
+    options = CompileOptions(method="ud-segmented", block_size=2)
+    tiled = PhaseProgram(layers=(compile_layer("fc", np.arange(12.0).reshape(3, 4), options),))
     with pytest.raises(InputError) as err:
-        pdk_flow.write_layout(svd, tmp_path / "a.gds", pdk="cornerstone-si220")
+        pdk_flow.write_layout(tiled, tmp_path / "a.gds", pdk="cornerstone-si220")
     assert str(err.value) == (
-        "PDK 'cornerstone-si220' draws unitary meshes (MZIs and output phase shifters); layer 'fc' "
-        "also needs attenuator, attenuator_bypass; lay it out with --pdk optinc"
+        "PDK 'cornerstone-si220' draws MZIs, attenuators and output phase shifters; layer 'fc' "
+        "also needs crossing, crossing_bypass; lay it out with --pdk optinc"
     )
     two = PhaseProgram(
         layers=(*_program("clements").layers, compile_layer("v", haar(4, 2), CompileOptions()))
@@ -370,7 +371,7 @@ def test_what_the_foundry_flow_does_not_draw_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("topology", "n"), [("clements", 2), ("clements", 3), ("clements", 5), ("reck", 3), ("reck", 5)]
+    ("topology", "n"), [("clements", 2), ("clements", 3), ("clements", 6), ("reck", 3), ("reck", 6)]
 )
 def test_other_sizes_up_to_the_die_limit_pass_drc_and_lvs(topology, n, tmp_path):
     program = PhaseProgram(layers=(compile_layer("u", haar(n, n), CompileOptions(topology=topology)),))
@@ -382,31 +383,33 @@ def test_other_sizes_up_to_the_die_limit_pass_drc_and_lvs(topology, n, tmp_path)
 @pytest.mark.parametrize(
     ("topology", "message"),
     [
-        ("clements", "layer 'u' needs 66 heater pads (36 north, 30 south)"),
-        ("reck", "layer 'u' needs 63 heater pads (31 north, 32 south)"),
+        ("clements", "layer 'u' needs 74 heater pads (38 north, 36 south)"),
+        ("reck", "layer 'u' needs 74 heater pads (38 north, 36 south)"),
     ],
 )
 def test_the_size_that_fits_is_one_the_die_takes(topology, message):
-    """The refusal of a 6x6 names the largest mesh that fits, and that one is drawn."""
+    """The refusal of a 7x7 names the largest mesh that fits, and that one is drawn."""
     with pytest.raises(InputError) as err:
-        chip.plan_chip(compile_layer("u", haar(6, 1), CompileOptions(topology=topology)))
+        chip.plan_chip(compile_layer("u", haar(7, 1), CompileOptions(topology=topology)))
     assert str(err.value).startswith(message)
-    assert str(err.value).endswith(f": a {topology} mesh of up to 5 x 5 fits")
-    chip.plan_chip(compile_layer("u", haar(5, 1), CompileOptions(topology=topology)))
+    assert str(err.value).endswith(f": a {topology} mesh of up to 6 x 6 fits")
+    chip.plan_chip(compile_layer("u", haar(6, 1), CompileOptions(topology=topology)))
 
 
-def test_a_mesh_longer_than_the_die_is_refused_with_what_fits(monkeypatch):
-    """A 6x6 Reck mesh is also longer than the room between the gratings' S-bends; with
-    the pad check out of the way the length check refuses it."""
-    netlist = layer_netlist(compile_layer("u", haar(6, 1), CompileOptions(topology="reck")))
-    assert chip._mesh_dx_um(*chip.best_split(netlist)) > chip._room_um(netlist)
-    monkeypatch.setattr(tech, "PADS_PER_SIDE", 60)
+def test_a_layer_longer_than_the_die_is_refused_with_what_fits():
+    """A 4x4 svd layer on Reck meshes has the pads (60 of 62) but not the length; the
+    refusal names the largest svd layer that fits, and that one is drawn."""
+    w = np.arange(16.0).reshape(4, 4) + np.eye(4)
+    layer = compile_layer("fc", w, CompileOptions(method="svd", topology="reck"))
+    netlist = layer_netlist(layer)
+    assert max(chip.pad_counts(netlist, chip.column_splits(netlist))) <= tech.PADS_PER_SIDE
     with pytest.raises(InputError) as err:
-        chip.plan_chip(compile_layer("u", haar(6, 1), CompileOptions(topology="reck")))
+        chip.plan_chip(layer)
     assert str(err.value) == (
-        "layer 'u' is 9,132 um long; between the cornerstone-si220 die's gratings and their S-bends there "
-        "are 8,326 um: a reck mesh of up to 5 x 5 fits"
+        "layer 'fc' is 10,814 um long; between the cornerstone-si220 die's gratings and their S-bends "
+        "there are 9,276 um: a reck svd layer of up to 3 x 3 fits"
     )
+    chip.plan_chip(compile_layer("fc", w[:3, :3], CompileOptions(method="svd", topology="reck")))
 
 
 def test_pdk_names_and_a_missing_foundry_package(monkeypatch):
@@ -473,7 +476,7 @@ def test_cli_pdks_layout_drc_lvs_verify(chips, tmp_path):
     result = _run("drc", gds, "--report", tmp_path / "drc.lyrdb")
     assert result.exit_code == 0, result.output
     assert "submission   all" in result.output
-    assert "PDK cornerstone-si220: 29 heater nets on pads (3 shared returns); heaters: 16" in result.output
+    assert "PDK cornerstone-si220: 24 heater nets on pads (8 shared returns); heaters: 16" in result.output
     result = _run("lvs", gds, p)
     assert result.exit_code == 0, result.output
     result = _run("verify", gds, "--program", p)
@@ -564,4 +567,120 @@ def test_build_of_the_foundry_design(tmp_path):
     assert "cornerstone-si220 models" in (result.out_dir / "verify.md").read_text()
     report = (result.out_dir / "report.html").read_text()
     assert "the heater wiring on PAD, its one metal" in report
-    assert "28 heater nets on pads (4 shared returns), the cornerstone-si220 rules" in report
+    assert "24 heater nets on pads (8 shared returns), the cornerstone-si220 rules" in report
+
+
+# --- attenuators and terminators: svd and ud layers on the die -------------------------
+
+
+@pytest.mark.parametrize(("amplitude", "phase"), [(0.3, 0.7), (0.9, -1.2), (1.0, 0.0)])
+def test_attenuator_model_equals_sax_circuit_and_sets_the_amplitude(amplitude, phase):
+    """The drawn attenuator (terminators included) through sax.circuit equals the fast
+    model, and against the fully open attenuator it passes ``a exp(i p)`` to the
+    couplers' 50:50 accuracy."""
+    from optinc_compiler.cornerstone import models
+    from pdk.tech import attenuator_heater_phases
+
+    enable_x64()
+    theta, phi = attenuator_heater_phases(amplitude, phase)
+    volts = {k: float(np.sqrt(np.mod(v, 2 * np.pi) / np.pi)) for k, v in (("theta", theta), ("phi", phi))}
+    flat = models.flat_circuit(_cells().cs_attenuator(slots=2, depth=1), volts)
+    fast = complex(models.attenuator(amplitude=amplitude, phase_rad=phase, slots=2)["o1", "o2"])
+    assert abs(fast - flat[("o1", "o2")]) < 1e-9
+    open_ = complex(models.attenuator(amplitude=1.0, phase_rad=0.0, slots=2)["o1", "o2"])
+    assert abs(fast / open_ - amplitude * np.exp(1j * phase)) < 1e-2
+    bypass = complex(models.attenuator_bypass(slots=2)["o1", "o2"])
+    assert abs(np.angle(bypass / open_)) < 1e-2
+    assert abs(bypass - models.flat_circuit(_cells().cs_attenuator_bypass(slots=2), {})[("o1", "o2")]) < 1e-9
+
+
+def test_terminator_is_foundry_cells_within_the_rules(tmp_path):
+    cell = _cells().cs_terminator()
+    parts = {inst["component"] for inst in cell.get_netlist()["instances"].values()}
+    assert parts == {"taper", "bend_circular", "straight"}
+    assert [p.name for p in cell.ports] == ["o1"]
+    cell.write_gds(tmp_path / "t.gds")
+    layout = kdb.Layout()
+    layout.read(str(tmp_path / "t.gds"))
+    top = layout.top_cells()[0]
+    regions = {name: foundry_drc._region(layout, top, name) for name in tech.LAYERS}
+    assert not any(r.violations for r in foundry_drc._width_and_space(regions, layout.dbu))
+    from optinc_compiler.drc import IGNORE_ANGLE_DEG
+
+    def narrower_than(um: float) -> bool:
+        return not regions["WG"].width_check(round(um / layout.dbu), ignore_angle=IGNORE_ANGLE_DEG).is_empty()
+
+    assert not narrower_than(0.345)  # nothing below the 0.35 um rule
+    assert narrower_than(0.36)  # and it narrows to it
+
+
+SVD_CASES = {
+    "3x4 svd": ((3, 4), "svd"),  # row 3 of the last column is terminated
+    "4x3 svd": ((4, 3), "svd"),  # row 3 gets no input
+    "4x4 svd": ((4, 4), "svd"),  # 60 of the die's 62 pads
+    "4x4 ud": ((4, 4), "ud"),
+}
+
+
+@pytest.fixture(scope="module")
+def svd_chips(tmp_path_factory) -> dict[str, tuple[PhaseProgram, np.ndarray, Path]]:
+    out = {}
+    for key, (shape, method) in SVD_CASES.items():
+        folder = tmp_path_factory.mktemp(key.replace(" ", "_"))
+        w = np.random.default_rng(sum(shape)).normal(size=shape)
+        program = PhaseProgram(layers=(compile_layer("fc", w, CompileOptions(method=method)),))
+        pdk_flow.write_layout(program, folder / "chip.gds", pdk="cornerstone-si220")
+        out[key] = (program, w, folder / "chip.gds")
+    return out
+
+
+@pytest.mark.parametrize("key", SVD_CASES)
+def test_svd_and_ud_layers_pass_the_foundry_checks_lvs_and_verify(svd_chips, key):
+    program, w, gds = svd_chips[key]
+    layer = program.layers[0]
+    report = foundry_drc.check_gds(gds)
+    assert report.clean, report.violations[:3]
+    found = lvs.extract(gds, layer)
+    assert found.equal, found.mismatches
+    plan = chip.plan_chip(layer)
+    # every heater's return is shared with its neighbour's: H + ceil(H / 2) pads per side
+    for side in ("N", "S"):
+        heaters = [n for n in plan.heater_nets if n.heater in {p.net for p in plan.pads if p.side == side}]
+        assert sum(p.side == side for p in plan.pads) == len(heaters) + (len(heaters) + 1) // 2
+    grounds = [n.ground for n in plan.heater_nets]
+    assert max(grounds.count(g) for g in grounds) == 2
+    n_heaters = sum(len(heater_roles(i.component)) for i in layer_netlist(layer).instances)
+    assert report.n_heaters == len(plan.heater_nets) == n_heaters
+    targets = pdk_flow.layout_targets(gds, program, [layer], {"fc": w}, models="cornerstone-si220")
+    result = verify_targets(targets, VerifyOptions(model_set="cornerstone-si220"), source="layout")
+    if layer.exact:
+        assert result.layers[0].nominal.fidelity > 0.9999
+    else:  # ud approximates W; the chip must match the compiled program's matrix
+        assert result.layers[0].nominal.fidelity > 0.6
+    expected = {"3x4 svd": (3,), "4x3 svd": (), "4x4 svd": (), "4x4 ud": ()}[key]
+    assert plan.terminated_rows == expected
+    assert [row for row, _ in plan.gratings_in] == list(range(layer.shape[1]))
+
+
+def test_lvs_finds_a_missing_terminator(svd_chips, tmp_path):
+    program, _, gds = svd_chips["3x4 svd"]
+    layout = kdb.Layout()
+    layout.read(str(gds))
+    mesh = next(c for c in layout.each_cell() if c.name == "fc_mesh")
+    (term,) = [i for i in mesh.each_inst() if i.cell.name == "cs_terminator"]
+    term.delete()
+    out = tmp_path / "no_term.gds"
+    layout.write(str(out))
+    found = lvs.extract(out, program.layers[0])
+    assert found.mismatches == ("row 3: no terminator at the mesh's end, where no output reads its light",)
+
+
+def test_svd_mesh_simulation_equals_independent_products(svd_chips):
+    enable_x64()
+    program, w, _ = svd_chips["4x4 svd"]
+    plan = chip.plan_chip(program.layers[0])
+    netlist = dataclasses.replace(plan.netlist, instances=lvs.plan_instances(plan))
+    fast = netlist_smatrix(netlist, n_in=4, n_out=4, model_set="cornerstone-si220")[0]
+    assert np.max(np.abs(fast - _dense_product(netlist, 4))) < 1e-10
+    a = np.vdot(fast, w) / np.vdot(fast, fast)
+    assert np.max(np.abs(a * fast - w)) < 0.02 * np.max(np.abs(w))

@@ -1,10 +1,12 @@
 """Mesh cells on CORNERSTONE SOI 220, built only from the foundry's cells.
 
 Every waveguide, bend, coupler and heater is an instance of a ``cspdk.si220.cells``
-cell (``straight``, ``bend_s``, ``coupler``, ``straight_heater_metal``); nothing is
+cell (``straight``, ``bend_s``, ``coupler``, ``straight_heater_metal``, and for the
+terminator, which the foundry lacks, ``taper`` and ``bend_circular``); nothing is
 redrawn. A cell spans one grid column; two-row cells put the upper row (mode m) at
 y = 0 and the lower at y = -ROW_PITCH, with our port names (``pdk.tech.PORTS``:
-o2 -> o3 upper, o1 -> o4 lower; one-row cells o1 -> o2).
+o2 -> o3 upper, o1 -> o4 lower; one-row cells o1 -> o2, the attenuator's dark arm
+between its row and the next).
 
 Heaters sit in *slots* (``tech.SLOT_MARGIN_UM``, heated length, margin) so that the
 wires of deeper heaters in a column rise through slots where the rows between hold
@@ -83,22 +85,51 @@ def _export_heater(c: gf.Component, heater: Any, role: str, down: bool) -> None:
     del down  # the mirrored heater's ports already face south
 
 
-def _coupler_section(c: gf.Component, upper: Any, lower: Any, k: int) -> tuple[Any, Any]:
-    """S-bends from the row pitch to the coupler, the foundry coupler, S-bends back;
-    joined to the ``upper`` / ``lower`` parts before; returns the last parts."""
+def _coupler_section(
+    c: gf.Component, upper: Any, lower: Any, k: int, *, dy_um: float, dark_out: bool = False
+) -> tuple[Any, Any]:
+    """S-bends of height ``dy_um`` from the arms to the coupler, the foundry coupler,
+    S-bends back; joined to the ``upper`` / ``lower`` parts before; returns the last
+    parts. An attenuator's dark ports end in terminators: the coupler's lower input
+    when ``lower`` is None, its lower output with ``dark_out`` (then None is returned)."""
     cells, g = _cells(), geometry()
-    dx, dy = tech.COUPLER_BEND_DX_UM, g.bend_dy_um
+    dx = tech.COUPLER_BEND_DX_UM
     coupler = c.add_ref(cells.coupler(length=g.coupler_length_um), name=f"coupler{k}")
-    up_in = c.add_ref(cells.bend_s(size=(dx, -dy)), name=f"bend{k}_upper_in")
-    lo_in = c.add_ref(cells.bend_s(size=(dx, dy)), name=f"bend{k}_lower_in")
-    up_out = c.add_ref(cells.bend_s(size=(dx, dy)), name=f"bend{k}_upper_out")
-    lo_out = c.add_ref(cells.bend_s(size=(dx, -dy)), name=f"bend{k}_lower_out")
+    up_in = c.add_ref(cells.bend_s(size=(dx, -dy_um)), name=f"bend{k}_upper_in")
     up_in.connect("o1", upper.ports["o2"])
-    lo_in.connect("o1", lower.ports["o2"])
     coupler.connect("o2", up_in.ports["o2"])
+    if lower is None:  # facing west, mirrored so that it curls away from the upper arm
+        c.add_ref(cs_terminator(), name=f"terminator{k}_in").connect("o1", coupler.ports["o1"], mirror=True)
+    else:
+        c.add_ref(cells.bend_s(size=(dx, dy_um)), name=f"bend{k}_lower_in").connect("o1", lower.ports["o2"])
+    up_out = c.add_ref(cells.bend_s(size=(dx, dy_um)), name=f"bend{k}_upper_out")
     up_out.connect("o1", coupler.ports["o3"])
+    if dark_out:
+        c.add_ref(cs_terminator(), name=f"terminator{k}_out").connect("o1", coupler.ports["o4"])
+        return up_out, None
+    lo_out = c.add_ref(cells.bend_s(size=(dx, -dy_um)), name=f"bend{k}_lower_out")
     lo_out.connect("o1", coupler.ports["o4"])
     return up_out, lo_out
+
+
+@gf.cell
+def cs_terminator() -> gf.Component:
+    """Waveguide termination drawn within the foundry's rules (cspdk has none): its
+    ``taper`` to ``tech.TERMINATOR_WIDTH_UM``, a curl of its ``bend_circular`` tightening
+    through ``tech.TERMINATOR_RADII_UM`` (turning right, south when heading east) and a
+    short ``straight``; port o1 (west) only."""
+    cells = _cells()
+    c = gf.Component()
+    w = tech.TERMINATOR_WIDTH_UM
+    parts = [c.add_ref(cells.taper(length=tech.TERMINATOR_TAPER_UM, width2=w), name="taper")]
+    for k, radius in enumerate(tech.TERMINATOR_RADII_UM):
+        bend = cells.bend_circular(radius=radius, width=w, allow_min_radius_violation=True)
+        parts.append(c.add_ref(bend, name=f"curl{k}"))
+        parts[-1].connect("o1", parts[-2].ports["o2"], mirror=True)
+    parts.append(c.add_ref(cells.straight(length=tech.TERMINATOR_TIP_UM, width=w), name="tip"))
+    parts[-1].connect("o1", parts[-2].ports["o2"])
+    c.add_port("o1", port=parts[0].ports["o1"])
+    return c
 
 
 @gf.cell
@@ -112,13 +143,13 @@ def cs_mzi(slots: int = 1, depth: int = 0, down: bool = False) -> gf.Component:
     _chain(phi_parts)
     lower1 = _straight(c, slots * g.slot_um, "lower1")
     lower1.dmove((0, -tech.ROW_PITCH_UM))
-    upper, lower = _coupler_section(c, phi_parts[-1], lower1, 1)
+    upper, lower = _coupler_section(c, phi_parts[-1], lower1, 1, dy_um=g.bend_dy_um)
     theta_parts, theta = _heater_row(c, slots=slots, slot=depth, role="theta", down=down, prefix="theta")
     theta_parts[0].connect("o1", upper.ports["o2"])
     _chain(theta_parts)
     lower2 = _straight(c, slots * g.slot_um, "lower2")
     lower2.connect("o1", lower.ports["o2"])
-    upper, lower = _coupler_section(c, theta_parts[-1], lower2, 2)
+    upper, lower = _coupler_section(c, theta_parts[-1], lower2, 2, dy_um=g.bend_dy_um)
     c.add_port(PORTS.upper_in, port=phi_parts[0].ports["o1"])
     c.add_port(PORTS.lower_in, port=lower1.ports["o1"])
     c.add_port(PORTS.upper_out, port=upper.ports["o2"])
@@ -128,33 +159,72 @@ def cs_mzi(slots: int = 1, depth: int = 0, down: bool = False) -> gf.Component:
     return c
 
 
-def _bypass_section(c: gf.Component, before: Any, k: int) -> Any:
+def _bypass_section(c: gf.Component, before: Any, k: int, dy_um: float) -> Any:
     """A bypass row across a coupler section: up on an S-bend, a straight the coupler's
     length, down again, with an MZI arm's phase (``geometry``)."""
     cells, g = _cells(), geometry()
-    dx, dy = tech.COUPLER_BEND_DX_UM, g.bypass_dy_um
+    dx = tech.COUPLER_BEND_DX_UM
     parts = [
         before,
-        c.add_ref(cells.bend_s(size=(dx, dy)), name=f"bend{k}_in"),
+        c.add_ref(cells.bend_s(size=(dx, dy_um)), name=f"bend{k}_in"),
         _straight(c, g.coupler_dx_um, f"coupler{k}_bypass"),
-        c.add_ref(cells.bend_s(size=(dx, -dy)), name=f"bend{k}_out"),
+        c.add_ref(cells.bend_s(size=(dx, -dy_um)), name=f"bend{k}_out"),
     ]
     _chain(parts)
     return parts[-1]
+
+
+def _bypass(c: gf.Component, slots: int, dy_um: float) -> None:
+    """Two plain sections and two bypass coupler sections, ports o1 -> o2."""
+    g = geometry()
+    first = _straight(c, slots * g.slot_um, "section1")
+    end = _bypass_section(c, first, 1, dy_um)
+    second = _straight(c, slots * g.slot_um, "section2")
+    second.connect("o1", end.ports["o2"])
+    end = _bypass_section(c, second, 2, dy_um)
+    c.add_port(PORTS.through_in, port=first.ports["o1"])
+    c.add_port(PORTS.through_out, port=end.ports["o2"])
 
 
 @gf.cell
 def cs_mzi_bypass(slots: int = 1) -> gf.Component:
     """The row of an MZI column that no MZI uses: its path and phase are an arm's."""
     c = gf.Component()
+    _bypass(c, slots, geometry().bypass_dy_um)
+    return c
+
+
+@gf.cell
+def cs_attenuator(slots: int = 1, depth: int = 0, down: bool = False) -> gf.Component:
+    """Variable attenuator inside one row (o1 -> o2): ``cs_mzi``'s heaters and couplers
+    with the lower arm ``tech.ATTENUATOR_ARM_PITCH_UM`` below the row and its two dark
+    ports (the first coupler's lower input, the second's lower output) terminated
+    (``cs_terminator``). Heaters: phi then theta, in the slots ``cs_mzi`` gives them."""
+    c = gf.Component()
     g = geometry()
-    first = _straight(c, slots * g.slot_um, "section1")
-    end = _bypass_section(c, first, 1)
-    second = _straight(c, slots * g.slot_um, "section2")
-    second.connect("o1", end.ports["o2"])
-    end = _bypass_section(c, second, 2)
-    c.add_port(PORTS.through_in, port=first.ports["o1"])
-    c.add_port(PORTS.through_out, port=end.ports["o2"])
+    dy = g.attenuator_dy_um
+    phi_parts, phi = _heater_row(c, slots=slots, slot=slots - 1 - depth, role="phi", down=down, prefix="phi")
+    _chain(phi_parts)
+    upper, lower = _coupler_section(c, phi_parts[-1], None, 1, dy_um=dy)
+    theta_parts, theta = _heater_row(c, slots=slots, slot=depth, role="theta", down=down, prefix="theta")
+    theta_parts[0].connect("o1", upper.ports["o2"])
+    _chain(theta_parts)
+    arm = _straight(c, slots * g.slot_um, "lower2")
+    arm.connect("o1", lower.ports["o2"])
+    upper, _ = _coupler_section(c, theta_parts[-1], arm, 2, dy_um=dy, dark_out=True)
+    c.add_port(PORTS.through_in, port=phi_parts[0].ports["o1"])
+    c.add_port(PORTS.through_out, port=upper.ports["o2"])
+    _export_heater(c, phi, "phi", down)
+    _export_heater(c, theta, "theta", down)
+    return c
+
+
+@gf.cell
+def cs_attenuator_bypass(slots: int = 1) -> gf.Component:
+    """The row of an attenuator column without an attenuator: an attenuator's path and
+    phase (its own bypass S-bends, ``geometry``)."""
+    c = gf.Component()
+    _bypass(c, slots, geometry().attenuator_bypass_dy_um)
     return c
 
 
@@ -181,7 +251,8 @@ def cs_phase_shifter_bypass(slots: int = 1) -> gf.Component:
 
 
 def column_dx_um(kind: str, slots: int) -> float:
-    """x extent of a column of ``kind`` (``mzi`` or ``phase_shifter``) cells."""
+    """x extent of a column of ``kind`` (``phase_shifter``, or ``mzi`` for MZI and
+    attenuator columns) cells."""
     g = geometry()
     if kind == "phase_shifter":
         return slots * g.slot_um

@@ -1,22 +1,24 @@
-"""A unitary mesh on CORNERSTONE's MPW die, its heaters routed on the one metal.
+"""A mesh on CORNERSTONE's MPW die, its heaters routed on the one metal.
 
 The plan (``plan_chip``) is computed before anything is drawn, so a program that needs
 more pads or gratings than the die has is refused with the counts:
 
-1. Columns from the layer's grid netlist: MZI or phase-shifter columns of the
-   ``cells`` cells, each as many heater slots wide as its deepest heater needs. Rows
-   above the middle route up, the rest down; a heater's *depth* is the number of heaters
+1. Columns from the layer's grid netlist: MZI, attenuator or phase-shifter columns of
+   the ``cells`` cells, each as many heater slots wide as its deepest heater needs. Rows
+   above a split route up, the rest down; a heater's *depth* is the number of heaters
    of its column between it and its edge, so its wires rise through slots where those
    rows hold plain waveguide: no wire crosses a heater or another wire.
 2. Wires on PAD (the only metal, no via): each heater contact rises straight to the edge
-   of the mesh; an MZI of depth 0 routed up joins its phi and theta returns, which face
-   each other across the coupler, into one wire above its row (the planar sharing;
-   deeper MZIs cannot share without crossing, and below the row the bar and its wire
-   would lie over the MZI's own coupler). Above (below) the mesh a monotone staircase takes the wires, in x
-   order, to a block of the die's pads: wires moving left turn lower the further left
-   they are, wires moving right likewise, so nothing crosses.
-3. I/O: each row to one of the die's grating couplers (the central ones of each side)
-   on an S-bend of the foundry's ``bend_s`` and a straight.
+   of the mesh, so on each side the risers run in x as one pair per heater. Heaters
+   alternate which contact is the signal, so the returns of neighbouring heaters are
+   neighbours and one bar along the mesh edge joins each two into one net (the planar
+   sharing: any return further away would cross a signal). Above (below) the mesh a
+   monotone staircase takes the wires, in x order, to a block of the die's pads: wires
+   moving left turn lower the further left they are, wires moving right likewise, so
+   nothing crosses.
+3. I/O: each layer input and output to one of the die's grating couplers (the central
+   ones of each side) on an S-bend of the foundry's ``bend_s`` and a straight; rows
+   whose light no output reads end in a terminator (``cells.cs_terminator``).
 
 Each used pad carries its net (heater id or ``GND_...``) as text drawn on LBL (100/0),
 as polygons: the foundry's submission check refuses GDS text objects on 100/0 (cspdk
@@ -37,19 +39,26 @@ from typing import Any
 
 from optinc_compiler.cornerstone import tech
 from optinc_compiler.errors import InputError
-from optinc_compiler.netlist import TWO_ROW, Instance, Netlist, heater_roles, layer_netlist
+from optinc_compiler.netlist import TWO_ROW, Instance, Netlist, add_terminators, heater_roles, layer_netlist
 from optinc_compiler.program import Layer, PhaseProgram
 from pdk.tech import PORTS
 
-#: Netlist cells this PDK draws (unitary meshes: MZIs, output phase shifters, bypasses).
-DRAWN_CELLS = frozenset({"mzi", "mzi_bypass", "phase_shifter", "phase_shifter_bypass"})
+#: Netlist cells this PDK draws: MZIs, attenuators, output phase shifters, their bypasses
+#: (no crossings: segmented grids and permutations are for our PDK's larger dies).
+DRAWN_CELLS = frozenset(
+    {"mzi", "mzi_bypass", "attenuator", "attenuator_bypass", "phase_shifter", "phase_shifter_bypass"}
+)
+#: Cells with two heaters (phi in the first section, theta in the second).
+TWO_HEATER_CELLS = frozenset({"mzi", "attenuator"})
 #: Centre of the mesh on the die (the pad rows' centre in x).
 MESH_CENTRE_UM = (tech.PAD_ROW_X0_UM, 0.0)
 #: Clearance from the mesh's outermost row to the wires' first turn.
 EDGE_CLEARANCE_UM = tech.ROW_PITCH_UM
-#: Shortest x length of the I/O S-bends, and x length per um of their height.
+#: Shortest x length of the I/O S-bends, and x length per um of their height: a square
+#: Bezier S-bend's tightest radius is about a third of its height (93 um at the 285 um
+#: of a 4-row mesh), far above the foundry's 10 um strip radius.
 IO_MIN_DX_UM = 200.0
-IO_DX_PER_DY = 1.6
+IO_DX_PER_DY = 1.0
 
 Point = tuple[float, float]
 
@@ -96,8 +105,12 @@ class ChipPlan:
     row_y_um: tuple[float, ...]
     wires: tuple[Wire, ...]
     pads: tuple[PadUse, ...]
-    gratings_in: tuple[int, ...]
-    gratings_out: tuple[int, ...]
+    #: (row, grating) of each layer input and output (rows without one stay dark)
+    heater_nets: tuple[HeaterNets, ...]
+    gratings_in: tuple[tuple[int, int], ...]
+    gratings_out: tuple[tuple[int, int], ...]
+    #: rows whose light leaves the mesh through no output: each ends in a terminator
+    terminated_rows: tuple[int, ...] = ()
 
 
 # --- the die's fixed geometry (cspdk.si220.cells.die_with_pads defaults) ----------------
@@ -133,7 +146,7 @@ def check_layer(layer: Layer) -> Netlist:
     other = sorted({i.component for i in netlist.instances} - DRAWN_CELLS)
     if other:
         raise InputError(
-            f"PDK {tech.NAME!r} draws unitary meshes (MZIs and output phase shifters); layer "
+            f"PDK {tech.NAME!r} draws MZIs, attenuators and output phase shifters; layer "
             f"{layer.name!r} also needs {', '.join(other)}; lay it out with --pdk optinc"
         )
     if netlist.n_modes > len(usable_gratings()):
@@ -153,11 +166,37 @@ def _heater_rows(netlist: Netlist) -> dict[int, list[Instance]]:
     return by_column
 
 
-def depths(netlist: Netlist, split: int) -> dict[str, int]:
+Splits = tuple[int, ...]
+
+
+def column_splits(netlist: Netlist) -> Splits:
+    """Per column, the row above which its heaters route up (north). Each column's
+    heater cells are halved, which needs the fewest slots (the shortest column); where
+    their count is odd, the middle one goes to the side with fewer heaters so far, so
+    the two pad rows fill evenly (north on a tie)."""
+    by_column = _heater_rows(netlist)
+    balance = 0  # heaters north minus south
+    splits = []
+    for c in range(netlist.n_columns):
+        cells = sorted(by_column.get(c, []), key=lambda i: i.mode)
+        counts = [len(heater_roles(i.component)) for i in cells]
+
+        def imbalance(up: int, counts: list[int] = counts) -> int:
+            return sum(counts[:up]) - sum(counts[up:])
+
+        k = len(cells)
+        up = min(sorted({(k + 1) // 2, k // 2}, reverse=True), key=lambda u: abs(balance + imbalance(u)))
+        balance += imbalance(up)
+        splits.append(cells[up].mode if up < k else netlist.n_modes)
+    return tuple(splits)
+
+
+def depths(netlist: Netlist, splits: Splits) -> dict[str, int]:
     """Each heater-carrying instance's depth: the heaters of its column between its row
-    and the edge it routes to (rows above ``split`` route up)."""
+    and the edge it routes to (rows above the column's split route up)."""
     out = {}
-    for column in _heater_rows(netlist).values():
+    for c, column in _heater_rows(netlist).items():
+        split = splits[c]
         rows = [i.mode for i in column]
         for inst in column:
             up = inst.mode < split
@@ -169,21 +208,29 @@ def depths(netlist: Netlist, split: int) -> dict[str, int]:
 def _column_kinds(netlist: Netlist) -> list[str]:
     kinds = ["mzi"] * netlist.n_columns
     for inst in netlist.instances:
-        kinds[inst.column] = "phase_shifter" if inst.component.startswith("phase_shifter") else "mzi"
+        kinds[inst.column] = column_kind(inst.component)
     return kinds
 
 
-def _sites(netlist: Netlist, split: int) -> tuple[list[Site], list[float], list[float]]:
+def column_kind(component: str) -> str:
+    """``phase_shifter`` (one section) or ``mzi`` (two sections: MZIs, attenuators)."""
+    return "phase_shifter" if component.startswith("phase_shifter") else "mzi"
+
+
+def _sites(netlist: Netlist, splits: Splits) -> tuple[list[Site], list[float], list[float]]:
     from optinc_compiler.cornerstone.cells import column_dx_um
 
-    depth = depths(netlist, split)
+    depth = depths(netlist, splits)
     slots = [1] * netlist.n_columns
     for inst in netlist.instances:
         if inst.name in depth:
             slots[inst.column] = max(slots[inst.column], depth[inst.name] + 1)
     kinds = _column_kinds(netlist)
     widths = [column_dx_um(kind, s) for kind, s in zip(kinds, slots, strict=True)]
-    x0 = round(MESH_CENTRE_UM[0] - sum(widths) / 2, 3)
+    # centred on the pad rows, unless that would push an end into the I/O S-bends
+    limit = tech.GRATING_PORT_X_UM - _io_dx_um(netlist.n_modes) - sum(widths) / 2
+    centre = min(max(MESH_CENTRE_UM[0], -limit), limit) if limit >= 0 else MESH_CENTRE_UM[0]
+    x0 = round(centre - sum(widths) / 2, 3)
     xs = [x0]
     for w in widths:
         xs.append(round(xs[-1] + w, 3))
@@ -194,7 +241,7 @@ def _sites(netlist: Netlist, split: int) -> tuple[list[Site], list[float], list[
             instance=inst,
             slots=slots[inst.column],
             depth=depth.get(inst.name, 0),
-            down=inst.mode >= split,
+            down=inst.mode >= splits[inst.column],
             origin_um=(xs[inst.column], ys[inst.mode]),
         )
         for inst in netlist.instances
@@ -212,8 +259,12 @@ def _cell(site: Site) -> Any:
     if kind == "phase_shifter":
         slot = site.slots - 1 - site.depth
         return cells.cs_phase_shifter(slots=site.slots, slot=slot, down=site.down)
+    if kind == "attenuator":
+        return cells.cs_attenuator(slots=site.slots, depth=site.depth, down=site.down)
     if kind == "mzi_bypass":
         return cells.cs_mzi_bypass(slots=site.slots)
+    if kind == "attenuator_bypass":
+        return cells.cs_attenuator_bypass(slots=site.slots)
     return cells.cs_phase_shifter_bypass(slots=site.slots)
 
 
@@ -234,41 +285,66 @@ def _contacts(site: Site) -> dict[str, Point]:
     }
 
 
+@dataclass(frozen=True)
+class HeaterNets:
+    """The two nets of one heater: its signal (the heater id) and its return."""
+
+    heater: str
+    signal: str
+    ground: str
+
+
 Riser = tuple[str, str, list[Point], tuple[tuple[Point, Point], ...]]
 
 
-def _risers(sites: Sequence[Site], y_up: float, y_down: float) -> list[Riser]:
-    """(side, net, points, branches) of each wire from its heater contact(s) to the
-    mesh edge."""
-    overlap = 10.0  # into the contact pad (its full height)
-    out: list[Riser] = []
+def _heater_contacts(sites: Sequence[Site]) -> dict[str, list[tuple[str, Point, Point]]]:
+    """Per side (``N``, ``S``): (heater id, west contact, east contact) of each heater,
+    west to east."""
+    out: dict[str, list[tuple[str, Point, Point]]] = {"N": [], "S": []}
     for site in sites:
         roles = heater_roles(site.instance.component)
-        if not roles:
-            continue
-        c = _contacts(site)
-        side, edge, sign = ("S", y_down, -1.0) if site.down else ("N", y_up, 1.0)
+        c = _contacts(site) if roles else {}
+        for role in roles:
+            heater = f"{site.instance.name}_{role}"
+            out["S" if site.down else "N"].append((heater, c[f"{role}_l"], c[f"{role}_r"]))
+    for heaters in out.values():
+        heaters.sort(key=lambda h: h[1][0])
+    return out
+
+
+def _risers(sites: Sequence[Site], y_up: float, y_down: float) -> tuple[list[Riser], list[HeaterNets]]:
+    """(side, net, points, branches) of each wire from its heater contact(s) to the mesh
+    edge, and each heater's nets.
+
+    Each contact rises straight to the edge, and on each side no riser lies between a
+    heater's two (module docstring), so the risers run in x as pairs, one per heater.
+    Heaters alternate which contact is the signal (west, east, west ...): the returns
+    of heaters 2j and 2j + 1 are then neighbours, and a bar along the mesh edge joins
+    them into one net and one pad without crossing a wire (a heater's polarity does not
+    matter: P = V^2 / R). Pads per side: H + ceil(H / 2) for H heaters."""
+    overlap = 10.0  # into the contact pad (its full height)
+    risers: list[Riser] = []
+    nets: list[HeaterNets] = []
+    for side, heaters in _heater_contacts(sites).items():
+        edge, sign = (y_up, 1.0) if side == "N" else (y_down, -1.0)
 
         def rise(point: Point, sign: float = sign, edge: float = edge) -> list[Point]:
             return [(point[0], point[1] - sign * overlap), (point[0], edge)]
 
-        name = site.instance.name
-        if site.instance.component == "mzi":
-            phi_l, phi_r, th_l, th_r = c["phi_l"], c["phi_r"], c["theta_l"], c["theta_r"]
-            out.append((side, f"{name}_phi", rise(phi_l), ()))
-            out.append((side, f"{name}_theta", rise(th_r), ()))
-            if site.depth == 0 and not site.down:  # phi and theta returns face each other: one wire
-                y_bar = phi_r[1] - sign * tech.WIRE_WIDTH_UM / 2
-                mid = (round((phi_r[0] + th_l[0]) / 2, 3), y_bar)
-                bar = ((phi_r[0], y_bar), (th_l[0], y_bar))
-                out.append((side, f"GND_{name}", [mid, (mid[0], edge)], (bar,)))
-            else:
-                out.append((side, f"GND_{name}_phi", rise(phi_r), ()))
-                out.append((side, f"GND_{name}_theta", rise(th_l), ()))
-        else:
-            out.append((side, f"{name}_phase", rise(c["phase_l"]), ()))
-            out.append((side, f"GND_{name}_phase", rise(c["phase_r"]), ()))
-    return out
+        for k, (heater, west, east) in enumerate(heaters):
+            signal, ground = (west, east) if k % 2 == 0 else (east, west)
+            net = f"GND_{side}{k // 2}"
+            nets.append(HeaterNets(heater=heater, signal=heater, ground=net))
+            risers.append((side, heater, rise(signal), ()))
+            if k % 2 == 0 and k + 1 == len(heaters):
+                risers.append((side, net, rise(ground), ()))
+            elif k % 2 == 1:  # this return joins the previous heater's, whose riser leads
+                _, prev_west, prev_east = heaters[k - 1]
+                del prev_west
+                first = rise(prev_east)
+                bar = ((prev_east[0], edge), (ground[0], edge))
+                risers.append((side, net, first, ((rise(ground)[0], (ground[0], edge)), bar)))
+    return risers, nets
 
 
 def _fan_out(
@@ -304,10 +380,10 @@ def _fan_out(
     return wires, pads
 
 
-def pad_counts(netlist: Netlist, split: int) -> tuple[int, int]:
-    """Pads the layer needs on the (north, south) rows when rows above ``split`` route up."""
-    sites, _, ys = _sites(netlist, split)
-    risers = _risers(sites, ys[0] + EDGE_CLEARANCE_UM, ys[-1] - EDGE_CLEARANCE_UM)
+def pad_counts(netlist: Netlist, splits: Splits) -> tuple[int, int]:
+    """Pads the layer needs on the (north, south) rows for the columns' ``splits``."""
+    sites, _, ys = _sites(netlist, splits)
+    risers, _ = _risers(sites, ys[0] + EDGE_CLEARANCE_UM, ys[-1] - EDGE_CLEARANCE_UM)
     north = sum(1 for side, *_ in risers if side == "N")
     return north, len(risers) - north
 
@@ -318,20 +394,8 @@ def _topology(layer: Layer) -> str:
     return next((m.topology for m in meshes if m is not None), "clements")
 
 
-def best_split(netlist: Netlist) -> tuple[Netlist, int]:
-    """The netlist and the row split (rows above it route up) that need the fewest pads
-    on the fuller side (then the fewest in all; ties: the split nearest the middle)."""
-    n = netlist.n_modes
-
-    def cost(split: int) -> tuple[int, int, float]:
-        north, south = pad_counts(netlist, split)
-        return max(north, south), north + south, abs(split - n / 2)
-
-    return netlist, min(range(n + 1), key=cost)
-
-
-def _mesh_dx_um(netlist: Netlist, split: int) -> float:
-    _, xs, _ = _sites(netlist, split)
+def _mesh_dx_um(netlist: Netlist, splits: Splits) -> float:
+    _, xs, _ = _sites(netlist, splits)
     return xs[-1] - xs[0]
 
 
@@ -344,57 +408,64 @@ def _fits(netlist: Netlist) -> bool:
     """Whether the die has the pads, gratings and length for the mesh."""
     if netlist.n_modes > len(usable_gratings()):
         return False
-    netlist, split = best_split(netlist)
-    return max(pad_counts(netlist, split)) <= tech.PADS_PER_SIDE and _mesh_dx_um(netlist, split) <= _room_um(
-        netlist
-    )
+    splits = column_splits(netlist)
+    return max(pad_counts(netlist, splits)) <= tech.PADS_PER_SIDE and _mesh_dx_um(
+        netlist, splits
+    ) <= _room_um(netlist)
 
 
 def _largest_fitting(layer: Layer) -> int:
-    """The largest square mesh of the layer's topology that fits the die."""
+    """The largest square layer of the same method and mesh topology that fits the die
+    (the cells a mesh draws do not depend on its phases)."""
     import numpy as np
 
     from optinc_compiler.compiler import CompileOptions, compile_layer
 
-    topology = _topology(layer)
     best = 1
     for n in range(2, len(usable_gratings()) + 1):
-        probe = compile_layer("probe", np.eye(n), CompileOptions(topology=topology))
+        options = CompileOptions(method=layer.method, topology=_topology(layer))
+        probe = compile_layer("probe", np.eye(n), options)
         if not _fits(layer_netlist(probe)):
             break
         best = n
     return best
 
 
+def _fit_text(layer: Layer) -> str:
+    """What fits instead, for the refusals."""
+    fit = _largest_fitting(layer)
+    what = "mesh" if layer.method == "unitary" else f"{layer.method} layer"
+    return f"a {_topology(layer)} {what} of up to {fit} x {fit} fits"
+
+
 def plan_chip(layer: Layer) -> ChipPlan:
     """The whole chip of one layer, or InputError when the die cannot take it."""
     netlist = check_layer(layer)
-    netlist, split = best_split(netlist)
-    sites, xs, ys = _sites(netlist, split)
-    north, south = pad_counts(netlist, split)
+    splits = column_splits(netlist)
+    sites, xs, ys = _sites(netlist, splits)
+    north, south = pad_counts(netlist, splits)
     if max(north, south) > tech.PADS_PER_SIDE:
-        fit = _largest_fitting(layer)
         raise InputError(
             f"layer {layer.name!r} needs {north + south} heater pads ({north} north, {south} south); "
             f"the {tech.NAME} die has {tech.PADS_PER_SIDE} per side ({2 * tech.PADS_PER_SIDE} in all): "
-            f"a {_topology(layer)} mesh of up to {fit} x {fit} fits"
+            + _fit_text(layer)
         )
     if xs[-1] - xs[0] > _room_um(netlist):
-        fit = _largest_fitting(layer)
         raise InputError(
             f"layer {layer.name!r} is {xs[-1] - xs[0]:,.0f} um long; between the {tech.NAME} die's "
-            f"gratings and their S-bends there are {_room_um(netlist):,.0f} um: a {_topology(layer)} "
-            f"mesh of up to {fit} x {fit} fits"
+            f"gratings and their S-bends there are {_room_um(netlist):,.0f} um: " + _fit_text(layer)
         )
     gratings = _gratings(netlist.n_modes)
     y_io = max(abs(grating_y_um(g)) for g in gratings)
+    rows = _port_rows(netlist)
     y_up = ys[0] + EDGE_CLEARANCE_UM
     y_down = ys[-1] - EDGE_CLEARANCE_UM
-    risers = _risers(sites, y_up, y_down)
+    risers, heater_nets = _risers(sites, y_up, y_down)
     wires, pads = [], []
     for side, edge in (("N", y_up), ("S", y_down)):
         sign = 1.0 if side == "N" else -1.0
-        start = sign * max(abs(edge), y_io + 2 * tech.WIRE_PITCH_UM)
+        # the first turns one pitch beyond the return bars along the edge
+        start = sign * max(abs(edge) + tech.WIRE_PITCH_UM, y_io + 2 * tech.WIRE_PITCH_UM)
         w, p = _fan_out([(net, pts, br) for s, net, pts, br in risers if s == side], side, start)
         wires += w
         pads += p
@@ -406,9 +477,26 @@ def plan_chip(layer: Layer) -> ChipPlan:
         row_y_um=tuple(ys),
         wires=tuple(wires),
         pads=tuple(pads),
-        gratings_in=gratings,
-        gratings_out=gratings,
+        heater_nets=tuple(heater_nets),
+        gratings_in=tuple((row, gratings[row]) for row in rows["in"]),
+        gratings_out=tuple((row, gratings[row]) for row in rows["out"]),
+        terminated_rows=tuple(
+            i.mode for i in add_terminators(netlist).instances if i.component == "terminator"
+        ),
     )
+
+
+def _port_rows(netlist: Netlist) -> dict[str, list[int]]:
+    """The rows of the layer's inputs (``in``) and outputs (``out``), in port order."""
+    by_name = {inst.name: inst for inst in netlist.instances}
+    out: dict[str, list[int]] = {"in": [], "out": []}
+    for port, target in netlist.ports:
+        name, _ = target.split(",")
+        inst = by_name[name]
+        side = "in" if port.startswith("in") else "out"
+        row = next(r for r in inst.rows if target == (inst.port_in(r) if side == "in" else inst.port_out(r)))
+        out[side].append(row)
+    return out
 
 
 def _gratings(n_rows: int) -> tuple[int, ...]:
@@ -478,6 +566,11 @@ def _draw_wire(c: Any, wire: Wire) -> None:
         c.add_polygon([(xa, ya), (xb, ya), (xb, yb), (xa, yb)], layer=tech.LAYERS["PAD"])
 
 
+def terminator_name(layer: Layer, row: int) -> str:
+    """Instance name of the terminator ending ``row`` (the netlist's ``add_terminators``)."""
+    return f"{layer.id}_term_m{row}"
+
+
 def mesh_cell_name(layer: Layer) -> str:
     """The cell holding the layer's mesh cells (so the chip says which layer it holds)."""
     return f"{layer.id}_mesh"
@@ -523,12 +616,17 @@ def draw_chip(plan: ChipPlan, *, institution: str = tech.INSTITUTION) -> Any:
     io_dx = _io_dx_um(plan.netlist.n_modes)
     by_port = dict(plan.netlist.ports)
     for side, gratings, ports in (("in", plan.gratings_in, west), ("out", plan.gratings_out, east)):
-        for row, g in enumerate(gratings):
-            target = by_port[f"{side}{row}"]
-            inst, port = target.split(",")
-            mesh_port = refs[inst].ports[port]
+        for k, (row, g) in enumerate(gratings):
+            target = by_port[f"{side}{k}"]
+            name, port = target.split(",")
+            mesh_port = refs[name].ports[port]
             die_port = ports[g - 1]  # the die's ports skip the loopback grating 0
             _io_route(chip, die_port, mesh_port, io_dx, name=f"io_{side}{row}")
+    last = {r: i for i in plan.netlist.instances if i.column == plan.netlist.n_columns - 1 for r in i.rows}
+    for row in plan.terminated_rows:
+        end = last[row]
+        term = mesh.add_ref(cells.cs_terminator(), name=terminator_name(plan.layer, row))
+        term.connect("o1", refs[end.name].ports[end.port_out(row).split(",")[1]])
     for wire in plan.wires:
         _draw_wire(chip, wire)
     for pad in plan.pads:
@@ -557,16 +655,20 @@ def _io_route(chip: Any, die_port: Any, mesh_port: Any, dx_um: float, *, name: s
 
     c_cells = cells._cells()
     (gx, gy), (mx, my) = die_port.center, mesh_port.center
+    lead = round(abs(mx - gx) - dx_um, 3)  # 0 when the mesh reaches the S-bends
     if mx > gx:  # an input: grating, bend, straight, mesh
         bend = chip.add_ref(c_cells.bend_s(size=(dx_um, round(my - gy, 3))), name=f"{name}_bend")
         bend.connect("o1", die_port)
-        wg = chip.add_ref(c_cells.straight(length=round(mx - gx - dx_um, 3)), name=f"{name}_wg")
-        wg.connect("o1", bend.ports["o2"])
+        if lead > 0:
+            chip.add_ref(c_cells.straight(length=lead), name=f"{name}_wg").connect("o1", bend.ports["o2"])
     else:  # an output: mesh, straight, bend, grating
-        wg = chip.add_ref(c_cells.straight(length=round(gx - dx_um - mx, 3)), name=f"{name}_wg")
-        wg.connect("o1", mesh_port)
+        start = mesh_port
+        if lead > 0:
+            wg = chip.add_ref(c_cells.straight(length=lead), name=f"{name}_wg")
+            wg.connect("o1", mesh_port)
+            start = wg.ports["o2"]
         bend = chip.add_ref(c_cells.bend_s(size=(dx_um, round(gy - my, 3))), name=f"{name}_bend")
-        bend.connect("o1", wg.ports["o2"])
+        bend.connect("o1", start)
 
 
 def chip_component(

@@ -5,7 +5,9 @@
 * The S-bends (``bend_s``, a 99-point Bezier polyline) are measured as drawn.
 * A bypass row crosses each coupler section on two S-bends whose path length gives it
   the phase of an MZI arm there (the foundry coupler's through phase included), so a
-  column's rows differ by the MZIs' matrices only, not by a row-dependent phase.
+  column's rows differ by the MZIs' matrices only, not by a row-dependent phase. The
+  attenuators (an MZI inside one row, arms ``tech.ATTENUATOR_ARM_PITCH_UM`` apart) have
+  their own, shorter S-bends and their own bypass.
 
 Needs cspdk (its models); nothing here draws.
 """
@@ -36,6 +38,10 @@ class Geometry:
     bend_length_um: float
     bypass_dy_um: float
     bypass_bend_length_um: float
+    attenuator_dy_um: float
+    attenuator_bend_length_um: float
+    attenuator_bypass_dy_um: float
+    attenuator_bypass_bend_length_um: float
 
     @property
     def coupler_dx_um(self) -> float:
@@ -125,13 +131,14 @@ def _dy_for_length(dx_um: float, length_um: float) -> float:
 def geometry(wl_um: float = tech.WL_UM) -> Geometry:
     """The cell lengths for the design wavelength (cached)."""
     coupler = fifty_fifty_length_um(wl_um)
-    dy = round((tech.ROW_PITCH_UM - COUPLER_PORT_PITCH_UM) / 2, 3)
-    bend = bend_length_um(tech.COUPLER_BEND_DX_UM, dy)
-    bypass_dy = _dy_for_length(tech.COUPLER_BEND_DX_UM, bypass_bend_target_um(coupler, bend, wl_um))
-    return Geometry(
-        coupler_length_um=coupler,
-        bend_dy_um=dy,
-        bend_length_um=bend,
-        bypass_dy_um=bypass_dy,
-        bypass_bend_length_um=bend_length_um(tech.COUPLER_BEND_DX_UM, bypass_dy),
-    )
+    dx = tech.COUPLER_BEND_DX_UM
+
+    def bends(pitch_um: float) -> tuple[float, float, float, float]:
+        """(dy, length) of the arms' S-bends and of the bypass's for arms ``pitch_um`` apart."""
+        dy = round((pitch_um - COUPLER_PORT_PITCH_UM) / 2, 3)
+        bend = bend_length_um(dx, dy)
+        bypass_dy = _dy_for_length(dx, bypass_bend_target_um(coupler, bend, wl_um))
+        return dy, bend, bypass_dy, bend_length_um(dx, bypass_dy)
+
+    mzi, attenuator = bends(tech.ROW_PITCH_UM), bends(tech.ATTENUATOR_ARM_PITCH_UM)
+    return Geometry(coupler, *mzi, *attenuator)

@@ -5,7 +5,8 @@ Read from the GDS with ``klayout.db`` (no label needed):
 * the mesh: the layer's mesh cell (``chip.mesh_cell_name``: the chip says which layer it
   holds) and every ``cs_*`` cell in it, its kind and slots from
   the cell's name and its grid position from its origin (columns by x, rows by y);
-  columns must abut (each column starts where the previous one ends);
+  columns must abut (each column starts where the previous one ends); a terminator at
+  the end of every row that no output reads, and nowhere else;
 * the wiring: each heater (merged HEATER polygon inside a cell, phi before theta) traced
   over the merged PAD nets to the die's pads (``drc.die_pads``).
 
@@ -24,13 +25,23 @@ from pathlib import Path
 
 import klayout.db as kdb
 
-from optinc_compiler.cornerstone.chip import ChipPlan, Site, mesh_cell_name, plan_chip
+from optinc_compiler.cornerstone.chip import (
+    TWO_HEATER_CELLS,
+    ChipPlan,
+    Site,
+    column_kind,
+    mesh_cell_name,
+    plan_chip,
+)
 from optinc_compiler.errors import InputError
 from optinc_compiler.gds import read_layout
 from optinc_compiler.netlist import Instance, Netlist, heater_roles
 from optinc_compiler.program import Layer
 
-_CELL = re.compile(r"^cs_(mzi_bypass|mzi|phase_shifter_bypass|phase_shifter)_S(\d+)")
+_CELL = re.compile(
+    r"^cs_(mzi_bypass|mzi|attenuator_bypass|attenuator|phase_shifter_bypass|phase_shifter)_S(\d+)"
+)
+_TERMINATOR = "cs_terminator"
 
 
 @dataclass(frozen=True)
@@ -57,32 +68,36 @@ class _Drawn:
     y_dbu: int
 
 
-def _drawn_cells(top: kdb.Cell, mesh_name: str) -> list[_Drawn] | None:
-    """The cells of the mesh cell ``mesh_name`` in chip coordinates (None: no such mesh)."""
+def _drawn_cells(top: kdb.Cell, mesh_name: str) -> tuple[list[_Drawn], set[tuple[int, int]]] | None:
+    """The cells of the mesh cell ``mesh_name`` in chip coordinates, and the ports (o1)
+    of its terminators (None: no such mesh)."""
     meshes = [inst for inst in top.each_inst() if inst.cell.name == mesh_name]
     if len(meshes) != 1:
         return None
-    out = []
+    out, terminators = [], set()
     for inst in meshes[0].cell.each_inst():
+        d = (meshes[0].trans * inst.trans).disp
         match = _CELL.match(inst.cell.name)
         if match:
-            d = (meshes[0].trans * inst.trans).disp
             out.append(_Drawn(match.group(1), int(match.group(2)), d.x, d.y))
-    return out
+        elif inst.cell.name == _TERMINATOR:
+            terminators.add((d.x, d.y))
+    return out, terminators
 
 
 def extract(path: str | os.PathLike[str], layer: Layer) -> CornerstoneLvs:
     """Extract the chip in ``path`` and compare it with ``layer``'s plan."""
     layout, top = read_layout(Path(path))
     plan = plan_chip(layer)
-    drawn = _drawn_cells(top, mesh_cell_name(layer))
-    if drawn is None:
+    found = _drawn_cells(top, mesh_cell_name(layer))
+    if found is None:
         names = (i.cell.name for i in top.each_inst())
         held = sorted(name.removesuffix("_mesh") for name in names if name.endswith("_mesh"))
         raise InputError(
             f"{str(path)!r} holds no mesh of layer {layer.name!r} (cell {mesh_cell_name(layer)!r}); "
             f"it holds: {', '.join(held) or 'no mesh'}"
         )
+    drawn, terminators = found
     dbu = layout.dbu
     mismatches: list[str] = []
     xs = sorted({d.x_dbu for d in drawn})
@@ -117,6 +132,14 @@ def extract(path: str | os.PathLike[str], layer: Layer) -> CornerstoneLvs:
         mismatches.append(
             f"a {cell.kind} cell at ({x * dbu:.3f}, {y * dbu:.3f}) um that the program does not have"
         )
+    end_x = round(plan.column_x_um[-1] / dbu)
+    for row in plan.terminated_rows:
+        key = (end_x, round(plan.row_y_um[row] / dbu))
+        if key not in terminators:
+            mismatches.append(f"row {row}: no terminator at the mesh's end, where no output reads its light")
+        terminators.discard(key)
+    for x, y in sorted(terminators):
+        mismatches.append(f"a terminator at ({x * dbu:.3f}, {y * dbu:.3f}) um that the program does not have")
     wiring, n_heaters = _wiring_mismatches(layout, top, plan)
     mismatches.extend(wiring)
     netlist = dataclasses.replace(plan.netlist, instances=tuple(instances))
@@ -137,6 +160,7 @@ def _wiring_mismatches(layout: kdb.Layout, top: kdb.Cell, plan: ChipPlan) -> tup
     nets = [kdb.Region(p) for p in _region(layout, top, "PAD").each()]
     pads = die_pads(dbu)
     pad_of_net = {pad.net: f"{pad.side}{pad.index}" for pad in plan.pads}
+    ground_of = {nets.heater: nets.ground for nets in plan.heater_nets}
 
     def reached(region: kdb.Region) -> set[str]:
         return {
@@ -154,7 +178,7 @@ def _wiring_mismatches(layout: kdb.Layout, top: kdb.Cell, plan: ChipPlan) -> tup
         x0, y0 = round(site.origin_um[0] / dbu), round(site.origin_um[1] / dbu)
         row = kdb.Box(x0, y0 - round(6 / dbu), x0 + round(_cell_dx(site) / dbu), y0 + round(6 / dbu))
         mine = sorted((h for h in heaters if row.contains(h.bbox().center())), key=lambda h: h.bbox().left)
-        order = ("phi", "theta") if site.instance.component == "mzi" else ("phase",)
+        order = ("phi", "theta") if site.instance.component in TWO_HEATER_CELLS else ("phase",)
         if len(mine) != len(order):
             out.append(f"{site.instance.name}: {len(mine)} heaters drawn, the cell has {len(order)}")
             continue
@@ -167,12 +191,7 @@ def _wiring_mismatches(layout: kdb.Layout, top: kdb.Cell, plan: ChipPlan) -> tup
                 for n in nets
                 if n.bbox().overlaps(poly.bbox()) and not (n & hr).is_empty()
             )
-            ground = (
-                f"GND_{site.instance.name}"
-                if f"GND_{site.instance.name}" in pad_of_net
-                else f"GND_{heater_id}"
-            )
-            want = sorted((pad_of_net[heater_id], pad_of_net[ground]))
+            want = sorted((pad_of_net[heater_id], pad_of_net[ground_of[heater_id]]))
             if got != want:
                 drawn = " and ".join(got) or "none"
                 out.append(
@@ -184,8 +203,7 @@ def _wiring_mismatches(layout: kdb.Layout, top: kdb.Cell, plan: ChipPlan) -> tup
 def _cell_dx(site: Site) -> float:
     from optinc_compiler.cornerstone.cells import column_dx_um
 
-    kind = "phase_shifter" if site.instance.component.startswith("phase_shifter") else "mzi"
-    return column_dx_um(kind, site.slots)
+    return column_dx_um(column_kind(site.instance.component), site.slots)
 
 
 def plan_instances(plan: ChipPlan) -> tuple[Instance, ...]:

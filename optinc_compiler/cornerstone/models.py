@@ -51,10 +51,12 @@ def _loss(loss_dB: Any) -> Any:
     return 10 ** (-jnp.asarray(loss_dB) / 20)
 
 
-def _coupler(wl: Any, dkappa2: Any) -> tuple[Any, Any]:
+def _coupler(wl: Any, dkappa2: Any, bend_length_um: float | None = None) -> tuple[Any, Any]:
     """(through, cross) of the foundry coupler with its power splitting shifted by
-    ``dkappa2`` (phases and total transmission kept), S-bends included."""
+    ``dkappa2`` (phases and total transmission kept), S-bends included (an MZI's, or
+    ``bend_length_um`` long)."""
     g = geometry()
+    bend = g.bend_length_um if bend_length_um is None else bend_length_um
     s = _m().coupler(wl=wl, length=g.coupler_length_um)
     t, k = s["o2", "o3"], s["o2", "o4"]
     total = jnp.abs(t) ** 2 + jnp.abs(k) ** 2
@@ -63,7 +65,7 @@ def _coupler(wl: Any, dkappa2: Any) -> tuple[Any, Any]:
     safe = jnp.where(kappa2 > 0, kappa2, 1.0)
     t = t * jnp.sqrt((1 - shifted) / jnp.where(kappa2 < 1, 1 - kappa2, 1.0))
     k = k * jnp.sqrt(shifted / safe)
-    bends = _straight(wl, g.bend_length_um) ** 2
+    bends = _straight(wl, bend) ** 2
     return t * bends, k * bends
 
 
@@ -109,12 +111,55 @@ def mzi(
     )
 
 
-def mzi_bypass(*, wl: Any = tech.WL_UM, loss_dB: Any = 0.0, slots: Any = 1) -> SDict:
-    """``cells.cs_mzi_bypass``: two sections and two bypass coupler sections."""
+def _bypass(wl: Any, loss_dB: Any, slots: Any, bend_length_um: float) -> SDict:
+    """Two plain sections and two bypass coupler sections of S-bends ``bend_length_um``."""
     g = geometry()
-    across = _straight(wl, 2 * g.bypass_bend_length_um + g.coupler_dx_um)
+    across = _straight(wl, 2 * bend_length_um + g.coupler_dx_um)
     t = _loss(loss_dB) * _straight(wl, 2 * slots * g.slot_um) * across**2
     return _reciprocal({(PORTS.through_in, PORTS.through_out): t})
+
+
+def mzi_bypass(*, wl: Any = tech.WL_UM, loss_dB: Any = 0.0, slots: Any = 1) -> SDict:
+    """``cells.cs_mzi_bypass``: two sections and two bypass coupler sections."""
+    return _bypass(wl, loss_dB, slots, geometry().bypass_bend_length_um)
+
+
+def attenuator(
+    *,
+    wl: Any = tech.WL_UM,
+    amplitude: Any = 1.0,
+    phase_rad: Any = 0.0,
+    theta_error_rad: Any = 0.0,
+    phi_error_rad: Any = 0.0,
+    dkappa2_1: Any = 0.0,
+    dkappa2_2: Any = 0.0,
+    loss_dB: Any = 0.0,
+    slots: Any = 1,
+) -> SDict:
+    """``cells.cs_attenuator`` set to ``a exp(i p)``: the heaters at ``pdk.tech``'s
+    attenuator phases (exact for 50:50 couplers), then ``mzi``'s upper-to-upper product
+    of the foundry parts with the attenuator's S-bends; the dark arm's light is lost."""
+    from pdk.tech import attenuator_heater_phases
+
+    theta, phi = attenuator_heater_phases(amplitude, phase_rad, jnp)
+    bend = geometry().attenuator_bend_length_um
+    u1, _ = _section(wl, slots, phi + phi_error_rad)
+    t1, k1 = _coupler(wl, dkappa2_1, bend)
+    u2, l2 = _section(wl, slots, theta + theta_error_rad)
+    t2, k2 = _coupler(wl, dkappa2_2, bend)
+    t = _loss(loss_dB) * (t2 * u2 * t1 + k2 * l2 * k1) * u1
+    return _reciprocal({(PORTS.through_in, PORTS.through_out): t})
+
+
+def attenuator_bypass(*, wl: Any = tech.WL_UM, loss_dB: Any = 0.0, slots: Any = 1) -> SDict:
+    """``cells.cs_attenuator_bypass``: an attenuator's sections, its own bypass S-bends."""
+    return _bypass(wl, loss_dB, slots, geometry().attenuator_bypass_bend_length_um)
+
+
+def terminator(*, wl: Any = tech.WL_UM) -> SDict:
+    """``cells.cs_terminator``: all light lost (no reflection; an assumption, ``tech``)."""
+    del wl
+    return {("o1", "o1"): jnp.asarray(0.0 + 0.0j)}
 
 
 def phase_shifter(*, wl: Any = tech.WL_UM, phase_rad: Any = 0.0, loss_dB: Any = 0.0, slots: Any = 1) -> SDict:
@@ -136,6 +181,8 @@ def models() -> dict[str, Callable[..., SDict]]:
         "mzi_bypass": mzi_bypass,
         "phase_shifter": phase_shifter,
         "phase_shifter_bypass": phase_shifter_bypass,
+        "attenuator": attenuator,
+        "attenuator_bypass": attenuator_bypass,
     }
 
 
@@ -160,6 +207,8 @@ def _leaf_netlist(netlist: dict[str, Any], volts: dict[str, float]) -> dict[str,
             settings = {"length": settings["length"]}
         elif component == "coupler":
             settings = {"length": settings["length"], "gap": settings["gap"]}
+        elif component == "cs_terminator":
+            settings = {}
         instances[name] = {"component": component, "settings": settings}
     ports = {k: v for k, v in netlist["ports"].items() if k.startswith("o")}
     return {"instances": instances, "nets": netlist["nets"], "ports": ports}
@@ -175,6 +224,7 @@ def flat_circuit(
 
     netlist = _leaf_netlist(component.get_netlist(), volts)
     used = {inst["component"] for inst in netlist["instances"].values()}
-    circuit, _ = sax.circuit(netlist, models={name: getattr(_m(), name) for name in used})
+    ours = {"cs_terminator": terminator}
+    circuit, _ = sax.circuit(netlist, models={name: ours.get(name) or getattr(_m(), name) for name in used})
     s = circuit(wl=wl_um)
     return {key: complex(value) for key, value in s.items()}

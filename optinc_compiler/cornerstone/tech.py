@@ -73,6 +73,21 @@ HEATER_LENGTH_UM = 200.0
 SLOT_MARGIN_UM = 30.0
 #: x length of each S-bend between the row pitch and the coupler.
 COUPLER_BEND_DX_UM = 60.0
+#: An attenuator is an MZI inside one row: its dark (lower) arm runs this far below the
+#: row, halfway to the next row (the heaters' metal reaches 5 um from the waveguide).
+ATTENUATOR_ARM_PITCH_UM = ROW_PITCH_UM / 2
+
+# --- the terminator (cspdk has none): the foundry's taper and bends, within its rules --
+#: The taper from the strip width (0.45 um) down to the narrowest waveguide the rules
+#: allow (``WG.width``; gdsfactory's 0.2 um terminator tip is below it) ...
+TERMINATOR_TAPER_UM = 20.0
+TERMINATOR_WIDTH_UM = 0.35
+#: ... then a curl of quarter circles tightening to 1.4 um radius, where the weakly
+#: guided 0.35 um mode radiates into the substrate and cladding, and a 0.5 um straight
+#: so the tip's corners are square. An assumption like the heater model: the foundry
+#: states no terminator, so its return loss is not measured.
+TERMINATOR_RADII_UM = (6.0, 5.0, 4.0, 3.2, 2.6, 2.1, 1.7, 1.4)
+TERMINATOR_TIP_UM = 0.5
 #: Wires on PAD: width and centre-to-centre pitch (width + the 10 um space).
 WIRE_WIDTH_UM = 10.0
 WIRE_PITCH_UM = 20.0
@@ -103,11 +118,11 @@ INFO = PdkInfo(
         "theta/phi heater": "straight_heater_metal",
         "output phase shifter": "straight_heater_metal",
         "bypass": "straight and bend_s, path length matched to the MZI arms",
-        "attenuator": "none (unitary meshes only)",
-        "crossing": "crossing (not used: unitary meshes only)",
+        "attenuator": "an MZI of the foundry's couplers and heaters inside one row, dark arm terminated",
+        "crossing": "crossing (not used: segmented grids and permutations need --pdk optinc)",
         "grating coupler": "grating_coupler_rectangular (in die_with_pads)",
         "edge coupler": "none",
-        "terminator": "none needed (unitary meshes leave no dark port)",
+        "terminator": "ours: the foundry's taper to 0.35 um and a tightening curl of its bends",
         "pad": "pad (in die_with_pads)",
         "die": "die_with_pads (Run-50 full packaging template)",
     },
@@ -122,9 +137,9 @@ INFO = PdkInfo(
         metals=1,
     ),
     heater=HEATER,
-    unitary_only=True,
     notes=(
         "one metal (PAD) and no via: heater wiring is planar",
+        "one layer per die, unsegmented (no crossings); svd and ud layers with attenuators",
         f"top cell {TOP_CELL} (the guideline's Cell0_<Institution>)",
     ),
 )
