@@ -3710,9 +3710,9 @@ def attacks_pdks(fx: Fixtures) -> list[Attack]:
         atk(
             "pdks",
             "layout-svd-layer",
-            "--layer fc1: an SVD layer (attenuators)",
+            "--layer fc1: an SVD layer (attenuators, terminators) on the die",
             lambda c: layout(c, "--layer", "fc1", program=two_layers(c)),
-            REFUSE,
+            ACCEPT,
             t,
         ),
         atk("pdks", "layout-no-route", "--no-route", lambda c: layout(c, "--no-route"), REFUSE, t),
