@@ -339,8 +339,7 @@ def _risers(sites: Sequence[Site], y_up: float, y_down: float) -> tuple[list[Ris
             if k % 2 == 0 and k + 1 == len(heaters):
                 risers.append((side, net, rise(ground), ()))
             elif k % 2 == 1:  # this return joins the previous heater's, whose riser leads
-                _, prev_west, prev_east = heaters[k - 1]
-                del prev_west
+                prev_east = heaters[k - 1][2]
                 first = rise(prev_east)
                 bar = ((prev_east[0], edge), (ground[0], edge))
                 risers.append((side, net, first, ((rise(ground)[0], (ground[0], edge)), bar)))
