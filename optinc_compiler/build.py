@@ -141,10 +141,11 @@ def build(
     Size and power warnings (``optinc_compiler.limits``) are logged, kept in the result
     and shown in the report; ``strict`` makes them fail their stage (exit 3) before it
     writes its files."""
+    from optinc_compiler import pdks
     from optinc_compiler.calibration import load_calibration
 
     path = design.calibration_path  # read before anything is written: a bad file fails first
-    chip = load_calibration(path) if path is not None else None
+    chip = load_calibration(path, heater=pdks.get(design.pdk).heater) if path is not None else None
     with locked_folder(Path(out_dir), inputs=design_inputs(design)) as out:
         return _build(design, chip, out, progress=progress, strict=strict)
 
@@ -451,7 +452,7 @@ def _heaters(
     from pdk import tech
 
     heaters = cal.heater_program(
-        program, chip or pdk_flow.default_calibration(design.pdk, program), dac_bits=design.dac_bits
+        program, pdk_flow.heater_calibration(design.pdk, program, chip), dac_bits=design.dac_bits
     )
     if design.pdk == "optinc":  # foundry chips carry no text labels: LVS traced their pads
         pads = cal.check_pads(heaters, cal.pad_labels(gds))

@@ -42,7 +42,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -66,6 +66,9 @@ from optinc_compiler.netlist import (
 )
 from optinc_compiler.program import DiagonalStage, Layer, MeshStage, PhaseProgram
 from pdk import tech
+
+if TYPE_CHECKING:
+    from optinc_compiler.pdks import HeaterModel
 
 log = logging.getLogger("optinc.calibration")
 
@@ -159,23 +162,28 @@ def _heater_cal(doc: Any, where: str, base: HeaterCal) -> HeaterCal:
     )
 
 
-def calibration_from_dict(doc: Any, *, name: str, source: str | None = None) -> Calibration:
+def calibration_from_dict(
+    doc: Any, *, name: str, source: str | None = None, heater: HeaterModel | None = None
+) -> Calibration:
     """A calibration from its JSON document (``name`` unless it names itself); errors
-    start with ``source`` (the file, quoted; default ``name``) and name the JSON path."""
+    start with ``source`` (the file, quoted; default ``name``) and name the JSON path.
+    Fields it omits take ``heater``'s numbers (the chip's PDK; default our PDK's)."""
     try:
-        return _calibration_from_dict(doc, name=name)
+        return _calibration_from_dict(doc, name=name, heater=heater)
     except InputError as exc:
         raise InputError(f"{source or quote(name)}: {exc}") from None
 
 
-def _calibration_from_dict(doc: Any, *, name: str) -> Calibration:
+def _calibration_from_dict(doc: Any, *, name: str, heater: HeaterModel | None) -> Calibration:
+    model: Any = tech.HEATER if heater is None else heater  # both state p_pi, R, v_max
     if not isinstance(doc, dict) or doc.get("format") != CAL_FORMAT or doc.get("version") != 1:
         raise InputError(f"not an {CAL_FORMAT} file of version 1 (format/version keys)")
     allowed = {"format", "version", "name", "v_max_V", "default", "heaters", "splitters", "crosstalk"}
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise InputError(f"unknown key {shorten(unknown[0])}; allowed: {', '.join(sorted(allowed))}")
-    default = _heater_cal(doc.get("default", {}), "default", HeaterCal())
+    base = HeaterCal(p_pi_mW=model.p_pi_mW, resistance_ohm=model.resistance_ohm)
+    default = _heater_cal(doc.get("default", {}), "default", base)
     heaters = doc.get("heaters", {})
     splitters = doc.get("splitters", {})
     crosstalk = doc.get("crosstalk", [])
@@ -196,7 +204,7 @@ def _calibration_from_dict(doc: Any, *, name: str) -> Calibration:
         links.append((str(item["victim"]), str(item["aggressor"]), c))
     return Calibration(
         name=check_name(doc.get("name", name), what="calibration"),
-        v_max_V=_positive(doc.get("v_max_V", tech.HEATER.v_max_V), "v_max_V"),
+        v_max_V=_positive(doc.get("v_max_V", model.v_max_V), "v_max_V"),
         default=default,
         heaters={h: _heater_cal(v, f"heaters.{h}", default) for h, v in heaters.items()},
         splitters=pairs,
@@ -204,15 +212,17 @@ def _calibration_from_dict(doc: Any, *, name: str) -> Calibration:
     )
 
 
-def load_calibration(path: str | Path) -> Calibration:
-    """Read a calibration file (.json or .csv). Its ids are checked against a program
-    by :func:`check_calibration`, which every stage that uses one calls."""
+def load_calibration(path: str | Path, *, heater: HeaterModel | None = None) -> Calibration:
+    """Read a calibration file (.json or .csv); what it omits takes ``heater``'s numbers
+    (the chip's PDK heater model, ``pdks.PdkInfo.heater``; default our PDK's). Its ids
+    are checked against a program by :func:`check_calibration`, which every stage that
+    uses one calls."""
     p = Path(path)
     if p.suffix.lower() not in (".json", ".csv"):
         raise InputError(f"calibration file {str(p)!r}: allowed suffixes .json, .csv")
     text = read_text(p, what="calibration file", max_bytes=MAX_CALIBRATION_BYTES)
     if p.suffix.lower() == ".csv":
-        return _calibration_from_csv(text, name=p.name)
+        return _calibration_from_csv(text, name=p.name, heater=heater)
     try:
         doc = json.loads(text, parse_int=parse_int, object_pairs_hook=unique_object)
     except InputError as exc:
@@ -221,7 +231,7 @@ def load_calibration(path: str | Path) -> Calibration:
         raise InputError(f"{str(p)!r} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except RecursionError:
         raise InputError(f"{str(p)!r} nests deeper than a calibration does") from None
-    return calibration_from_dict(doc, name=p.name, source=quote(p))
+    return calibration_from_dict(doc, name=p.name, source=quote(p), heater=heater)
 
 
 #: Largest calibration file read: a measured N=256 chip (131,584 heaters) is ~15 MB.
@@ -265,7 +275,7 @@ def check_calibration(calibration: Calibration | None, program: PhaseProgram) ->
             raise InputError(problem)
 
 
-def _calibration_from_csv(text: str, *, name: str) -> Calibration:
+def _calibration_from_csv(text: str, *, name: str, heater: HeaterModel | None) -> Calibration:
     columns = ["id", "p_pi_mW", "resistance_ohm", "phase_offset_rad", "kappa2_1", "kappa2_2"]
     # comment lines read as blank ones, so that the messages give the file's line numbers
     lines = ["\n" if line.startswith("#") else line for line in io.StringIO(text)]
@@ -297,7 +307,7 @@ def _calibration_from_csv(text: str, *, name: str) -> Calibration:
         if "kappa2_1" in values or "kappa2_2" in values:
             splitters[row["id"]] = [values.get("kappa2_1", 0.5), values.get("kappa2_2", 0.5)]
     doc = {"format": CAL_FORMAT, "version": 1, "name": name, "heaters": heaters, "splitters": splitters}
-    return calibration_from_dict(doc, name=name)
+    return calibration_from_dict(doc, name=name, heater=heater)
 
 
 def _csv_number(text: str, where: str) -> float:

@@ -569,15 +569,15 @@ def program_command(
     check_output(output, inputs=[program_file, calibration_file, gds_file])
     if output.suffix.lower() not in (".csv", ".json"):
         raise click.BadParameter(f"{output}: allowed suffixes .csv and .json", param_hint="'-o'")
-    from optinc_compiler import pdk_flow
+    from optinc_compiler import pdk_flow, pdks
 
     program = prog.load(program_file)
     if pdk_name == "auto":
         pdk_name = pdk_flow.detect(gds_file) if gds_file is not None else DEFAULT_PDK
+    chip = None
     if calibration_file is not None:
-        calibration = cal.load_calibration(calibration_file)
-    else:
-        calibration = pdk_flow.default_calibration(pdk_name, program)
+        chip = cal.load_calibration(calibration_file, heater=pdks.get(pdk_name).heater)
+    calibration = pdk_flow.heater_calibration(pdk_name, program, chip)
     heaters = cal.heater_program(
         program, calibration, dac_bits=dac_bits, rounding=rounding, crosstalk=crosstalk
     )

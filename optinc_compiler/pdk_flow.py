@@ -134,6 +134,19 @@ def default_calibration(pdk: str, program: PhaseProgram) -> Any:
     )
 
 
+def heater_calibration(pdk: str, program: PhaseProgram, chip: Any = None) -> Any:
+    """The calibration the heater program uses on ``pdk``: ``chip`` (a file read with
+    ``load_calibration(..., heater=pdks.get(pdk).heater)``, so what it omits is the
+    PDK's) or ``default_calibration``. On the foundry chip its crosstalk joins the
+    drawn heaters' links (the file's coefficient wins for a pair both name)."""
+    base = default_calibration(pdk, program)
+    if chip is None or base is None:
+        return chip if chip is not None else base
+    own = {(v, a): c for v, a, c in chip.crosstalk}
+    drawn = tuple(link for link in base.crosstalk if (link[0], link[1]) not in own)
+    return dataclasses.replace(chip, crosstalk=(*drawn, *chip.crosstalk), distance_model=False)
+
+
 def drc(gds_path: str | os.PathLike[str], *, pdk: str, connectivity: bool = True) -> Any:
     """The PDK's DRC of a GDS (a ``drc.DrcReport``)."""
     pdks.require(pdk)

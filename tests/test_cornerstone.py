@@ -684,3 +684,47 @@ def test_svd_mesh_simulation_equals_independent_products(svd_chips):
     assert np.max(np.abs(fast - _dense_product(netlist, 4))) < 1e-10
     a = np.vdot(fast, w) / np.vdot(fast, fast)
     assert np.max(np.abs(a * fast - w)) < 0.02 * np.max(np.abs(w))
+
+
+def test_a_calibration_file_for_the_foundry_chip_keeps_its_heater_model(chips, tmp_path):
+    """What a calibration file omits is the foundry heater's (25 mW, 800 ohm), not our
+    PDK's; its crosstalk joins the drawn heaters' links."""
+    import json
+
+    from optinc_compiler.calibration import CAL_FORMAT, heater_program, load_calibration
+
+    program, gds = chips["clements"]
+    path = tmp_path / "cal.json"
+    doc = {
+        "format": CAL_FORMAT,
+        "version": 1,
+        "heaters": {"u4_U_c0_m0_phi": {"p_pi_mW": 30.0}},
+        "crosstalk": [{"victim": "u4_U_ps_m1_phase", "aggressor": "u4_U_ps_m2_phase", "coefficient": 0.02}],
+    }
+    path.write_text(json.dumps(doc))
+    chip_cal = load_calibration(path, heater=pdks.get("cornerstone-si220").heater)
+    assert (chip_cal.default.p_pi_mW, chip_cal.default.resistance_ohm, chip_cal.v_max_V) == (
+        25.0,
+        800.0,
+        10.0,
+    )
+    assert chip_cal.heaters["u4_U_c0_m0_phi"].resistance_ohm == 800.0
+    cal = pdk_flow.heater_calibration("cornerstone-si220", program, chip_cal)
+    links = {(v, a): c for v, a, c in cal.crosstalk}
+    assert links[("u4_U_ps_m1_phase", "u4_U_ps_m2_phase")] == 0.02  # the file's, not the model's
+    assert len(links) == 10
+    assert not cal.distance_model
+    heaters = {h.id: h for h in heater_program(program, cal, crosstalk=False).heaters}
+    phi = heaters["u4_U_c0_m0_phi"]
+    assert phi.power_mW == pytest.approx(30.0 * phi.phase_rad / np.pi, rel=1e-2, abs=1e-3)
+    theta = heaters["u4_U_c0_m0_theta"]
+    assert theta.power_mW == pytest.approx(25.0 * theta.phase_rad / np.pi, rel=1e-2, abs=1e-3)
+    prog.save(program, tmp_path / "p.json")
+    out = tmp_path / "heaters.csv"
+    result = _run("program", tmp_path / "p.json", "--gds", gds, "--calibration", path, "-o", out)
+    assert result.exit_code == 0, result.output
+    import csv
+
+    rows = {row["id"]: row for row in csv.DictReader(line for line in out.open() if not line.startswith("#"))}
+    v, p = float(rows["u4_U_c0_m0_theta"]["voltage_V"]), float(rows["u4_U_c0_m0_theta"]["power_mW"])
+    assert v**2 / 800.0 * 1e3 == pytest.approx(p, rel=1e-6)  # the foundry heater's 800 ohm
